@@ -1,0 +1,131 @@
+package resolver
+
+// resolveDelete decides a delete from the event's system.
+func (d *decider) resolveDelete() {
+	st, ss := d.st, d.ss
+	ss.Known, ss.Deleted = true, true
+	ss.Seen = ss.Seen[:0]
+	switch {
+	case d.acked != nil && d.acked.Delete:
+		return // the echo of our own delete
+	case st.Hold != nil:
+		d.out.add(Decision{Kind: KindDLQ, Record: st.Record, System: d.origin, EntryID: st.Hold.EntryID,
+			Reason: ReasonDeleteHeld, ConflictFields: st.Hold.Fields,
+			Versions: []Version{{System: d.origin, TsUs: d.originTs, Deleted: true}}})
+		return
+	}
+	if up := latestUpsert(ss); up != nil {
+		d.deleteVersusUpdate(up)
+		return
+	}
+	if st.Deleted || !d.r.propagateDeletes {
+		return
+	}
+	d.propagateDelete(RuleSync)
+}
+
+// latestUpsert returns the latest in-flight apply to the system that is not a delete:
+// a change the system deleted the record without having seen.
+func latestUpsert(ss *SystemState) *Apply {
+	for i := len(ss.InFlight) - 1; i >= 0; i-- {
+		if !ss.InFlight[i].Delete {
+			return &ss.InFlight[i]
+		}
+	}
+	return nil
+}
+
+// propagateDelete makes the delete agreed and sends it to every system that will
+// still hold the record, the origin included when an in-flight apply would re-create it.
+func (d *decider) propagateDelete(rule Rule) {
+	st := d.st
+	st.Deleted, st.DeletedMs = true, d.nowMs
+	st.Agreed = st.Agreed[:0]
+	targets := 0
+	for i := range d.r.systems {
+		if st.system(d.r.systems[i].name).present() {
+			targets++
+		}
+	}
+	if targets == 0 || d.loopGuard(targets) {
+		return
+	}
+	for i := range d.r.systems {
+		name := d.r.systems[i].name
+		if st.system(name).present() {
+			d.send(name, true, nil, rule, "")
+		}
+	}
+}
+
+// deleteVersusUpdate decides a delete made concurrently with an update (the system
+// deleted the record before our apply of another system's update reached it).
+func (d *decider) deleteVersusUpdate(up *Apply) {
+	st := d.st
+	fields := st.agreedNames()
+	switch d.r.deletes {
+	case DeletesDeleteWins:
+		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: d.origin, ConflictFields: fields, Winner: d.origin, Rule: RuleDeleteWins})
+		d.propagateDelete(RuleDeleteWins)
+	case DeletesUpdateWins:
+		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: d.origin, ConflictFields: fields, Winner: up.Origin, Rule: RuleUpdateWins})
+		if image := st.agreedValues(); len(image) > 0 && !d.loopGuard(1) {
+			d.send(d.ss.Name, false, image, RuleUpdateWins, "")
+		}
+	default:
+		other := Version{System: up.Origin, TsUs: up.TsUs, Fields: st.agreedValues()}
+		if len(other.Fields) == 0 {
+			other.Fields = up.Fields
+		}
+		d.raise(ReasonDeleteVsUpdate, fields, []Version{{System: d.origin, TsUs: d.originTs, Deleted: true}, other}, nil)
+	}
+}
+
+// updateVersusDelete decides an update made concurrently with a delete (the system
+// changed the record before our apply of another system's delete reached it).
+func (d *decider) updateVersusDelete(del *Apply) {
+	st, ch := d.st, d.ch
+	names := make([]string, 0, len(ch.After))
+	for _, v := range ch.After {
+		if class, _ := d.r.classify(v.Name); class != classUnmapped {
+			names = append(names, v.Name)
+		}
+	}
+	switch d.r.deletes {
+	case DeletesDeleteWins:
+		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: d.origin, ConflictFields: names, Winner: del.Origin, Rule: RuleDeleteWins})
+	case DeletesUpdateWins:
+		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: d.origin, ConflictFields: names, Winner: d.origin, Rule: RuleUpdateWins})
+		st.Deleted = false
+		for i := range ch.After {
+			if class, _ := d.r.classify(ch.After[i].Name); class != classUnmapped {
+				d.decide(&ch.After[i], RuleUpdateWins)
+			}
+		}
+		d.fanOut(ch.After)
+	default:
+		d.raise(ReasonDeleteVsUpdate, names, []Version{
+			{System: d.origin, TsUs: d.originTs, Fields: ch.After},
+			{System: del.Origin, TsUs: del.TsUs, Deleted: true},
+		}, nil)
+	}
+}
+
+func (s *State) agreedNames() []string {
+	names := make([]string, len(s.Agreed))
+	for i := range s.Agreed {
+		names[i] = s.Agreed[i].Name
+	}
+	return names
+}
+
+// agreedValues returns the agreed image's values, when they are kept.
+func (s *State) agreedValues() []Value {
+	vals := make([]Value, 0, len(s.Agreed))
+	for _, a := range s.Agreed {
+		if a.Value != nil {
+			vals = append(vals, Value{Name: a.Name, FP: a.FP, Value: a.Value})
+		}
+	}
+	return vals
+}

@@ -1,0 +1,46 @@
+package resolver
+
+// raise sends fields to the DLQ and holds them: one entry per record, so a record
+// already under review gains the fields in its existing entry.
+func (d *decider) raise(reason string, fields []string, versions []Version, base []Value) {
+	st := d.st
+	if st.Hold == nil {
+		st.Hold = &Hold{EntryID: entryID(st.Record, d.origin, d.pos, reason)}
+	}
+	for _, f := range fields {
+		if !contains(st.Hold.Fields, f) {
+			st.Hold.Fields = append(st.Hold.Fields, f)
+		}
+	}
+	d.out.add(Decision{Kind: KindDLQ, Record: st.Record, System: d.origin, EntryID: st.Hold.EntryID,
+		ConflictFields: fields, Reason: reason, Versions: versions, Base: base})
+}
+
+// attach adds a later change to held fields to the record's DLQ entry, so the entry
+// always shows each system's latest version and nothing is lost while it waits.
+func (d *decider) attach(vals []Value) {
+	names := make([]string, len(vals))
+	for i, v := range vals {
+		names[i] = v.Name
+	}
+	d.out.add(Decision{Kind: KindDLQ, Record: d.st.Record, System: d.origin, EntryID: d.st.Hold.EntryID,
+		ConflictFields: names, Reason: ReasonAttached,
+		Versions: []Version{{System: d.origin, TsUs: d.originTs, Fields: vals}}})
+}
+
+// unconfirmed reports an apply that was never seen back within apply_timeout. The
+// fields are not held (the sink may simply have been down); the entry asks a person
+// to check the target.
+func (d *decider) unconfirmed(target string, a *Apply) {
+	names := make([]string, len(a.Fields))
+	for i, v := range a.Fields {
+		names[i] = v.Name
+	}
+	id := entryID(d.st.Record, target, d.pos, a.EventID)
+	if d.st.Hold != nil {
+		id = d.st.Hold.EntryID
+	}
+	d.out.add(Decision{Kind: KindDLQ, Record: d.st.Record, System: a.Origin, EntryID: id,
+		ConflictFields: names, Reason: ReasonApplyUnconfirmed, Target: target, EventID: a.EventID,
+		Versions: []Version{{System: a.Origin, TsUs: a.TsUs, Deleted: a.Delete, Fields: a.Fields}}})
+}

@@ -1,0 +1,56 @@
+package resolver
+
+import "time"
+
+// Expire does a record's time-driven work at now: in-flight applies not seen back
+// within apply_timeout are dropped and reported (DLQ reason apply_unconfirmed), and
+// changes whose pairing window has closed are decided and fanned out. Resolve calls it
+// first; the pipeline also calls it from a timer for records with a deadline due
+// (State.NextDeadlineMs).
+func (r *Resolver) Expire(now time.Time, st *State, out *Output) {
+	nowMs := now.UnixMilli()
+	timeout := r.applyTimeout.Milliseconds()
+	for i := range st.Systems {
+		ss := &st.Systems[i]
+		kept := ss.InFlight[:0]
+		for j := range ss.InFlight {
+			a := ss.InFlight[j]
+			if timeout > 0 && a.SentMs+timeout <= nowMs {
+				d := decider{r: r, st: st, out: out, nowMs: nowMs, origin: a.Origin}
+				d.unconfirmed(ss.Name, &a)
+				continue
+			}
+			kept = append(kept, a)
+		}
+		ss.InFlight = kept
+	}
+	for i := 0; i < len(st.Pending); {
+		p := st.Pending[i]
+		if p.DeadlineMs > nowMs {
+			i++
+			continue
+		}
+		st.Pending = append(st.Pending[:i], st.Pending[i+1:]...)
+		r.flushPending(nowMs, st, &p, out)
+	}
+}
+
+// flushPending decides a change whose pairing window closed with no concurrent change.
+func (r *Resolver) flushPending(nowMs int64, st *State, p *Pending, out *Output) {
+	d := decider{r: r, st: st, ss: st.system(p.System), out: out, nowMs: nowMs,
+		origin: p.System, originTs: p.TsUs, pos: p.Position}
+	for i := range p.Fields {
+		if st.held(p.Fields[i].Name) {
+			d.attach(p.Fields[i : i+1])
+			continue
+		}
+		d.decideFor(p.System, p.TsUs, &p.Fields[i], RuleSync)
+	}
+	d.fanOut(nil)
+}
+
+// Droppable reports whether a record's state may be forgotten at now: a delete agreed
+// longer ago than the tombstone retention, with nothing in flight, pending or held.
+func (r *Resolver) Droppable(now time.Time, st *State) bool {
+	return st.Deleted && st.Idle() && now.UnixMilli()-st.DeletedMs >= r.tombstone.Milliseconds()
+}

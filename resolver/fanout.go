@@ -1,0 +1,182 @@
+package resolver
+
+import (
+	"encoding/hex"
+	"strconv"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/concord-sync/concord/codecs"
+)
+
+// fanOut sends the values decided in this call to every system whose expected image
+// (what it last showed, with its in-flight applies laid over it) differs, the origin
+// included: an in-flight apply to the origin may be about to overwrite the winner.
+// A system that will not hold the record gets a create carrying the whole image.
+func (d *decider) fanOut(image []Value) {
+	if len(d.decided) == 0 {
+		return
+	}
+	targets := d.out.targets[:0]
+	for i := range d.r.systems {
+		name := d.r.systems[i].name
+		ss := d.st.system(name)
+		if ss.Deleted && !d.r.propagateDeletes && len(ss.InFlight) == 0 {
+			continue // it deleted the record and deletes are not propagated: leave it alone
+		}
+		start := len(d.out.fields)
+		if ss.present() {
+			d.out.fields = d.differing(d.out.fields, ss, d.decided)
+		} else {
+			d.out.fields = d.createImage(d.out.fields, name, image)
+		}
+		if len(d.out.fields) > start {
+			targets = append(targets, target{name: name, start: start, end: len(d.out.fields)})
+		}
+	}
+	d.out.targets = targets
+	if len(targets) == 0 {
+		return
+	}
+	if d.loopGuard(len(targets)) {
+		return
+	}
+	for _, t := range targets {
+		d.send(t.name, false, d.out.fields[t.start:t.end], d.rule, "")
+	}
+	d.out.fields = d.out.fields[:0]
+}
+
+type target struct {
+	name       string
+	start, end int
+}
+
+func (d *decider) differing(dst []Value, ss *SystemState, vals []Value) []Value {
+	for _, v := range vals {
+		if fp, _, known := ss.expected(v.Name); !known || fp != v.FP {
+			dst = append(dst, v)
+		}
+	}
+	return dst
+}
+
+// createImage is what a create carries: every synced field of the image (fields the
+// target owns excepted: their value comes from the target itself), with the decided
+// values laid over it.
+func (d *decider) createImage(dst []Value, target string, image []Value) []Value {
+	for _, v := range image {
+		class, owner := d.r.classify(v.Name)
+		if class == classUnmapped || (class == classOwned && owner == target) || d.st.held(v.Name) {
+			continue
+		}
+		if dv, ok := findValue(d.decided, v.Name); ok {
+			v = *dv
+		}
+		dst = append(dst, v)
+	}
+	for _, v := range d.decided {
+		if _, ok := findValue(image, v.Name); !ok {
+			dst = append(dst, v)
+		}
+	}
+	return dst
+}
+
+// send records an apply as in flight to the target and outputs it.
+func (d *decider) send(target string, del bool, fields []Value, rule Rule, reason string) {
+	if rule == "" {
+		rule = RuleSync
+	}
+	a := Apply{
+		EventID: d.eventID(target),
+		Delete:  del,
+		Origin:  d.origin,
+		TsUs:    d.originTs,
+		SentMs:  d.nowMs,
+		Fields:  copyValues(fields),
+	}
+	ss := d.st.system(target)
+	ss.InFlight = append(ss.InFlight, a)
+	d.out.add(Decision{Kind: KindApply, Record: d.st.Record, System: d.origin, Target: target,
+		Delete: del, Fields: a.Fields, Origin: d.origin, Rule: rule, Reason: reason, EventID: a.EventID})
+}
+
+// copyValues copies values into memory of their own (in one allocation for the bytes).
+func copyValues(vs []Value) []Value {
+	if len(vs) == 0 {
+		return nil
+	}
+	n := 0
+	for _, v := range vs {
+		n += len(v.Value)
+	}
+	buf := make([]byte, 0, n)
+	out := make([]Value, len(vs))
+	for i, v := range vs {
+		start := len(buf)
+		buf = append(buf, v.Value...)
+		out[i] = Value{Name: v.Name, FP: v.FP, Value: buf[start:len(buf):len(buf)]}
+	}
+	return out
+}
+
+// eventID is deterministic in the record, the target, the causing change (system and
+// position) and the apply's rank among those the change caused: reprocessing the same
+// events yields the same ids.
+func (d *decider) eventID(target string) string {
+	d.sends++
+	var buf [160]byte
+	b := append(buf[:0], d.st.Record...)
+	b = append(b, 0)
+	b = append(b, target...)
+	b = append(b, 0)
+	b = append(b, d.origin...)
+	b = append(b, 0)
+	b = d.pos.AppendText(b)
+	b = append(b, 0)
+	b = strconv.AppendInt(b, int64(d.sends), 10)
+	return hashID(b)
+}
+
+func hashID(b []byte) string {
+	var sum [16]byte
+	h1 := xxhash.Sum64(b)
+	b = append(b, 0xff)
+	h2 := xxhash.Sum64(b)
+	for i := range 8 {
+		sum[i] = byte(h1 >> (56 - 8*i))
+		sum[8+i] = byte(h2 >> (56 - 8*i))
+	}
+	return hex.EncodeToString(sum[:])
+}
+
+// entryID names a DLQ entry after the record and the change that raised it.
+func entryID(record, system string, pos codecs.Position, reason string) string {
+	b := append([]byte("dlq\x00"), record...)
+	b = append(b, 0)
+	b = append(b, system...)
+	b = append(b, 0)
+	b = pos.AppendText(b)
+	b = append(b, reason...)
+	return hashID(b)
+}
+
+// loopGuard counts the applies about to be sent; past loop_guard.max_applies within
+// loop_guard.window the record is held in the DLQ with reason loop instead.
+func (d *decider) loopGuard(n int) bool {
+	st := d.st
+	if d.nowMs-st.LoopStartMs >= d.r.loopWindow.Milliseconds() {
+		st.LoopStartMs, st.LoopApplies = d.nowMs, 0
+	}
+	st.LoopApplies += uint32(n)
+	if st.LoopApplies <= d.r.loopMax {
+		return false
+	}
+	names := make([]string, 0, len(d.decided))
+	for _, v := range d.decided {
+		names = append(names, v.Name)
+	}
+	d.raise(ReasonLoop, names, []Version{{System: d.origin, TsUs: d.originTs, Fields: d.decided}}, nil)
+	return true
+}

@@ -1,0 +1,132 @@
+package resolver
+
+// recordConcurrent reports, for granularity record, whether the event's change is
+// concurrent with another system's change to any field of the record.
+func (d *decider) recordConcurrent() bool {
+	if latestUpsert(d.ss) != nil {
+		return true
+	}
+	for _, p := range d.st.Pending {
+		if p.System != d.ch.System {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveRecord decides a concurrent change with whole-row last-write-wins: the later
+// row wins every shared field either side changed. Owned and unmapped fields are
+// still decided field by field.
+func (d *decider) resolveRecord(changes []Value) {
+	st, ch := d.st, d.ch
+	otherSys, otherTs := "", int64(0)
+	var theirs []Value
+	if up := latestUpsert(d.ss); up != nil {
+		otherSys, otherTs = up.Origin, up.TsUs
+		for _, a := range d.ss.InFlight {
+			theirs = mergeValues(theirs, a.Fields)
+		}
+	}
+	for _, p := range st.Pending {
+		if p.System != ch.System {
+			otherSys, otherTs = p.System, p.TsUs
+			theirs = mergeValues(theirs, p.Fields)
+		}
+	}
+	var ours, names []string
+	for i := range changes {
+		if class, _ := d.r.classify(changes[i].Name); class != classShared || st.held(changes[i].Name) {
+			d.resolveField(&changes[i])
+			continue
+		}
+		ours = append(ours, changes[i].Name)
+	}
+	names = append(names, ours...)
+	for _, v := range theirs {
+		if class, _ := d.r.classify(v.Name); class == classShared && !contains(names, v.Name) {
+			names = append(names, v.Name)
+		}
+	}
+	if len(names) == 0 {
+		d.fanOut(ch.After)
+		return
+	}
+	delta, tol := ch.TsUs-otherTs, d.r.toleranceUs(ch.System, otherSys)
+	switch {
+	case delta >= -tol && delta <= tol:
+		d.dropAllPending(otherSys)
+		d.raise(ReasonClockSkew, names, []Version{
+			{System: ch.System, TsUs: ch.TsUs, Fields: pick(ch.After, names)},
+			{System: otherSys, TsUs: otherTs, Fields: pick(theirs, names)},
+		}, nil)
+	case delta > 0:
+		d.dropAllPending(otherSys)
+		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: ch.System, ConflictFields: names, Winner: ch.System, Rule: RuleLWW})
+		for _, n := range names {
+			if v, ok := findValue(ch.After, n); ok {
+				d.decide(v, RuleLWW)
+			}
+		}
+	default:
+		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: ch.System, ConflictFields: names, Winner: otherSys, Rule: RuleLWW})
+		d.loseRecord(ours, otherSys, otherTs, theirs)
+	}
+	d.fanOut(ch.After)
+}
+
+// loseRecord restores, for the event's own changed fields that the winner's row did
+// not set, the agreed values (the winner's row) to the event's system, and decides
+// held changes of the winner now.
+func (d *decider) loseRecord(ours []string, winner string, ts int64, theirs []Value) {
+	for i := range d.st.Pending {
+		p := &d.st.Pending[i]
+		if p.System == winner {
+			for j := range p.Fields {
+				v := p.Fields[j]
+				d.decideFor(winner, ts, &v, RuleLWW)
+			}
+		}
+	}
+	d.dropAllPending(winner)
+	for _, n := range ours {
+		if _, ok := findValue(theirs, n); ok {
+			continue
+		}
+		if a := d.st.agreed(n); a != nil && a.Value != nil {
+			v := Value{Name: n, FP: a.FP, Value: a.Value}
+			d.decideFor(a.Writer, a.TsUs, &v, RuleLWW)
+		}
+	}
+}
+
+func (d *decider) dropAllPending(system string) {
+	kept := d.st.Pending[:0]
+	for _, p := range d.st.Pending {
+		if p.System != system {
+			kept = append(kept, p)
+		}
+	}
+	d.st.Pending = kept
+}
+
+// mergeValues lays vals over dst by name.
+func mergeValues(dst, vals []Value) []Value {
+	for _, v := range vals {
+		if old, ok := findValue(dst, v.Name); ok {
+			*old = v
+		} else {
+			dst = append(dst, v)
+		}
+	}
+	return dst
+}
+
+func pick(vals []Value, names []string) []Value {
+	var out []Value
+	for _, n := range names {
+		if v, ok := findValue(vals, n); ok {
+			out = append(out, *v)
+		}
+	}
+	return out
+}

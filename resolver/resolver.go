@@ -1,0 +1,369 @@
+package resolver
+
+import (
+	"time"
+
+	"github.com/concord-sync/concord/codecs"
+)
+
+// Resolve decides one change of one record (DESIGN.md section 3). It updates st in
+// place and appends its decisions to out. It does no I/O and reads no clock: now is
+// the processing time, used for in-flight apply timeouts, the pairing window, the loop
+// guard and tombstones. Same state, change and now give the same decisions.
+func (r *Resolver) Resolve(now time.Time, st *State, ch *Change, out *Output) {
+	nowMs := now.UnixMilli()
+	r.Expire(now, st, out)
+	ss := st.system(ch.System)
+	if c, ok := ch.Position.Compare(ss.Pos); ok && c <= 0 {
+		out.add(Decision{Kind: KindDuplicate, Record: st.Record, System: ch.System})
+		return
+	}
+	ss.Pos = ch.Position
+	d := decider{r: r, st: st, ss: ss, ch: ch, out: out, nowMs: nowMs,
+		origin: ch.System, originTs: ch.TsUs, pos: ch.Position}
+	d.acked = d.ackEcho()
+	switch {
+	case ch.Op == codecs.OpDelete:
+		d.resolveDelete()
+	case ch.Op == codecs.OpRead && len(st.Agreed) > 0:
+		d.resolveSnapshot()
+	default:
+		d.resolveUpsert()
+	}
+}
+
+// decider carries one Resolve call's inputs through its steps.
+type decider struct {
+	r     *Resolver
+	st    *State
+	ss    *SystemState
+	ch    *Change
+	out   *Output
+	nowMs int64
+	acked *Apply // the in-flight apply this event echoes, if any
+
+	// origin, originTs and pos identify the change whose decisions are being made
+	// (the event's, or a pending change's when the pairing window closes): they name
+	// apply events and make their ids.
+	origin   string
+	originTs int64
+	pos      codecs.Position
+	sends    int // applies sent in this call, salts event ids
+
+	decided []Value // values decided in this call, to fan out
+	rule    Rule
+}
+
+// ackEcho recognises the echo of an in-flight apply to the event's system: by the
+// origin marker, or by the after image matching what the apply set. The apply and the
+// older ones are acknowledged. Matching the oldest apply first keeps a later apply's
+// echo from being taken for an earlier one.
+func (d *decider) ackEcho() *Apply {
+	ss, ch := d.ss, d.ch
+	i := d.matchEcho()
+	if i < 0 {
+		return nil
+	}
+	acked := ss.InFlight[i]
+	ss.InFlight = append(ss.InFlight[:0], ss.InFlight[i+1:]...)
+	d.out.add(Decision{Kind: KindEcho, Record: d.st.Record, System: ch.System, EventID: acked.EventID})
+	return &acked
+}
+
+func (d *decider) matchEcho() int {
+	ss, ch := d.ss, d.ch
+	if ch.Marker != "" {
+		for i := range ss.InFlight {
+			if ss.InFlight[i].EventID == ch.Marker {
+				return i
+			}
+		}
+	}
+	for i := range ss.InFlight {
+		a := &ss.InFlight[i]
+		if a.Delete || ch.Op == codecs.OpDelete {
+			if a.Delete && ch.Op == codecs.OpDelete {
+				return i
+			}
+			continue
+		}
+		if imageMatches(ch.After, a.Fields) {
+			return i
+		}
+	}
+	return -1
+}
+
+func imageMatches(image, set []Value) bool {
+	for _, v := range set {
+		got, ok := findValue(image, v.Name)
+		if !ok || got.FP != v.FP {
+			return false
+		}
+	}
+	return true
+}
+
+// changed returns the fields of the after image that differ from what the system
+// showed before this write: the before image where it has the field, else the image
+// last seen. Fields the acknowledged apply set to exactly this value are not changes.
+func (d *decider) changed(dst []Value) []Value {
+	ss, ch := d.ss, d.ch
+	knew := ss.Known && !ss.Deleted
+	for _, v := range ch.After {
+		if d.acked != nil {
+			if a, ok := findValue(d.acked.Fields, v.Name); ok && a.FP == v.FP {
+				continue
+			}
+		}
+		prev, had := uint64(0), false
+		if b, ok := findValue(ch.Before, v.Name); ok {
+			prev, had = b.FP, true
+		} else if knew {
+			prev, had = ss.seen(v.Name)
+		}
+		if !had || prev != v.FP {
+			dst = append(dst, v)
+		}
+	}
+	return dst
+}
+
+// see records the after image as what the system last showed.
+func (d *decider) see() {
+	ss := d.ss
+	ss.Known, ss.Deleted = true, false
+	ss.Seen = ss.Seen[:0]
+	for _, v := range d.ch.After {
+		ss.Seen = append(ss.Seen, SeenField{Name: v.Name, FP: v.FP})
+	}
+}
+
+func (d *decider) resolveUpsert() {
+	changes := d.changed(d.out.scratch[:0])
+	d.out.scratch = changes
+	d.see()
+	if len(changes) == 0 {
+		return
+	}
+	if del := d.ss.deleteInFlight(); del != nil {
+		d.updateVersusDelete(del)
+		return
+	}
+	d.st.Deleted = false
+	if d.r.recordGranular && d.recordConcurrent() {
+		d.resolveRecord(changes)
+		return
+	}
+	for i := range changes {
+		d.resolveField(&changes[i])
+	}
+	d.fanOut(d.ch.After)
+}
+
+// resolveField decides one changed field of the event.
+func (d *decider) resolveField(v *Value) {
+	st, ch := d.st, d.ch
+	class, owner := d.r.classify(v.Name)
+	switch {
+	case class == classUnmapped:
+		d.out.add(Decision{Kind: KindSkip, Record: st.Record, System: ch.System, Field: v.Name, Reason: ReasonUnmapped})
+		return
+	case st.held(v.Name):
+		d.attach([]Value{*v})
+		return
+	}
+	other := d.concurrentWith(v.Name)
+	switch {
+	case class == classOwned && owner != ch.System:
+		if other != nil {
+			d.conflict(v.Name, owner, RuleAuthority)
+		}
+		d.out.add(Decision{Kind: KindSkip, Record: st.Record, System: ch.System, Field: v.Name, Reason: ReasonNotAuthoritative})
+		d.enforceOwner(v.Name)
+	case other == nil && d.r.pairWindow > 0 && class == classShared:
+		d.hold(v)
+	case other == nil:
+		d.decide(v, RuleSync)
+	case other.value.FP == v.FP:
+		d.agree(v, other)
+	case class == classOwned:
+		d.conflict(v.Name, ch.System, RuleAuthority)
+		d.decide(v, RuleAuthority)
+	default:
+		d.lastWriteWins(v, other)
+	}
+}
+
+// version is another system's change to a field that the event's change is concurrent with.
+type version struct {
+	system  string
+	tsUs    int64
+	value   *Value
+	pending int // index in State.Pending, or -1 for an in-flight apply
+}
+
+// concurrentWith finds what the event's change to a field is concurrent with: an
+// un-acknowledged apply to the event's system that sets the field (the system wrote
+// without having seen it), or another system's change held in the pairing window.
+func (d *decider) concurrentWith(field string) *version {
+	if a, v := d.ss.inFlightSetting(field); a != nil {
+		return &version{system: a.Origin, tsUs: a.TsUs, value: v, pending: -1}
+	}
+	for i := range d.st.Pending {
+		p := &d.st.Pending[i]
+		if p.System == d.ch.System {
+			continue
+		}
+		if v, ok := findValue(p.Fields, field); ok {
+			return &version{system: p.System, tsUs: p.TsUs, value: v, pending: i}
+		}
+	}
+	return nil
+}
+
+func (d *decider) lastWriteWins(v *Value, other *version) {
+	delta := d.ch.TsUs - other.tsUs
+	tol := d.r.toleranceUs(d.ch.System, other.system)
+	switch {
+	case delta >= -tol && delta <= tol:
+		d.dropPending(other, v.Name)
+		d.raise(ReasonClockSkew, []string{v.Name}, []Version{
+			{System: d.ch.System, TsUs: d.ch.TsUs, Fields: []Value{*v}},
+			{System: other.system, TsUs: other.tsUs, Fields: []Value{*other.value}},
+		}, d.base(v.Name))
+	case delta > 0:
+		d.dropPending(other, v.Name)
+		d.conflict(v.Name, d.ch.System, RuleLWW)
+		d.decide(v, RuleLWW)
+	default:
+		d.conflict(v.Name, other.system, RuleLWW)
+		if other.pending >= 0 { // the held change wins: decide it now, together
+			won := *other.value
+			d.dropPending(other, v.Name)
+			d.decideFor(other.system, other.tsUs, &won, RuleLWW)
+		}
+	}
+}
+
+// agree handles a concurrent change to the value the other side also chose.
+func (d *decider) agree(v *Value, other *version) {
+	if other.pending >= 0 {
+		d.dropPending(other, v.Name)
+		d.decide(v, RuleSync)
+	}
+}
+
+// base returns the agreed value of a field before this conflict, where known.
+func (d *decider) base(field string) []Value {
+	if b, ok := findValue(d.ch.Before, field); ok {
+		return []Value{*b}
+	}
+	if a := d.st.agreed(field); a != nil && a.Value != nil {
+		return []Value{{Name: field, FP: a.FP, Value: a.Value}}
+	}
+	return nil
+}
+
+// decide makes the event's value of a field the agreed value, to be fanned out.
+func (d *decider) decide(v *Value, rule Rule) {
+	d.decideFor(d.ch.System, d.ch.TsUs, v, rule)
+}
+
+func (d *decider) decideFor(writer string, tsUs int64, v *Value, rule Rule) {
+	a := AgreedField{Name: v.Name, FP: v.FP, Writer: writer, TsUs: tsUs}
+	if d.r.KeepsValues() {
+		if old := d.st.agreed(v.Name); old != nil && old.Value != nil && old.FP == v.FP {
+			a.Value = old.Value
+		} else {
+			a.Value = append([]byte(nil), v.Value...)
+		}
+	}
+	d.st.setAgreed(a)
+	d.decided = append(d.decided, *v)
+	if rank(rule) > rank(d.rule) {
+		d.rule = rule
+	}
+}
+
+// rank orders rules so an apply carrying several decisions names the strongest one.
+func rank(r Rule) int {
+	switch r {
+	case "":
+		return 0
+	case RuleSync:
+		return 1
+	default:
+		return 2
+	}
+}
+
+func (d *decider) conflict(field, winner string, rule Rule) {
+	d.out.add(Decision{Kind: KindConflict, Record: d.st.Record, System: d.ch.System,
+		ConflictFields: []string{field}, Winner: winner, Rule: rule})
+}
+
+// enforceOwner re-applies the owner's agreed value to a non-owner that changed it,
+// when enforce_authority is on and the value is known.
+func (d *decider) enforceOwner(field string) {
+	if !d.r.enforce {
+		return
+	}
+	a := d.st.agreed(field)
+	if a == nil || a.Value == nil {
+		return
+	}
+	if fp, present, known := d.ss.expected(field); present && known && fp == a.FP {
+		return
+	}
+	v := Value{Name: field, FP: a.FP, Value: a.Value}
+	d.send(d.ss.Name, false, []Value{v}, RuleEnforceAuthority, ReasonNotAuthoritative)
+}
+
+// hold puts a shared field's change in the pairing window.
+func (d *decider) hold(v *Value) {
+	st, ch := d.st, d.ch
+	for i := range st.Pending {
+		p := &st.Pending[i]
+		if p.System != ch.System {
+			continue
+		}
+		p.TsUs, p.Position = ch.TsUs, ch.Position
+		if old, ok := findValue(p.Fields, v.Name); ok {
+			*old = copyValue(*v)
+		} else {
+			p.Fields = append(p.Fields, copyValue(*v))
+		}
+		return
+	}
+	st.Pending = append(st.Pending, Pending{
+		System: ch.System, TsUs: ch.TsUs, Position: ch.Position,
+		DeadlineMs: d.nowMs + d.r.pairWindow.Milliseconds(),
+		Fields:     []Value{copyValue(*v)},
+	})
+}
+
+func (d *decider) dropPending(other *version, field string) {
+	if other.pending < 0 {
+		return
+	}
+	p := &d.st.Pending[other.pending]
+	p.Fields = removeValue(p.Fields, field)
+	if len(p.Fields) == 0 {
+		d.st.Pending = append(d.st.Pending[:other.pending], d.st.Pending[other.pending+1:]...)
+	}
+}
+
+func removeValue(vs []Value, name string) []Value {
+	for i := range vs {
+		if vs[i].Name == name {
+			return append(vs[:i], vs[i+1:]...)
+		}
+	}
+	return vs
+}
+
+func copyValue(v Value) Value {
+	v.Value = append([]byte(nil), v.Value...)
+	return v
+}

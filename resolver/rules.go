@@ -1,0 +1,219 @@
+package resolver
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/concord-sync/concord/config"
+)
+
+// Resolver decides what every system must apply. It is built from a validated
+// configuration and is immutable: any number of goroutines may call its methods at
+// once, each with its own State and Output. A configuration reload builds a new one.
+type Resolver struct {
+	systems []systemRules // sorted by name
+	keys    []string      // canonical key fields, in configured order
+	owner   map[string]string
+
+	unmappedShared   bool
+	recordGranular   bool
+	deletes          string
+	propagateDeletes bool
+	enforce          bool
+	pairWindow       time.Duration
+	tombstone        time.Duration
+	applyTimeout     time.Duration
+	prefer           string
+	loopMax          uint32
+	loopWindow       time.Duration
+	tolerance        time.Duration
+	pairTolerance    map[[2]string]time.Duration
+}
+
+type systemRules struct {
+	name     string
+	fieldOf  map[string]string // column -> canonical field
+	columnOf map[string]string // canonical field -> column
+	keyCols  []string          // columns of the key fields, in key order
+	tsCol    string            // "" when the timestamp is source.ts_ms
+	marker   string            // origin marker column, "" for none
+}
+
+// Deletes policies.
+const (
+	DeletesReview     = "review"
+	DeletesDeleteWins = "delete_wins"
+	DeletesUpdateWins = "update_wins"
+)
+
+// New builds a resolver from a configuration that has passed Validate.
+func New(cfg *config.Config) (*Resolver, error) {
+	if len(cfg.Systems) < 2 {
+		return nil, errors.New("resolver: need at least two systems")
+	}
+	res := cfg.Resolution
+	r := &Resolver{
+		owner:            make(map[string]string, len(cfg.Authority)),
+		unmappedShared:   res.UnmappedFields == "shared",
+		recordGranular:   res.Granularity == "record",
+		deletes:          res.Deletes,
+		propagateDeletes: res.PropagateDeletes == nil || *res.PropagateDeletes,
+		enforce:          res.EnforceAuthority,
+		pairWindow:       res.PairWindow.Duration,
+		tombstone:        res.TombstoneRetention.Duration,
+		applyTimeout:     res.ApplyTimeout.Duration,
+		prefer:           res.InitialLoadPrefer,
+		loopMax:          uint32(max(res.LoopGuard.MaxApplies, 1)),
+		loopWindow:       res.LoopGuard.Window.Duration,
+		tolerance:        res.ClockSkewTolerance.Duration,
+		pairTolerance:    make(map[[2]string]time.Duration),
+	}
+	if r.deletes == "" {
+		r.deletes = DeletesReview
+	}
+	for field, owner := range cfg.Authority {
+		if owner == config.Shared {
+			owner = ""
+		}
+		r.owner[field] = owner
+	}
+	for _, o := range res.ClockSkewOverrides {
+		if len(o.Systems) == 2 {
+			r.pairTolerance[pairKey(o.Systems[0], o.Systems[1])] = o.Tolerance.Duration
+		}
+	}
+	names := make([]string, 0, len(cfg.Systems))
+	for name := range cfg.Systems {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		sr, err := compileSystem(name, cfg.Systems[name])
+		if err != nil {
+			return nil, err
+		}
+		if r.keys == nil {
+			r.keys = cfg.Systems[name].Key
+		}
+		r.systems = append(r.systems, sr)
+	}
+	return r, nil
+}
+
+func compileSystem(name string, s *config.System) (systemRules, error) {
+	sr := systemRules{
+		name:     name,
+		fieldOf:  make(map[string]string, len(s.Fields)),
+		columnOf: make(map[string]string, len(s.Fields)),
+		marker:   s.OriginMarker,
+	}
+	for field, col := range s.Fields {
+		sr.fieldOf[col] = field
+		sr.columnOf[field] = col
+	}
+	if len(s.Key) == 0 {
+		return sr, fmt.Errorf("resolver: systems.%s.key: required", name)
+	}
+	for _, k := range s.Key {
+		sr.keyCols = append(sr.keyCols, sr.column(k))
+	}
+	if s.Timestamp != "" && s.Timestamp != "source.ts_ms" {
+		sr.tsCol = s.Timestamp
+	}
+	return sr, nil
+}
+
+func (sr *systemRules) column(field string) string {
+	if c, ok := sr.columnOf[field]; ok {
+		return c
+	}
+	return field
+}
+
+func (sr *systemRules) field(column string) string {
+	if f, ok := sr.fieldOf[column]; ok {
+		return f
+	}
+	return column
+}
+
+func pairKey(a, b string) [2]string {
+	if a > b {
+		a, b = b, a
+	}
+	return [2]string{a, b}
+}
+
+// Systems returns the configured system names, sorted.
+func (r *Resolver) Systems() []string {
+	names := make([]string, len(r.systems))
+	for i := range r.systems {
+		names[i] = r.systems[i].name
+	}
+	return names
+}
+
+// Column returns the column of a canonical field in a system.
+func (r *Resolver) Column(system, field string) string {
+	if sr := r.system(system); sr != nil {
+		return sr.column(field)
+	}
+	return field
+}
+
+// KeyColumns returns a system's key columns, in key order.
+func (r *Resolver) KeyColumns(system string) []string {
+	if sr := r.system(system); sr != nil {
+		return sr.keyCols
+	}
+	return nil
+}
+
+// KeepsValues reports whether the agreed image keeps values, not just fingerprints:
+// needed to re-apply a value nobody is sending any more (enforce_authority, a record
+// re-created after a delete lost, a whole-row last-write-wins).
+func (r *Resolver) KeepsValues() bool {
+	return r.enforce || r.deletes != DeletesDeleteWins || r.recordGranular
+}
+
+// TombstoneRetention is how long a deleted record's state is kept once idle.
+func (r *Resolver) TombstoneRetention() time.Duration { return r.tombstone }
+
+func (r *Resolver) system(name string) *systemRules {
+	for i := range r.systems {
+		if r.systems[i].name == name {
+			return &r.systems[i]
+		}
+	}
+	return nil
+}
+
+func (r *Resolver) toleranceUs(a, b string) int64 {
+	if t, ok := r.pairTolerance[pairKey(a, b)]; ok {
+		return t.Microseconds()
+	}
+	return r.tolerance.Microseconds()
+}
+
+// fieldClass says how a canonical field is resolved.
+type fieldClass uint8
+
+const (
+	classShared fieldClass = iota
+	classOwned
+	classUnmapped // not in the authority map and unmapped_fields: skip
+)
+
+func (r *Resolver) classify(field string) (fieldClass, string) {
+	owner, ok := r.owner[field]
+	switch {
+	case !ok && !r.unmappedShared:
+		return classUnmapped, ""
+	case owner == "":
+		return classShared, ""
+	default:
+		return classOwned, owner
+	}
+}

@@ -1,0 +1,232 @@
+package resolver
+
+import (
+	"github.com/concord-sync/concord/codecs"
+)
+
+// State is everything the resolver keeps about one record between events. The caller
+// owns it: Resolve reads and updates it in place and never retains it. A zero State
+// (with Record set) is a record nobody has shown yet.
+//
+// It holds fingerprints rather than values wherever it can: values are kept only for
+// in-flight applies and pending changes (transient), and in the agreed image when a
+// setting needs them (enforce_authority, deletes review/update_wins: see Resolver.KeepsValues).
+type State struct {
+	Record  string
+	Version uint64 // compare-and-set version, maintained by the state store
+
+	Agreed  []AgreedField // the last converged image
+	Systems []SystemState // one per system that has shown or been sent the record
+	Pending []Pending     // changes held in the pairing window
+	Hold    *Hold         // DLQ hold on fields under review; nil when none
+
+	Deleted   bool  // the agreed image is a delete
+	DeletedMs int64 // when the record was agreed deleted (tombstone retention)
+
+	LoopStartMs int64  // start of the loop-guard window
+	LoopApplies uint32 // applies sent in that window
+}
+
+// AgreedField is one field of the agreed image.
+type AgreedField struct {
+	Name   string
+	FP     uint64 // fingerprint of the canonical value
+	Writer string // system whose change set it
+	TsUs   int64  // that change's timestamp, in microseconds since the epoch
+	Value  []byte // kept only when Resolver.KeepsValues; nil otherwise
+}
+
+// SystemState is what one system last showed of the record and what was sent to it.
+type SystemState struct {
+	Name     string
+	Pos      codecs.Position // last processed position (duplicate detection)
+	Known    bool            // the system has shown the record (or a delete of it)
+	Deleted  bool            // the last image it showed is a delete
+	Seen     []SeenField     // the image it last showed, as fingerprints
+	InFlight []Apply         // applies sent to it and not yet seen back, oldest first
+}
+
+// SeenField is a field of an image a system showed.
+type SeenField struct {
+	Name string
+	FP   uint64
+}
+
+// Apply is an apply event sent to a system and not yet seen back.
+type Apply struct {
+	EventID string
+	Delete  bool
+	Origin  string // system whose change it carries
+	TsUs    int64  // timestamp of that change
+	SentMs  int64  // when it was decided (now at the time)
+	Fields  []Value
+}
+
+// Value is a canonical field value with its fingerprint.
+type Value struct {
+	Name  string
+	FP    uint64
+	Value []byte // canonical JSON; see codecs.Column
+}
+
+// Pending is a change held in the pairing window.
+type Pending struct {
+	System     string
+	TsUs       int64
+	Position   codecs.Position
+	DeadlineMs int64
+	Fields     []Value
+}
+
+// Hold is the DLQ entry a record is under and the fields it holds. Held fields are not
+// propagated until a reviewer decides; later changes to them are attached to the entry.
+type Hold struct {
+	EntryID string
+	Fields  []string
+}
+
+// system returns the state of the named system, adding it when absent.
+func (s *State) system(name string) *SystemState {
+	for i := range s.Systems {
+		if s.Systems[i].Name == name {
+			return &s.Systems[i]
+		}
+	}
+	s.Systems = append(s.Systems, SystemState{Name: name})
+	return &s.Systems[len(s.Systems)-1]
+}
+
+func (s *State) agreed(name string) *AgreedField {
+	for i := range s.Agreed {
+		if s.Agreed[i].Name == name {
+			return &s.Agreed[i]
+		}
+	}
+	return nil
+}
+
+func (s *State) setAgreed(f AgreedField) {
+	if a := s.agreed(f.Name); a != nil {
+		*a = f
+		return
+	}
+	s.Agreed = append(s.Agreed, f)
+}
+
+func (s *State) held(field string) bool {
+	return s.Hold != nil && contains(s.Hold.Fields, field)
+}
+
+// Idle reports whether the state no longer needs to be kept in full: nothing in
+// flight, nothing pending, nothing held. A deleted idle state is a tombstone.
+func (s *State) Idle() bool {
+	if len(s.Pending) > 0 || s.Hold != nil {
+		return false
+	}
+	for i := range s.Systems {
+		if len(s.Systems[i].InFlight) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// NextDeadlineMs returns the earliest time at which Expire has work for this record
+// (a pending change to flush or an in-flight apply to time out), or 0 when none.
+func (s *State) NextDeadlineMs(rules *Resolver) int64 {
+	var next int64
+	consider := func(ms int64) {
+		if next == 0 || ms < next {
+			next = ms
+		}
+	}
+	for _, p := range s.Pending {
+		consider(p.DeadlineMs)
+	}
+	timeout := rules.applyTimeout.Milliseconds()
+	for i := range s.Systems {
+		for _, a := range s.Systems[i].InFlight {
+			consider(a.SentMs + timeout)
+		}
+	}
+	return next
+}
+
+func (ss *SystemState) seen(name string) (uint64, bool) {
+	for _, f := range ss.Seen {
+		if f.Name == name {
+			return f.FP, true
+		}
+	}
+	return 0, false
+}
+
+// expected returns what the system will hold for a field once its in-flight applies
+// land: the latest in-flight apply setting it, else what it last showed. present is
+// false when the system will not have the record (never shown, deleted, or a delete
+// in flight); known is false when the field's value is not known.
+func (ss *SystemState) expected(name string) (fp uint64, present, known bool) {
+	for i := len(ss.InFlight) - 1; i >= 0; i-- {
+		a := &ss.InFlight[i]
+		if a.Delete {
+			return 0, false, true
+		}
+		if v, ok := findValue(a.Fields, name); ok {
+			return v.FP, true, true
+		}
+	}
+	if !ss.Known || ss.Deleted {
+		if len(ss.InFlight) > 0 {
+			return 0, true, false // a create is in flight that does not set this field
+		}
+		return 0, false, true
+	}
+	fp, ok := ss.seen(name)
+	return fp, true, ok
+}
+
+// present reports whether the system will hold the record once its applies land.
+func (ss *SystemState) present() bool {
+	if n := len(ss.InFlight); n > 0 {
+		return !ss.InFlight[n-1].Delete
+	}
+	return ss.Known && !ss.Deleted
+}
+
+// inFlightSetting returns the latest un-acknowledged apply that sets the field, or nil.
+func (ss *SystemState) inFlightSetting(name string) (*Apply, *Value) {
+	for i := len(ss.InFlight) - 1; i >= 0; i-- {
+		a := &ss.InFlight[i]
+		if v, ok := findValue(a.Fields, name); ok {
+			return a, v
+		}
+	}
+	return nil, nil
+}
+
+func (ss *SystemState) deleteInFlight() *Apply {
+	for i := len(ss.InFlight) - 1; i >= 0; i-- {
+		if ss.InFlight[i].Delete {
+			return &ss.InFlight[i]
+		}
+	}
+	return nil
+}
+
+func findValue(vs []Value, name string) (*Value, bool) {
+	for i := range vs {
+		if vs[i].Name == name {
+			return &vs[i], true
+		}
+	}
+	return nil, false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
