@@ -60,6 +60,25 @@ type Column struct {
 // PostgreSQL's default REPLICA IDENTITY); an empty non-nil Row is an image with no columns.
 type Row []Column
 
+// Clone returns a deep copy of r that owns its memory (nil for nil, empty for empty).
+func (r Row) Clone() Row {
+	if r == nil {
+		return nil
+	}
+	n := 0
+	for i := range r {
+		n += len(r[i].Value)
+	}
+	buf := make([]byte, 0, n)
+	out := make(Row, len(r))
+	for i, c := range r {
+		start := len(buf)
+		buf = append(buf, c.Value...)
+		out[i] = Column{Name: c.Name, Value: buf[start:len(buf):len(buf)]}
+	}
+	return out
+}
+
 // Get returns the value of the named column and whether the row has it.
 func (r Row) Get(name string) ([]byte, bool) {
 	for i := range r {
@@ -138,12 +157,20 @@ type Message struct {
 type Event struct {
 	Kind     Kind
 	Op       Op
-	Key      Row // from the message key; nil when the key is null
-	Before   Row // nil when absent
-	After    Row // nil for deletes
+	Key      Row   // from the message key; nil when the key is null
+	Before   Row   // nil when absent
+	After    Row   // nil for deletes
 	TsMs     int64 // source.ts_ms: commit time in the source database (0 when unknown)
+	TsNs     int64 // the same in nanoseconds: source.ts_ns, else ts_us or ts_ms scaled (exact; 0 when unknown)
 	Snapshot bool  // source.snapshot is true/"true"/"first"/"last"/... (anything but false)
 	Position Position
 	TxID     string // transaction id from the `transaction` block or BEGIN/END record
 	Table    string // source.table (or collection), when present
+}
+
+// Clone returns a deep copy of e that stays valid after the decoder's next call.
+func (e *Event) Clone() Event {
+	c := *e
+	c.Key, c.Before, c.After = e.Key.Clone(), e.Before.Clone(), e.After.Clone()
+	return c
 }

@@ -1,9 +1,19 @@
 package config
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
 
-// Config is the whole configuration file (DESIGN.md section 10). Load fills defaults;
-// Validate checks it. Once loaded it is treated as immutable: a reload builds a new one.
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration file (DESIGN.md section 10). Parse fills defaults;
+// Validate checks it; Load does both and applies environment overrides. Once loaded it is
+// treated as immutable (its accessors are then safe for concurrent use): a reload builds a new one.
 type Config struct {
 	Name       string             `yaml:"name"`
 	Kafka      Kafka              `yaml:"kafka"`
@@ -12,6 +22,8 @@ type Config struct {
 	Resolution Resolution         `yaml:"resolution"`
 	// Authority maps a canonical field to its owning system, or to Shared.
 	Authority map[string]string `yaml:"authority"`
+
+	src *source // where each key was in the file; nil for a Config built in code
 }
 
 // Shared is the authority value of a field that every system may write (last-write-wins).
@@ -44,7 +56,30 @@ type System struct {
 	Envelope string `yaml:"envelope"`
 	// OriginMarker is a column the sink writes the apply's event id into; empty for none.
 	OriginMarker string `yaml:"origin_marker"`
+
+	columns map[string]string // column -> canonical field; built by ApplyDefaults
 }
+
+// Values of System.Timestamp, Apply.Format, System.Envelope and the Resolution enums.
+const (
+	SourceTimestamp = "source.ts_ms" // Debezium's commit time: no timestamp column
+
+	FormatDebezium = "debezium" // apply events as Debezium envelopes (Debezium JDBC sink)
+	FormatFlat     = "flat"     // apply events as flat JSON rows (Confluent JDBC sink)
+
+	EnvelopeDebezium  = "debezium"  // input values are full Debezium envelopes
+	EnvelopeUnwrapped = "unwrapped" // input values went through ExtractNewRecordState
+
+	GranularityField  = "field"  // only fields both systems changed conflict
+	GranularityRecord = "record" // whole-row last-write-wins
+
+	DeletesReview     = "review"      // a delete concurrent with an update goes to the DLQ
+	DeletesDeleteWins = "delete_wins" // ... the delete wins
+	DeletesUpdateWins = "update_wins" // ... the update wins
+
+	UnmappedSkip   = "skip"   // fields not in the authority map are not synced
+	UnmappedShared = "shared" // fields not in the authority map are last-write-wins
+)
 
 // Apply says where and how apply events for a system are written.
 type Apply struct {
@@ -84,3 +119,70 @@ type LoopGuard struct {
 
 // Duration is a time.Duration written in YAML as a Go duration string ("500ms", "15m").
 type Duration struct{ time.Duration }
+
+// UnmarshalYAML accepts only a Go duration string such as "500ms", "15m" or "24h" (or 0).
+func (d *Duration) UnmarshalYAML(value *yaml.Node) error {
+	if value.Kind != yaml.ScalarNode {
+		return errors.New("expected a duration such as 500ms, 15m or 24h")
+	}
+	parsed, err := time.ParseDuration(value.Value)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration: write a Go duration such as 500ms, 15m or 24h", value.Value)
+	}
+	d.Duration = parsed
+	return nil
+}
+
+// MarshalYAML writes the duration back as a Go duration string.
+func (d Duration) MarshalYAML() (any, error) {
+	return d.String(), nil
+}
+
+// SystemNames returns the names of the configured systems, sorted.
+func (c *Config) SystemNames() []string {
+	return slices.Sorted(maps.Keys(c.Systems))
+}
+
+// Key returns the canonical key fields, which Validate ensures every system shares.
+// It returns nil when no system names a key.
+func (c *Config) Key() []string {
+	for _, name := range c.SystemNames() {
+		if s := c.Systems[name]; s != nil && len(s.Key) > 0 {
+			return s.Key
+		}
+	}
+	return nil
+}
+
+// Tolerance returns the clock-skew tolerance between systems a and b: the override for
+// that pair when there is one (in either order), else resolution.clock_skew_tolerance.
+func (c *Config) Tolerance(a, b string) time.Duration {
+	for _, o := range c.Resolution.ClockSkewOverrides {
+		if len(o.Systems) == 2 && isPair(o.Systems, a, b) {
+			return o.Tolerance.Duration
+		}
+	}
+	return c.Resolution.ClockSkewTolerance.Duration
+}
+
+func isPair(pair []string, a, b string) bool {
+	return (pair[0] == a && pair[1] == b) || (pair[0] == b && pair[1] == a)
+}
+
+// PropagatesDeletes reports whether a delete with no concurrent update is applied to the
+// other systems (resolution.propagate_deletes, true unless set to false).
+func (c *Config) PropagatesDeletes() bool {
+	return c.Resolution.PropagateDeletes == nil || *c.Resolution.PropagateDeletes
+}
+
+// String writes the duration the way a config file would: "500ms", "1m", "24h", "1h30m".
+func (d Duration) String() string {
+	s := d.Duration.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

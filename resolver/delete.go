@@ -9,11 +9,11 @@ func (d *decider) resolveDelete() {
 	case d.acked != nil && d.acked.Delete:
 		return // the echo of our own delete
 	case st.Hold != nil:
-		d.out.add(Decision{Kind: KindDLQ, Record: st.Record, System: d.origin, EntryID: st.Hold.EntryID,
-			Reason: ReasonDeleteHeld, ConflictFields: st.Hold.Fields,
-			Versions: []Version{{System: d.origin, TsUs: d.originTs, Deleted: true}}})
+		// A delete of a record under review: the whole record waits for the reviewer.
+		d.raise(ReasonDeleteHeld, st.agreedNames(), []Version{{System: d.origin, TsUs: d.originTs, Deleted: true}}, nil)
 		return
 	}
+	d.closeWindowForDelete()
 	if up := latestUpsert(ss); up != nil {
 		d.deleteVersusUpdate(up)
 		return
@@ -22,6 +22,24 @@ func (d *decider) resolveDelete() {
 		return
 	}
 	d.propagateDelete(RuleSync)
+}
+
+// closeWindowForDelete settles the pairing window before a delete is decided: the
+// deleting system's own held changes are superseded by its delete, and other systems'
+// held changes are decided now, so they meet the delete as concurrent updates.
+func (d *decider) closeWindowForDelete() {
+	st := d.st
+	var others []Pending
+	for _, p := range st.Pending {
+		if p.System != d.ch.System {
+			others = append(others, p)
+		}
+	}
+	st.Pending = st.Pending[:0]
+	for i := range others {
+		d.r.flushPending(d.nowMs, st, &others[i], d.out)
+	}
+	d.ss = st.system(d.ch.System) // flushing may have grown st.Systems
 }
 
 // latestUpsert returns the latest in-flight apply to the system that is not a delete:

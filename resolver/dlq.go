@@ -1,11 +1,16 @@
 package resolver
 
 // raise sends fields to the DLQ and holds them: one entry per record, so a record
-// already under review gains the fields in its existing entry.
+// already under review gains the fields in its existing entry. Reasons that concern
+// the whole record (a delete against an update, a loop) hold every field.
 func (d *decider) raise(reason string, fields []string, versions []Version, base []Value) {
 	st := d.st
 	if st.Hold == nil {
 		st.Hold = &Hold{EntryID: entryID(st.Record, d.origin, d.pos, reason)}
+	}
+	switch reason {
+	case ReasonDeleteVsUpdate, ReasonDeleteHeld, ReasonLoop:
+		st.Hold.Record = true
 	}
 	for _, f := range fields {
 		if !contains(st.Hold.Fields, f) {

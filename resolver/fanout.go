@@ -14,7 +14,7 @@ import (
 // included: an in-flight apply to the origin may be about to overwrite the winner.
 // A system that will not hold the record gets a create carrying the whole image.
 func (d *decider) fanOut(image []Value) {
-	if len(d.decided) == 0 {
+	if len(d.decided) == 0 && !d.creating {
 		return
 	}
 	targets := d.out.targets[:0]
@@ -28,7 +28,8 @@ func (d *decider) fanOut(image []Value) {
 		if ss.present() {
 			d.out.fields = d.differing(d.out.fields, ss, d.decided)
 		} else {
-			d.out.fields = d.createImage(d.out.fields, name, image)
+			d.out.fields = d.createImage(d.out.fields, image)
+			d.agreeOn(d.out.fields[start:])
 		}
 		if len(d.out.fields) > start {
 			targets = append(targets, target{name: name, start: start, end: len(d.out.fields)})
@@ -61,13 +62,13 @@ func (d *decider) differing(dst []Value, ss *SystemState, vals []Value) []Value 
 	return dst
 }
 
-// createImage is what a create carries: every synced field of the image (fields the
-// target owns excepted: their value comes from the target itself), with the decided
-// values laid over it.
-func (d *decider) createImage(dst []Value, target string, image []Value) []Value {
+// createImage is what a create carries: every synced field of the image, with the
+// decided values laid over it. Fields the target owns are included too: a system that
+// does not have the record has no value of its own, and a missing column would be
+// written as null and then synced back as the owner's change.
+func (d *decider) createImage(dst []Value, image []Value) []Value {
 	for _, v := range image {
-		class, owner := d.r.classify(v.Name)
-		if class == classUnmapped || (class == classOwned && owner == target) || d.st.held(v.Name) {
+		if class, _ := d.r.classify(v.Name); class == classUnmapped || d.st.held(v.Name) {
 			continue
 		}
 		if dv, ok := findValue(d.decided, v.Name); ok {
@@ -81,6 +82,21 @@ func (d *decider) createImage(dst []Value, target string, image []Value) []Value
 		}
 	}
 	return dst
+}
+
+// agreeOn makes the values a create carries agreed where the agreed image has no
+// value yet: the created record holds them now.
+func (d *decider) agreeOn(vals []Value) {
+	for _, v := range vals {
+		if d.st.agreed(v.Name) != nil {
+			continue
+		}
+		a := AgreedField{Name: v.Name, FP: v.FP, Writer: d.origin, TsUs: d.originTs}
+		if d.r.KeepsValues() {
+			a.Value = append([]byte(nil), v.Value...)
+		}
+		d.st.Agreed = append(d.st.Agreed, a)
+	}
 }
 
 // send records an apply as in flight to the target and outputs it.

@@ -75,8 +75,8 @@ func (d *decider) resolveRecord(changes []Value) {
 }
 
 // loseRecord restores, for the event's own changed fields that the winner's row did
-// not set, the agreed values (the winner's row) to the event's system, and decides
-// held changes of the winner now.
+// not set, the agreed values (the winner's row; null where it has none) to the
+// event's system, and decides held changes of the winner now.
 func (d *decider) loseRecord(ours []string, winner string, ts int64, theirs []Value) {
 	for i := range d.st.Pending {
 		p := &d.st.Pending[i]
@@ -92,10 +92,12 @@ func (d *decider) loseRecord(ours []string, winner string, ts int64, theirs []Va
 		if _, ok := findValue(theirs, n); ok {
 			continue
 		}
+		v := Value{Name: n, FP: nullFP, Value: nullValue}
+		writer, ts := winner, ts
 		if a := d.st.agreed(n); a != nil && a.Value != nil {
-			v := Value{Name: n, FP: a.FP, Value: a.Value}
-			d.decideFor(a.Writer, a.TsUs, &v, RuleLWW)
+			v, writer, ts = Value{Name: n, FP: a.FP, Value: a.Value}, a.Writer, a.TsUs
 		}
+		d.decideFor(writer, ts, &v, RuleLWW)
 	}
 }
 
@@ -130,3 +132,8 @@ func pick(vals []Value, names []string) []Value {
 	}
 	return out
 }
+
+var (
+	nullValue = []byte("null")
+	nullFP    = Fingerprint(nullValue)
+)

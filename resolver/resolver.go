@@ -50,8 +50,9 @@ type decider struct {
 	pos      codecs.Position
 	sends    int // applies sent in this call, salts event ids
 
-	decided []Value // values decided in this call, to fan out
-	rule    Rule
+	decided  []Value // values decided in this call, to fan out
+	rule     Rule
+	creating bool // the event creates a record no other system holds
 }
 
 // ackEcho recognises the echo of an in-flight apply to the event's system: by the
@@ -87,21 +88,46 @@ func (d *decider) matchEcho() int {
 			}
 			continue
 		}
-		if imageMatches(ch.After, a.Fields) {
+		if landed(ch.After, ss.InFlight[:i+1]) {
 			return i
 		}
 	}
 	return -1
 }
 
-func imageMatches(image, set []Value) bool {
-	for _, v := range set {
-		got, ok := findValue(image, v.Name)
-		if !ok || got.FP != v.FP {
-			return false
+// landed reports whether an image is what the system shows once the given applies
+// (oldest first) have all landed in order: every field they set holds the value of the
+// latest apply setting it. Matching only the newest apply's fields is not enough: the
+// winner's value re-applied to its own system matches that system's image at once,
+// long before the older applies it must follow have landed.
+func landed(image []Value, applies []Apply) bool {
+	start := 0
+	for j := range applies {
+		if applies[j].Delete {
+			start = j + 1 // a delete then a create: only what came after counts
+		}
+	}
+	for j := start; j < len(applies); j++ {
+		for _, v := range applies[j].Fields {
+			if setLater(applies[j+1:], v.Name) {
+				continue
+			}
+			got, ok := findValue(image, v.Name)
+			if !ok || got.FP != v.FP {
+				return false
+			}
 		}
 	}
 	return true
+}
+
+func setLater(applies []Apply, name string) bool {
+	for i := range applies {
+		if _, ok := findValue(applies[i].Fields, name); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // changed returns the fields of the after image that differ from what the system
@@ -150,6 +176,19 @@ func (d *decider) resolveUpsert() {
 		d.updateVersusDelete(del)
 		return
 	}
+	if d.creates() {
+		d.creating = true
+		d.st.Deleted = false
+		for i := range changes {
+			if class, _ := d.r.classify(changes[i].Name); class == classUnmapped {
+				d.resolveField(&changes[i])
+				continue
+			}
+			d.decide(&changes[i], RuleSync)
+		}
+		d.fanOut(d.ch.After)
+		return
+	}
 	d.st.Deleted = false
 	if d.r.recordGranular && d.recordConcurrent() {
 		d.resolveRecord(changes)
@@ -159,6 +198,22 @@ func (d *decider) resolveUpsert() {
 		d.resolveField(&changes[i])
 	}
 	d.fanOut(d.ch.After)
+}
+
+// creates reports whether the event brings a record into existence that no other
+// system holds or is being sent: then every field it carries is the record's first
+// value, whoever owns it, and the record is created everywhere.
+func (d *decider) creates() bool {
+	if len(d.st.Agreed) > 0 && !d.st.Deleted {
+		return false
+	}
+	for i := range d.st.Systems {
+		ss := &d.st.Systems[i]
+		if ss.Name != d.ch.System && ss.present() {
+			return false
+		}
+	}
+	return d.st.Hold == nil
 }
 
 // resolveField decides one changed field of the event.

@@ -83,6 +83,7 @@ type Pending struct {
 type Hold struct {
 	EntryID string
 	Fields  []string
+	Record  bool // the whole record is held (a delete against an update, a loop)
 }
 
 // system returns the state of the named system, adding it when absent.
@@ -114,7 +115,7 @@ func (s *State) setAgreed(f AgreedField) {
 }
 
 func (s *State) held(field string) bool {
-	return s.Hold != nil && contains(s.Hold.Fields, field)
+	return s.Hold != nil && (s.Hold.Record || contains(s.Hold.Fields, field))
 }
 
 // Idle reports whether the state no longer needs to be kept in full: nothing in

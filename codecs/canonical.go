@@ -1,0 +1,210 @@
+package codecs
+
+import (
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
+)
+
+// AppendCanonicalJSON appends the canonical JSON encoding of v to dst (see Column):
+// compact, object members in their original order, numbers copied verbatim, strings
+// escaped one way only (\" \\ \b \f \n \r \t, other control characters as \u00XX,
+// everything else literal UTF-8, invalid UTF-8 as U+FFFD). A nil v is `null`.
+//
+// fastjson's parser is lenient about numbers (it takes NaN, "1-2", "+1"), so every
+// number is checked against the JSON grammar: an error names the first bad one, and
+// the returned slice then holds a partial encoding.
+func AppendCanonicalJSON(dst []byte, v *fastjson.Value) ([]byte, error) {
+	if v == nil {
+		return append(dst, "null"...), nil
+	}
+	switch v.Type() {
+	case fastjson.TypeObject:
+		return appendCanonicalObject(dst, v)
+	case fastjson.TypeArray:
+		return appendCanonicalArray(dst, v)
+	case fastjson.TypeString:
+		s, _ := v.StringBytes() // cannot fail: the type is string
+		return appendJSONString(dst, s), nil
+	case fastjson.TypeNumber:
+		start := len(dst)
+		dst = v.MarshalTo(dst)
+		if !isJSONNumber(dst[start:]) {
+			return dst, fmt.Errorf("%.40q is not a JSON number", dst[start:])
+		}
+		return dst, nil
+	default: // true, false, null
+		return v.MarshalTo(dst), nil
+	}
+}
+
+func appendCanonicalObject(dst []byte, v *fastjson.Value) ([]byte, error) {
+	o, _ := v.Object() // cannot fail: the caller checked the type
+	dst = append(dst, '{')
+	var err error
+	o.Visit(func(key []byte, member *fastjson.Value) {
+		if err != nil {
+			return
+		}
+		if dst[len(dst)-1] != '{' {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, key)
+		dst = append(dst, ':')
+		dst, err = AppendCanonicalJSON(dst, member)
+	})
+	return append(dst, '}'), err
+}
+
+func appendCanonicalArray(dst []byte, v *fastjson.Value) ([]byte, error) {
+	items, _ := v.Array() // cannot fail: the caller checked the type
+	dst = append(dst, '[')
+	for i, item := range items {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		var err error
+		if dst, err = AppendCanonicalJSON(dst, item); err != nil {
+			return dst, err
+		}
+	}
+	return append(dst, ']'), nil
+}
+
+// isJSONNumber reports whether b follows the JSON number grammar:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func isJSONNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		i = skipDigits(b, i)
+	default:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		j := skipDigits(b, i+1)
+		if j == i+1 {
+			return false
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := skipDigits(b, i)
+		if j == i {
+			return false
+		}
+		i = j
+	}
+	return i == len(b)
+}
+
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+// Canonicalize returns the canonical JSON encoding (see Column) of the JSON document
+// raw, for values that do not come through a Decoder, such as a value a reviewer
+// typed. It allocates a parser per call; errors wrap ErrPoison.
+func Canonicalize(raw []byte) ([]byte, error) {
+	var p fastjson.Parser
+	v, err := parseStrict(&p, raw)
+	if err != nil {
+		return nil, poison("value", err)
+	}
+	out, err := AppendCanonicalJSON(nil, v)
+	if err != nil {
+		return nil, poison("value", err)
+	}
+	return out, nil
+}
+
+// parseStrict parses b with p and checks that it is strict JSON. fastjson's parser
+// bounds the nesting depth but accepts some non-JSON (NaN, "1-2", control characters
+// in strings, unknown escapes); the validator catches those. Parsing first keeps the
+// validator's recursion bounded.
+//
+// The Decoder does without the validator, which would double its cost (mostly
+// spent on schemas): it checks the numbers it uses, escapes what it emits, and reads
+// strings the way fastjson does (an unknown escape such as \x stays as written).
+func parseStrict(p *fastjson.Parser, b []byte) (*fastjson.Value, error) {
+	v, err := p.ParseBytes(b)
+	if err != nil {
+		return nil, fmt.Errorf("not JSON: %w", err)
+	}
+	if err := fastjson.ValidateBytes(b); err != nil {
+		return nil, fmt.Errorf("not JSON: %w", err)
+	}
+	return v, nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a canonical JSON string.
+func appendJSONString(dst, s []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRune(s[i:])
+			if r != utf8.RuneError || size != 1 {
+				i += size
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, "\uFFFD"...)
+		} else {
+			dst = append(dst, s[start:i]...)
+			dst = appendEscape(dst, c)
+		}
+		i++
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+func appendEscape(dst []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(dst, '\\', c)
+	case '\b':
+		return append(dst, '\\', 'b')
+	case '\f':
+		return append(dst, '\\', 'f')
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	default:
+		return append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+	}
+}
+
+// parse parses b with the decoder's parser (see parseStrict for what it accepts).
+func parse(p *fastjson.Parser, b []byte) (*fastjson.Value, error) {
+	v, err := p.ParseBytes(b)
+	if err != nil {
+		return nil, fmt.Errorf("not JSON: %w", err)
+	}
+	return v, nil
+}

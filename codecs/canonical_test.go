@@ -1,0 +1,113 @@
+package codecs
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestCanonicalize(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{`{ "b" : [1, 2.50, "x\u0041"], "a": null }`, `{"b":[1,2.50,"xA"],"a":null}`},
+		{`"caf\u00e9 \/ \t"`, `"café / \t"`},
+		{`"\u0001\u001f\u007f"`, `"\u0001\u001f` + "\x7f" + `"`},
+		{`"\u2028 <&>"`, "\"\u2028 <&>\""},
+		{`"\ud83d\ude00"`, `"😀"`},
+		{`1E+3`, `1E+3`},
+		{`-0`, `-0`},
+		{`[true,false,{}]`, `[true,false,{}]`},
+		{`{"\n":"\""}`, `{"\n":"\""}`},
+	}
+	for _, c := range cases {
+		got, err := Canonicalize([]byte(c.in))
+		if err != nil || string(got) != c.want {
+			t.Errorf("Canonicalize(%s) = %s, %v; want %s", c.in, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{``, `NaN`, `"\x"`, "\"\x01\"", `{"a":1,}`, `01`} {
+		_, err := Canonicalize([]byte(bad))
+		if !errors.Is(err, ErrPoison) {
+			t.Errorf("Canonicalize(%q) = %v, want a poison error", bad, err)
+		}
+	}
+}
+
+func TestAppendJSONString(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"plain", `"plain"`},
+		{"q\"b\\s", `"q\"b\\s"`},
+		{"\b\f\n\r\t\x00\x1f", `"\b\f\n\r\t\u0000\u001f"`},
+		{"bad \xff utf8 \xe2\x82", "\"bad \uFFFD utf8 \uFFFD\uFFFD\""},
+		{"ünïcödé ✓", `"ünïcödé ✓"`},
+	}
+	for _, c := range cases {
+		got := appendJSONString(nil, []byte(c.in))
+		if string(got) != c.want {
+			t.Errorf("appendJSONString(%q) = %s, want %s", c.in, got, c.want)
+		}
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Errorf("%s is not JSON: %v", got, err)
+		}
+		if utf8.ValidString(c.in) && back != c.in {
+			t.Errorf("round trip of %q gave %q", c.in, back)
+		}
+	}
+}
+
+func TestIsJSONNumber(t *testing.T) {
+	for _, ok := range []string{"0", "-0", "1", "-12", "1.5", "0.001", "1e5", "1E+5", "2.5e-3", "9223372036854775808"} {
+		if !isJSONNumber([]byte(ok)) {
+			t.Errorf("isJSONNumber(%q) = false", ok)
+		}
+	}
+	for _, bad := range []string{"", "-", "01", "+1", ".5", "1.", "1e", "1e+", "NaN", "inf", "1-2", "1.2.3", "0x10"} {
+		if isJSONNumber([]byte(bad)) {
+			t.Errorf("isJSONNumber(%q) = true", bad)
+		}
+	}
+}
+
+func TestAppendScaled(t *testing.T) {
+	cases := []struct {
+		neg    bool
+		digits string
+		scale  int
+		want   string
+	}{
+		{false, "1250", 2, `"12.50"`},
+		{true, "1", 3, `"-0.001"`},
+		{false, "0", 2, `"0.00"`},
+		{true, "0", 2, `"0.00"`},
+		{false, "0005", 1, `"0.5"`},
+		{false, "12", -2, `"1200"`},
+		{false, "0", -2, `"0"`},
+		{false, "123", 3, `"0.123"`},
+	}
+	for _, c := range cases {
+		got, err := appendScaled(nil, c.neg, []byte(c.digits), c.scale)
+		if err != nil || string(got) != c.want {
+			t.Errorf("appendScaled(%v, %s, %d) = %s, %v; want %s", c.neg, c.digits, c.scale, got, err, c.want)
+		}
+	}
+}
+
+func TestParseInt(t *testing.T) {
+	cases := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"0", 0, true}, {"-9223372036854775808", -9223372036854775808, true},
+		{"9223372036854775807", 9223372036854775807, true}, {"9223372036854775808", 0, false},
+		{"-9223372036854775809", 0, false}, {"", 0, false}, {"-", 0, false}, {"1.0", 0, false}, {"+1", 0, false},
+		{"1465491411815437158", 1465491411815437158, true},
+	}
+	for _, c := range cases {
+		got, err := parseInt([]byte(c.in))
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("parseInt(%q) = %d, %v", c.in, got, err)
+		}
+	}
+}

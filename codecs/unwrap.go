@@ -1,0 +1,95 @@
+package codecs
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/valyala/fastjson"
+)
+
+// unwrapMeta collects the metadata columns that ExtractNewRecordState adds to a row.
+type unwrapMeta struct {
+	op, deleted *fastjson.Value
+	source      sourceInfo
+}
+
+// take keeps the metadata column called name and reports whether it is one (every
+// name starting with "__", the SMT's prefix). Source fields come as "__lsn" or
+// "__source_lsn"; "__ts_ms" and its kin are the envelope's processing time, not the
+// commit time, and are dropped.
+func (m *unwrapMeta) take(name []byte, v *fastjson.Value) bool {
+	field, ok := bytes.CutPrefix(name, []byte("__"))
+	if !ok {
+		return false
+	}
+	switch string(field) {
+	case "op":
+		m.op = v
+	case "deleted":
+		m.deleted = v
+	case "ts_ms", "ts_us", "ts_ns":
+	default:
+		field, _ = bytes.CutPrefix(field, []byte("source_"))
+		m.source.set(field, v)
+	}
+	return true
+}
+
+// decodeUnwrapped decodes a flat row (see Options.Unwrapped). The schema, if any,
+// describes the row itself.
+func (d *Decoder) decodeUnwrapped(schema *fastjson.Value, obj *fastjson.Object, ev *Event) error {
+	d.afterTypes = appendFieldTypes(d.afterTypes[:0], schema)
+	var meta unwrapMeta
+	row := emptyRow(d.after)
+	d.names.startRow()
+	var err error
+	obj.Visit(func(name []byte, v *fastjson.Value) {
+		if err == nil && !meta.take(name, v) {
+			row, err = d.appendColumn(row, name, v, d.afterTypes)
+		}
+	})
+	d.after = row
+	if err != nil {
+		return err
+	}
+	op, deleted, err := meta.operation()
+	if err != nil {
+		return err
+	}
+	if err := d.applySource(ev, &meta.source, true); err != nil {
+		return err
+	}
+	ev.Kind = KindChange
+	if deleted {
+		ev.Op, ev.Before = OpDelete, row
+	} else {
+		ev.Op, ev.After = op, row
+	}
+	return nil
+}
+
+// operation reads __op and __deleted. Without __op a row is an update.
+func (m *unwrapMeta) operation() (op Op, deleted bool, err error) {
+	op = OpUpdate
+	if present(m.op) {
+		if op, err = parseOp(m.op, "__op", "cudr"); err != nil {
+			return op, false, err
+		}
+	}
+	if present(m.deleted) {
+		switch m.deleted.Type() {
+		case fastjson.TypeTrue:
+			deleted = true
+		case fastjson.TypeFalse:
+		default:
+			switch s := stringOrNil(m.deleted); string(s) {
+			case "true":
+				deleted = true
+			case "false":
+			default:
+				return op, false, fmt.Errorf(`"__deleted" is %.20s, want true or false`, m.deleted)
+			}
+		}
+	}
+	return op, deleted || op == OpDelete, nil
+}

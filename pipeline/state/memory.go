@@ -1,0 +1,81 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/concord-sync/concord/resolver"
+)
+
+// Memory is an in-process Store: for replay, tests and the demo fallback. It keeps
+// deep copies, so callers can never alias stored state.
+type Memory struct {
+	mu     sync.Mutex
+	fences map[int32]int64
+	states map[memKey]*resolver.State
+}
+
+type memKey struct {
+	partition int32
+	record    string
+}
+
+// NewMemory returns an empty in-memory store.
+func NewMemory() *Memory {
+	return &Memory{fences: make(map[int32]int64), states: make(map[memKey]*resolver.State)}
+}
+
+// Claim implements Store.
+func (m *Memory) Claim(_ context.Context, f Fence) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur := m.fences[f.Partition]; cur > f.Generation {
+		return fmt.Errorf("%w: partition %d is held by generation %d, not %d", ErrFenced, f.Partition, cur, f.Generation)
+	}
+	m.fences[f.Partition] = f.Generation
+	return nil
+}
+
+// Get implements Store.
+func (m *Memory) Get(_ context.Context, partition int32, records []string) ([]*resolver.State, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*resolver.State, len(records))
+	for i, r := range records {
+		if st, ok := m.states[memKey{partition, r}]; ok {
+			out[i] = st.Clone()
+		}
+	}
+	return out, nil
+}
+
+// Put implements Store.
+func (m *Memory) Put(_ context.Context, f Fence, writes []Write) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur := m.fences[f.Partition]; cur > f.Generation {
+		return fmt.Errorf("%w: partition %d is held by generation %d, not %d", ErrFenced, f.Partition, cur, f.Generation)
+	}
+	m.fences[f.Partition] = f.Generation
+	for _, w := range writes {
+		var stored uint64
+		if st, ok := m.states[memKey{f.Partition, w.State.Record}]; ok {
+			stored = st.Version
+		}
+		if stored != w.State.Version {
+			return fmt.Errorf("%w: record %q is at version %d, not %d", ErrVersionConflict, w.State.Record, stored, w.State.Version)
+		}
+	}
+	for _, w := range writes {
+		k := memKey{f.Partition, w.State.Record}
+		if w.Delete {
+			delete(m.states, k)
+			w.State.Version = 0
+			continue
+		}
+		w.State.Version++
+		m.states[k] = w.State.Clone()
+	}
+	return nil
+}

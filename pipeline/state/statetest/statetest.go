@@ -1,0 +1,278 @@
+// Package statetest is the contract test suite every state.Store implementation runs.
+package statetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+		"sync"
+	"testing"
+
+	"github.com/concord-sync/concord/codecs"
+	"github.com/concord-sync/concord/pipeline/state"
+	"github.com/concord-sync/concord/resolver"
+)
+
+// Run runs the contract suite. newStore must return an empty store each call.
+func Run(t *testing.T, newStore func(t *testing.T) state.Store) {
+	t.Helper()
+	tests := []struct {
+		name string
+		fn   func(*testing.T, state.Store)
+	}{
+		{"GetUnknownIsNil", testGetUnknown},
+		{"RoundTrip", testRoundTrip},
+		{"VersionConflict", testVersionConflict},
+		{"BatchIsAtomic", testBatchAtomic},
+		{"FenceRefusesOlderGeneration", testFence},
+		{"PartitionsAreSeparate", testPartitions},
+		{"Delete", testDelete},
+		{"ConcurrentWritersOneWins", testConcurrentWriters},
+		{"CallerOwnsStates", testNoAliasing},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
+	}
+}
+
+// Sample returns a state that uses every part of resolver.State.
+func Sample(record string) *resolver.State {
+	return &resolver.State{
+		Record: record,
+		Agreed: []resolver.AgreedField{
+			{Name: "email", FP: 0xdeadbeefcafe, Writer: "crm", TsUs: 1_700_000_000_123_456, Value: []byte(`"a@example.com"`)},
+			{Name: "name", FP: 42, Writer: "billing", TsUs: -5},
+		},
+		Systems: []resolver.SystemState{
+			{
+				Name: "crm", Known: true,
+				Pos:  codecs.Position{Kind: codecs.PosPostgres, A: 1<<63 + 7},
+				Seen: []resolver.SeenField{{Name: "email", FP: 1}, {Name: "name", FP: 2}},
+			},
+			{
+				Name: "billing", Known: true, Deleted: true,
+				Pos: codecs.Position{Kind: codecs.PosMySQL, A: 3, B: 1234, C: 2},
+				InFlight: []resolver.Apply{
+					{EventID: "0123456789abcdef0123456789abcdef", Origin: "crm", TsUs: 99, SentMs: 1000,
+						Fields: []resolver.Value{{Name: "email", FP: 7, Value: []byte(`"b@example.com"`)}}},
+					{EventID: "fedcba9876543210fedcba9876543210", Delete: true, Origin: "crm", TsUs: 100, SentMs: 1001},
+				},
+			},
+		},
+		Pending: []resolver.Pending{{System: "crm", TsUs: 5, DeadlineMs: 77,
+			Position: codecs.Position{Kind: codecs.PosKafka, A: 1, B: 2},
+			Fields:   []resolver.Value{{Name: "notes", FP: 3, Value: []byte(`"x\ny"`)}}}},
+		Hold:        &resolver.Hold{EntryID: "dlq1", Fields: []string{"notes"}},
+		Deleted:     true,
+		DeletedMs:   123,
+		LoopStartMs: 55,
+		LoopApplies: 3,
+	}
+}
+
+var ctx = context.Background()
+
+func claim(t *testing.T, s state.Store, f state.Fence) {
+	t.Helper()
+	if err := s.Claim(ctx, f); err != nil {
+		t.Fatalf("Claim(%+v): %v", f, err)
+	}
+}
+
+func get(t *testing.T, s state.Store, partition int32, records ...string) []*resolver.State {
+	t.Helper()
+	got, err := s.Get(ctx, partition, records)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if len(got) != len(records) {
+		t.Fatalf("Get returned %d states for %d records", len(got), len(records))
+	}
+	return got
+}
+
+func testGetUnknown(t *testing.T, s state.Store) {
+	for i, st := range get(t, s, 0, "a", "b") {
+		if st != nil {
+			t.Errorf("state %d of an empty store = %+v, want nil", i, st)
+		}
+	}
+	if got := get(t, s, 0); len(got) != 0 {
+		t.Errorf("Get of no records = %v", got)
+	}
+}
+
+func testRoundTrip(t *testing.T, s state.Store) {
+	f := state.Fence{Partition: 0, Generation: 1}
+	claim(t, s, f)
+	want := Sample("rec/1")
+	if err := s.Put(ctx, f, []state.Write{{State: want}}); err != nil {
+		t.Fatal(err)
+	}
+	if want.Version != 1 {
+		t.Errorf("Version after first Put = %d, want 1", want.Version)
+	}
+	got := get(t, s, 0, "rec/1")[0]
+	if got == nil {
+		t.Fatal("state not found after Put")
+	}
+	if !Equal(got, want) {
+		t.Errorf("round trip changed the state:\n got %+v\nwant %+v", got, want)
+	}
+	if err := s.Put(ctx, f, []state.Write{{State: got}}); err != nil {
+		t.Fatalf("second Put with the read version: %v", err)
+	}
+	if got.Version != 2 {
+		t.Errorf("Version after second Put = %d, want 2", got.Version)
+	}
+}
+
+func testVersionConflict(t *testing.T, s state.Store) {
+	f := state.Fence{Generation: 1}
+	claim(t, s, f)
+	first := Sample("r")
+	if err := s.Put(ctx, f, []state.Write{{State: first}}); err != nil {
+		t.Fatal(err)
+	}
+	stale := Sample("r") // version 0: written as if new
+	err := s.Put(ctx, f, []state.Write{{State: stale}})
+	if !errors.Is(err, state.ErrVersionConflict) {
+		t.Fatalf("Put with a stale version: err = %v, want ErrVersionConflict", err)
+	}
+}
+
+func testBatchAtomic(t *testing.T, s state.Store) {
+	f := state.Fence{Generation: 1}
+	claim(t, s, f)
+	if err := s.Put(ctx, f, []state.Write{{State: Sample("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	batch := []state.Write{{State: Sample("new")}, {State: Sample("x")}} // x is stale
+	if err := s.Put(ctx, f, batch); !errors.Is(err, state.ErrVersionConflict) {
+		t.Fatalf("err = %v, want ErrVersionConflict", err)
+	}
+	if st := get(t, s, 0, "new")[0]; st != nil {
+		t.Errorf("a refused batch wrote part of itself: %+v", st)
+	}
+}
+
+func testFence(t *testing.T, s state.Store) {
+	old, cur := state.Fence{Partition: 3, Generation: 4}, state.Fence{Partition: 3, Generation: 5}
+	claim(t, s, old)
+	claim(t, s, cur)
+	if err := s.Put(ctx, old, []state.Write{{State: Sample("r")}}); !errors.Is(err, state.ErrFenced) {
+		t.Fatalf("Put by a fenced generation: err = %v, want ErrFenced", err)
+	}
+	if st := get(t, s, 3, "r")[0]; st != nil {
+		t.Error("a fenced Put wrote its state")
+	}
+	if err := s.Claim(ctx, old); !errors.Is(err, state.ErrFenced) {
+		t.Errorf("Claim by an older generation: err = %v, want ErrFenced", err)
+	}
+	if err := s.Put(ctx, cur, []state.Write{{State: Sample("r")}}); err != nil {
+		t.Errorf("Put by the owning generation: %v", err)
+	}
+}
+
+func testPartitions(t *testing.T, s state.Store) {
+	f0, f1 := state.Fence{Partition: 0, Generation: 1}, state.Fence{Partition: 1, Generation: 9}
+	claim(t, s, f0)
+	claim(t, s, f1)
+	a := Sample("same")
+	a.LoopApplies = 1
+	if err := s.Put(ctx, f0, []state.Write{{State: a}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := get(t, s, 1, "same")[0]; st != nil {
+		t.Error("a state of partition 0 is visible in partition 1")
+	}
+	if err := s.Put(ctx, state.Fence{Partition: 0, Generation: 1}, nil); err != nil {
+		t.Errorf("the fence of partition 1 affected partition 0: %v", err)
+	}
+}
+
+func testDelete(t *testing.T, s state.Store) {
+	f := state.Fence{Generation: 1}
+	claim(t, s, f)
+	st := Sample("gone")
+	if err := s.Put(ctx, f, []state.Write{{State: st}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, f, []state.Write{{State: st, Delete: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, s, 0, "gone")[0]; got != nil {
+		t.Errorf("state still present after delete: %+v", got)
+	}
+	if err := s.Put(ctx, f, []state.Write{{State: Sample("gone")}}); err != nil {
+		t.Errorf("re-creating a deleted record: %v", err)
+	}
+}
+
+func testConcurrentWriters(t *testing.T, s state.Store) {
+	f := state.Fence{Generation: 1}
+	claim(t, s, f)
+	base := Sample("hot")
+	if err := s.Put(ctx, f, []state.Write{{State: base}}); err != nil {
+		t.Fatal(err)
+	}
+	const writers = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := base.Clone()
+			st.LoopApplies = uint32(i)
+			errs <- s.Put(ctx, f, []state.Write{{State: st}})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	won := 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, state.ErrVersionConflict):
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d of %d writers of the same version succeeded, want exactly 1", won, writers)
+	}
+}
+
+func testNoAliasing(t *testing.T, s state.Store) {
+	f := state.Fence{Generation: 1}
+	claim(t, s, f)
+	st := Sample("alias")
+	if err := s.Put(ctx, f, []state.Write{{State: st}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Agreed[0].Value[1] = 'Z'
+	st.Systems[0].Seen[0].FP = 999
+	got := get(t, s, 0, "alias")[0]
+	got.Systems[1].InFlight[0].Fields[0].Value[1] = 'Q'
+	again := get(t, s, 0, "alias")[0]
+	want := Sample("alias")
+	want.Version = 1
+	if !Equal(again, want) {
+		t.Errorf("the store shares memory with its callers:\n got %+v\nwant %+v", again, want)
+	}
+}
+
+// Equal compares two states, treating nil and empty slices alike.
+func Equal(a, b *resolver.State) bool {
+	return normal(a) == normal(b)
+}
+
+func normal(s *resolver.State) string {
+	b, err := json.Marshal(s.Clone())
+	if err != nil {
+		return fmt.Sprint(err)
+	}
+	return string(b)
+}
