@@ -108,7 +108,7 @@ func (d *Decoder) decodeKey(b []byte) (Row, error) {
 	}
 	o, err := payload.Object()
 	if err != nil {
-		return nil, fmt.Errorf("got a JSON %s, want an object of key columns", payload.Type())
+		return nil, fmt.Errorf("got %s, want an object of key columns", kindOf(payload))
 	}
 	d.keyTypes = appendFieldTypes(d.keyTypes[:0], schema)
 	d.key, err = d.decodeRow(d.key, o, d.keyTypes)
@@ -152,7 +152,7 @@ func (d *Decoder) decodeValue(value []byte, ev *Event) error {
 	}
 	obj, err := payload.Object()
 	if err != nil {
-		return fmt.Errorf("got a JSON %s, want an object", payload.Type())
+		return fmt.Errorf("got %s, want an object", kindOf(payload))
 	}
 	schemaName := schema.GetStringBytes("name")
 	switch {
@@ -196,7 +196,7 @@ func (d *Decoder) decodeTxMarker(obj *fastjson.Object, ev *Event) error {
 	case "END":
 		ev.Kind = KindTxEnd
 	default:
-		return fmt.Errorf(`transaction "status" is %.20s, want "BEGIN" or "END"`, status)
+		return fmt.Errorf(`transaction "status" is %s, want "BEGIN" or "END"`, preview(status))
 	}
 	id := stringOrNil(obj.Get("id"))
 	if len(id) == 0 {
@@ -216,7 +216,8 @@ func (d *Decoder) internTxID(id []byte) string {
 // hasEnvelope reports whether an object looks like a Debezium envelope rather than
 // a row: an "op" string next to a "source" object (rows carry JSON columns as strings).
 func hasEnvelope(obj *fastjson.Object) bool {
-	return stringOrNil(obj.Get("op")) != nil && obj.Get("source").Type() == fastjson.TypeObject
+	source := obj.Get("source")
+	return stringOrNil(obj.Get("op")) != nil && source != nil && source.Type() == fastjson.TypeObject
 }
 
 func (d *Decoder) decodeEnvelope(schema *fastjson.Value, obj *fastjson.Object, ev *Event) error {
@@ -250,7 +251,7 @@ func (d *Decoder) decodeEnvelope(schema *fastjson.Value, obj *fastjson.Object, e
 func parseOp(v *fastjson.Value, field, allowed string) (Op, error) {
 	s, err := v.StringBytes()
 	if err != nil {
-		return OpNone, fmt.Errorf("%q is a %s, want a string", field, v.Type())
+		return OpNone, fmt.Errorf("%q is %s, want a string", field, kindOf(v))
 	}
 	for i := range len(allowed) {
 		if len(s) == 1 && s[0] == allowed[i] {
@@ -278,7 +279,7 @@ func (d *Decoder) decodeSource(v *fastjson.Value, ev *Event) error {
 	}
 	o, err := v.Object()
 	if err != nil {
-		return fmt.Errorf(`"source" is a %s, want an object`, v.Type())
+		return fmt.Errorf(`"source" is %s, want an object`, kindOf(v))
 	}
 	var s sourceInfo
 	s.fromObject(o)
@@ -292,7 +293,7 @@ func (d *Decoder) decodeTransaction(v *fastjson.Value, ev *Event) error {
 		return nil
 	}
 	if v.Type() != fastjson.TypeObject {
-		return fmt.Errorf(`"transaction" is a %s, want an object or null`, v.Type())
+		return fmt.Errorf(`"transaction" is %s, want an object or null`, kindOf(v))
 	}
 	id := stringOrNil(v.Get("id"))
 	if len(id) == 0 {
@@ -332,7 +333,7 @@ func (d *Decoder) decodeImage(v *fastjson.Value, name string, fieldSchema *fastj
 	}
 	o, err := v.Object()
 	if err != nil {
-		return nil, fmt.Errorf("%q is a %s, want an object or null", name, v.Type())
+		return nil, fmt.Errorf("%q is %s, want an object or null", name, kindOf(v))
 	}
 	*types = appendFieldTypes((*types)[:0], fieldSchema)
 	row, err := d.decodeRow(*buf, o, *types)

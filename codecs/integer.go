@@ -23,7 +23,7 @@ func integerText(scratch []byte, v *fastjson.Value) (text, grown []byte, err err
 		s, _ := v.StringBytes() // cannot fail: the type is string
 		return s, scratch, nil
 	default:
-		return nil, scratch, fmt.Errorf("is a %s, want an integer", v.Type())
+		return nil, scratch, fmt.Errorf("is %s, want an integer", kindOf(v))
 	}
 }
 
@@ -67,4 +67,37 @@ func parseInt(b []byte) (int64, error) {
 		return 0, fmt.Errorf("%w: %s overflows 64 bits", errNotInteger, b)
 	}
 	return int64(u), nil
+}
+
+// kindOf names the JSON type of v for error messages: "an object", "a string", ...
+func kindOf(v *fastjson.Value) string {
+	if v == nil {
+		return "missing"
+	}
+	switch v.Type() {
+	case fastjson.TypeObject:
+		return "an object"
+	case fastjson.TypeArray:
+		return "an array"
+	case fastjson.TypeString:
+		return "a string"
+	case fastjson.TypeNumber:
+		return "a number"
+	case fastjson.TypeTrue, fastjson.TypeFalse:
+		return "a boolean"
+	default:
+		return "null"
+	}
+}
+
+// preview renders v for an error message: its JSON, cut to 40 bytes, or "missing".
+func preview(v *fastjson.Value) string {
+	if v == nil {
+		return "missing"
+	}
+	b := v.MarshalTo(nil)
+	if len(b) > 40 {
+		b = append(b[:40], "…"...)
+	}
+	return string(b)
 }

@@ -193,7 +193,7 @@ func (c *converter) appendDecimal(dst []byte, v *fastjson.Value, scale int) ([]b
 		}
 		return c.appendNumberDecimal(dst, c.text, scale)
 	default:
-		return dst, fmt.Errorf("value is a %s, want a base64 string or a number", v.Type())
+		return dst, fmt.Errorf("value is %s, want a base64 string or a number", kindOf(v))
 	}
 }
 
@@ -201,7 +201,7 @@ func (c *converter) appendDecimal(dst []byte, v *fastjson.Value, scale int) ([]b
 func (c *converter) appendVarScale(dst []byte, v *fastjson.Value) ([]byte, error) {
 	o, err := v.Object()
 	if err != nil {
-		return dst, fmt.Errorf("value is a %s, want an object {\"scale\":…,\"value\":…}", v.Type())
+		return dst, fmt.Errorf("value is %s, want an object {\"scale\":…,\"value\":…}", kindOf(v))
 	}
 	sv, value := o.Get("scale"), o.Get("value")
 	if sv == nil || value == nil {
@@ -216,7 +216,7 @@ func (c *converter) appendVarScale(dst []byte, v *fastjson.Value) ([]byte, error
 	}
 	s, err := value.StringBytes()
 	if err != nil {
-		return dst, fmt.Errorf(`"value" is a %s, want a base64 string`, value.Type())
+		return dst, fmt.Errorf(`"value" is %s, want a base64 string`, kindOf(value))
 	}
 	return c.appendBase64Decimal(dst, s, int(scale))
 }
@@ -352,7 +352,7 @@ func (c *converter) appendEpoch(dst []byte, v *fastjson.Value, kind logicalKind)
 func appendZoned(dst []byte, v *fastjson.Value) ([]byte, error) {
 	s, err := v.StringBytes()
 	if err != nil {
-		return dst, fmt.Errorf("value is a %s, want an ISO-8601 string", v.Type())
+		return dst, fmt.Errorf("value is %s, want an ISO-8601 string", kindOf(v))
 	}
 	t, err := time.Parse(time.RFC3339Nano, string(s))
 	if err != nil {

@@ -48,7 +48,7 @@ func (l *ReplayLine) parse(line []byte) error {
 	}
 	o, err := root.Object()
 	if err != nil {
-		return fmt.Errorf("got a JSON %s, want an object", root.Type())
+		return fmt.Errorf("got %s, want an object", kindOf(root))
 	}
 	seen := make(map[string]bool, 6)
 	o.Visit(func(key []byte, v *fastjson.Value) {
@@ -75,10 +75,10 @@ func (l *ReplayLine) setField(key []byte, v *fastjson.Value) error {
 	var err error
 	switch string(key) {
 	case "system":
-		var s []byte
-		if s, err = v.StringBytes(); err == nil {
-			l.System = string(s)
+		if v.Type() != fastjson.TypeString {
+			err = fmt.Errorf("is %s, want a string", kindOf(v))
 		}
+		l.System = string(stringOrNil(v))
 	case "partition":
 		var n int64
 		n, err = replayInt(v, math.MaxInt32)
@@ -104,7 +104,7 @@ func (l *ReplayLine) setField(key []byte, v *fastjson.Value) error {
 // replayInt reads a non-negative integer no greater than limit.
 func replayInt(v *fastjson.Value, limit int64) (int64, error) {
 	if v.Type() != fastjson.TypeNumber {
-		return 0, fmt.Errorf("is a %s, want an integer", v.Type())
+		return 0, fmt.Errorf("is %s, want an integer", kindOf(v))
 	}
 	text := v.MarshalTo(nil)
 	n, err := parseInt(text)
@@ -135,7 +135,7 @@ func replayHeaders(v *fastjson.Value) (map[string]string, error) {
 	}
 	o, err := v.Object()
 	if err != nil {
-		return nil, fmt.Errorf("is a %s, want an object of strings", v.Type())
+		return nil, fmt.Errorf("is %s, want an object of strings", kindOf(v))
 	}
 	headers := make(map[string]string, o.Len())
 	o.Visit(func(k []byte, hv *fastjson.Value) {
@@ -144,7 +144,7 @@ func replayHeaders(v *fastjson.Value) (map[string]string, error) {
 		}
 		s, serr := hv.StringBytes()
 		if serr != nil {
-			err = fmt.Errorf("header %q is a %s, want a string", k, hv.Type())
+			err = fmt.Errorf("header %q is %s, want a string", k, kindOf(hv))
 			return
 		}
 		headers[string(k)] = string(s)

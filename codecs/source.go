@@ -231,7 +231,7 @@ func (d *Decoder) sourceString(v *fastjson.Value, name string) (string, error) {
 	}
 	s, err := v.StringBytes()
 	if err != nil {
-		return "", fmt.Errorf("source field %q is a %s, want a string", name, v.Type())
+		return "", fmt.Errorf("source field %q is %s, want a string", name, kindOf(v))
 	}
 	return d.names.intern(s), nil
 }

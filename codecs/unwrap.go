@@ -87,7 +87,7 @@ func (m *unwrapMeta) operation() (op Op, deleted bool, err error) {
 				deleted = true
 			case "false":
 			default:
-				return op, false, fmt.Errorf(`"__deleted" is %.20s, want true or false`, m.deleted)
+				return op, false, fmt.Errorf(`"__deleted" is %s, want true or false`, preview(m.deleted))
 			}
 		}
 	}

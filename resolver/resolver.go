@@ -309,13 +309,11 @@ func (d *decider) agree(v *Value, other *version) {
 	}
 }
 
-// base returns the agreed value of a field before this conflict, where known.
+// base returns the value a field had before this conflict, where known: the event's
+// before image (the agreed image has already moved to the other side's value).
 func (d *decider) base(field string) []Value {
 	if b, ok := findValue(d.ch.Before, field); ok {
 		return []Value{*b}
-	}
-	if a := d.st.agreed(field); a != nil && a.Value != nil {
-		return []Value{{Name: field, FP: a.FP, Value: a.Value}}
 	}
 	return nil
 }

@@ -23,6 +23,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newConfigCommand())
+	root.AddCommand(newConfigCommand(), newReplayCommand())
 	return root
 }

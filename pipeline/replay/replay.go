@@ -1,0 +1,155 @@
+package replay
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/concord-sync/concord/codecs"
+	"github.com/concord-sync/concord/config"
+	"github.com/concord-sync/concord/resolver"
+)
+
+// maxLine bounds one input line (a Kafka message is at most a few MB).
+const maxLine = 16 << 20
+
+// Replayer holds the resolver and per-record state of one replay.
+type Replayer struct {
+	cfg      *config.Config
+	res      *resolver.Resolver
+	decoders map[string]*codecs.Decoder
+	states   map[string]*resolver.State
+	nowMs    int64
+	ev       codecs.Event
+	ch       resolver.Change
+	out      resolver.Output
+	enc      *json.Encoder
+}
+
+// New returns a replayer for a validated configuration, writing decisions to w.
+func New(cfg *config.Config, w io.Writer) (*Replayer, error) {
+	res, err := resolver.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &Replayer{cfg: cfg, res: res, decoders: map[string]*codecs.Decoder{},
+		states: map[string]*resolver.State{}, enc: json.NewEncoder(w)}
+	r.enc.SetEscapeHTML(false)
+	for name, s := range cfg.Systems {
+		r.decoders[name] = codecs.NewDecoder(codecs.Options{Unwrapped: s.Envelope == config.EnvelopeUnwrapped})
+	}
+	return r, nil
+}
+
+// Run replays every line of in, then closes the pairing windows still open. A line
+// that is not a replay line stops the run with an error naming the line; a message
+// that does not decode is a poison decision, as in the pipeline.
+func (r *Replayer) Run(in io.Reader) error {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), maxLine)
+	for n := 1; sc.Scan(); n++ {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		if err := r.Line(sc.Bytes(), int64(n-1)); err != nil {
+			return fmt.Errorf("line %d: %w", n, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("reading input: %w", err)
+	}
+	return r.Finish()
+}
+
+// Line replays one input line; offset is used when the line gives none.
+func (r *Replayer) Line(line []byte, defaultOffset int64) error {
+	rl, err := codecs.ParseReplayLine(line)
+	if err != nil {
+		return err
+	}
+	if _, ok := r.decoders[rl.System]; !ok {
+		return fmt.Errorf("system %q is not in the configuration (%v)", rl.System, r.cfg.SystemNames())
+	}
+	if !rl.HasOffset {
+		rl.Offset = defaultOffset
+	}
+	msg := codecs.Message{Topic: r.cfg.Systems[rl.System].Topic, Partition: rl.Partition, Offset: rl.Offset, Key: rl.Key, Value: rl.Value}
+	return r.message(rl.System, msg)
+}
+
+func (r *Replayer) message(system string, msg codecs.Message) error {
+	if err := r.decoders[system].Decode(msg, &r.ev); err != nil {
+		return r.emit(decision{Kind: "poison", System: system, Error: err.Error()})
+	}
+	if r.ev.Kind != codecs.KindChange {
+		return r.emit(decision{Kind: "ignored", System: system, Reason: r.ev.Kind.String()})
+	}
+	if err := r.res.Canonicalize(system, &r.ev, &r.ch); err != nil {
+		if errors.Is(err, resolver.ErrEvent) {
+			return r.emit(decision{Kind: "poison", System: system, Error: err.Error()})
+		}
+		return err
+	}
+	// Replay has no wall clock: time is the latest source timestamp seen, so it
+	// never runs backwards and the output does not depend on when replay runs.
+	r.nowMs = max(r.nowMs, r.ev.TsMs)
+	st := r.state(r.ch.Record)
+	r.out.Reset()
+	r.res.Resolve(time.UnixMilli(r.nowMs), st, &r.ch, &r.out)
+	return r.emitAll()
+}
+
+func (r *Replayer) state(record string) *resolver.State {
+	st := r.states[record]
+	if st == nil {
+		st = &resolver.State{Record: record}
+		r.states[record] = st
+	}
+	return st
+}
+
+// Finish closes every pairing window still open, in record order.
+func (r *Replayer) Finish() error {
+	window := r.cfg.Resolution.PairWindow.Duration
+	if window <= 0 {
+		return nil
+	}
+	records := make([]string, 0, len(r.states))
+	for id := range r.states {
+		records = append(records, id)
+	}
+	slices.Sort(records)
+	end := time.UnixMilli(r.nowMs).Add(window)
+	for _, id := range records {
+		r.out.Reset()
+		st := r.states[id]
+		if len(st.Pending) == 0 {
+			continue
+		}
+		r.res.Expire(end, st, &r.out)
+		if err := r.emitAll(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Replayer) emitAll() error {
+	for i := range r.out.Decisions {
+		if err := r.emit(r.render(&r.out.Decisions[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Replayer) emit(d decision) error {
+	if err := r.enc.Encode(d); err != nil {
+		return fmt.Errorf("writing output: %w", err)
+	}
+	return nil
+}
