@@ -1,6 +1,7 @@
 package codecs
 
 import (
+	"bytes"
 	"fmt"
 	"unicode/utf8"
 
@@ -75,37 +76,30 @@ func appendCanonicalArray(dst []byte, v *fastjson.Value) ([]byte, error) {
 // isJSONNumber reports whether b follows the JSON number grammar:
 // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 func isJSONNumber(b []byte) bool {
-	i := 0
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
+	b, _ = bytes.CutPrefix(b, []byte{'-'})
 	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		i = skipDigits(b, i)
+	case len(b) > 0 && b[0] == '0':
+		b = b[1:]
+	case len(b) > 0 && b[0] >= '1' && b[0] <= '9':
+		b = b[skipDigits(b, 0):]
 	default:
 		return false
 	}
-	if i < len(b) && b[i] == '.' {
-		j := skipDigits(b, i+1)
-		if j == i+1 {
+	if frac, ok := bytes.CutPrefix(b, []byte{'.'}); ok {
+		if b = frac[skipDigits(frac, 0):]; len(b) == len(frac) {
 			return false
 		}
-		i = j
 	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
+	if len(b) > 0 && (b[0] == 'e' || b[0] == 'E') {
+		exp := b[1:]
+		if len(exp) > 0 && (exp[0] == '+' || exp[0] == '-') {
+			exp = exp[1:]
 		}
-		j := skipDigits(b, i)
-		if j == i {
+		if b = exp[skipDigits(exp, 0):]; len(b) == len(exp) {
 			return false
 		}
-		i = j
 	}
-	return i == len(b)
+	return len(b) == 0
 }
 
 func skipDigits(b []byte, i int) int {

@@ -87,9 +87,9 @@ func (l *ReplayLine) setField(key []byte, v *fastjson.Value) error {
 		l.Offset, err = replayInt(v, math.MaxInt64)
 		l.HasOffset = err == nil
 	case "key":
-		l.Key, err = replayBytes(v)
+		l.Key = replayBytes(v)
 	case "value":
-		l.Value, err = replayBytes(v)
+		l.Value = replayBytes(v)
 	case "headers":
 		l.Headers, err = replayHeaders(v)
 	default:
@@ -115,17 +115,17 @@ func replayInt(v *fastjson.Value, limit int64) (int64, error) {
 }
 
 // replayBytes returns the message bytes a key or value field stands for.
-func replayBytes(v *fastjson.Value) ([]byte, error) {
+func replayBytes(v *fastjson.Value) []byte {
 	switch v.Type() {
 	case fastjson.TypeNull:
-		return nil, nil
+		return nil
 	case fastjson.TypeString:
 		s, _ := v.StringBytes() // cannot fail: the type is string
-		return append([]byte{}, s...), nil
+		return append([]byte{}, s...)
 	default:
 		// The subtree is untouched, so fastjson writes its strings and keys exactly as
 		// they were escaped on the line.
-		return v.MarshalTo(nil), nil
+		return v.MarshalTo(nil)
 	}
 }
 

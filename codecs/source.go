@@ -108,16 +108,16 @@ func mulOrZero(n, factor int64) int64 {
 func (d *Decoder) sourcePosition(s *sourceInfo, bareLSN bool) (p Position, ok bool, err error) {
 	connector := stringOrNil(s.connector)
 	if present(s.lsn) && (string(connector) == "postgresql" || bareLSN && !present(s.connector)) {
-		lsn, err := d.lsn(s.lsn)
-		return Position{Kind: PosPostgres, A: lsn}, err == nil, err
+		lsn, lsnErr := d.lsn(s.lsn)
+		return Position{Kind: PosPostgres, A: lsn}, lsnErr == nil, lsnErr
 	}
 	row, err := d.sourceUint(s.row, "row")
 	if err != nil {
 		return p, false, err
 	}
 	if file, ok := binlogNumber(stringOrNil(s.file)); ok && present(s.pos) {
-		pos, err := d.sourceUint(s.pos, "pos")
-		return Position{Kind: PosMySQL, A: file, B: pos, C: row}, err == nil, err
+		pos, posErr := d.sourceUint(s.pos, "pos")
+		return Position{Kind: PosMySQL, A: file, B: pos, C: row}, posErr == nil, posErr
 	}
 	if server, n, ok := parseGTID(stringOrNil(s.gtid)); ok {
 		return Position{Kind: PosGTID, A: server, B: n, C: row}, true, nil

@@ -88,7 +88,7 @@ func (d *decider) deleteVersusUpdate(up *Apply) {
 	case DeletesUpdateWins:
 		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: d.origin, ConflictFields: fields, Winner: up.Origin, Rule: RuleUpdateWins})
 		if image := st.agreedValues(); len(image) > 0 && !d.loopGuard(1) {
-			d.send(d.ss.Name, false, image, RuleUpdateWins, "")
+			d.sendAs(up.Origin, up.TsUs, d.ss.Name, false, image, RuleUpdateWins, "")
 		}
 	default:
 		other := Version{System: up.Origin, TsUs: up.TsUs, Fields: st.agreedValues()}

@@ -99,23 +99,33 @@ func (d *decider) agreeOn(vals []Value) {
 	}
 }
 
-// send records an apply as in flight to the target and outputs it.
+// send records an apply of the current change as in flight to the target and outputs it.
 func (d *decider) send(target string, del bool, fields []Value, rule Rule, reason string) {
+	if d.writer != "" {
+		d.sendAs(d.writer, d.writerTs, target, del, fields, rule, reason)
+		return
+	}
+	d.sendAs(d.origin, d.originTs, target, del, fields, rule, reason)
+}
+
+// sendAs sends a value another system's change set (an owner's value enforced, a
+// winner's value restored): origin names that system.
+func (d *decider) sendAs(origin string, tsUs int64, target string, del bool, fields []Value, rule Rule, reason string) {
 	if rule == "" {
 		rule = RuleSync
 	}
 	a := Apply{
 		EventID: d.eventID(target),
 		Delete:  del,
-		Origin:  d.origin,
-		TsUs:    d.originTs,
+		Origin:  origin,
+		TsUs:    tsUs,
 		SentMs:  d.nowMs,
 		Fields:  copyValues(fields),
 	}
 	ss := d.st.system(target)
 	ss.InFlight = append(ss.InFlight, a)
 	d.out.add(Decision{Kind: KindApply, Record: d.st.Record, System: d.origin, Target: target,
-		Delete: del, Fields: a.Fields, Origin: d.origin, Rule: rule, Reason: reason, EventID: a.EventID})
+		Delete: del, Fields: a.Fields, Origin: origin, Rule: rule, Reason: reason, EventID: a.EventID})
 }
 
 // copyValues copies values into memory of their own (in one allocation for the bytes).

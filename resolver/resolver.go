@@ -50,6 +50,11 @@ type decider struct {
 	pos      codecs.Position
 	sends    int // applies sent in this call, salts event ids
 
+	// writer and writerTs name whose value the fan-out carries when that is not the
+	// event's system (a change held in the pairing window that won against it).
+	writer   string
+	writerTs int64
+
 	decided  []Value // values decided in this call, to fan out
 	rule     Rule
 	creating bool // the event creates a record no other system holds
@@ -334,6 +339,7 @@ func (d *decider) decideFor(writer string, tsUs int64, v *Value, rule Rule) {
 	}
 	d.st.setAgreed(a)
 	d.decided = append(d.decided, *v)
+	d.writer, d.writerTs = writer, tsUs
 	if rank(rule) > rank(d.rule) {
 		d.rule = rule
 	}
@@ -370,7 +376,7 @@ func (d *decider) enforceOwner(field string) {
 		return
 	}
 	v := Value{Name: field, FP: a.FP, Value: a.Value}
-	d.send(d.ss.Name, false, []Value{v}, RuleEnforceAuthority, ReasonNotAuthoritative)
+	d.sendAs(a.Writer, a.TsUs, d.ss.Name, false, []Value{v}, RuleEnforceAuthority, ReasonNotAuthoritative)
 }
 
 // hold puts a shared field's change in the pairing window.

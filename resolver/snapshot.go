@@ -79,6 +79,6 @@ func (d *decider) restore(v *Value, a *AgreedField, rule Rule) {
 		return
 	}
 	if !d.loopGuard(1) {
-		d.send(d.ss.Name, false, []Value{{Name: a.Name, FP: a.FP, Value: a.Value}}, rule, "")
+		d.sendAs(a.Writer, a.TsUs, d.ss.Name, false, []Value{{Name: a.Name, FP: a.FP, Value: a.Value}}, rule, "")
 	}
 }

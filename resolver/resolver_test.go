@@ -1,0 +1,445 @@
+package resolver_test
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/concord-sync/concord/codecs"
+	"github.com/concord-sync/concord/config"
+	"github.com/concord-sync/concord/resolver"
+)
+
+// ev is one change event in a table test, in the system's own column names.
+// Columns are "col=json" strings; crm's key column is id, billing's is cust_id.
+type ev struct {
+	system string
+	op     codecs.Op
+	tsMs   int64    // source.ts_ms, and billing's updated_at
+	after  []string // nil for a delete
+	before []string // nil when absent
+	pos    uint64   // 0: next position of the system
+	marker string   // origin marker column value
+	snap   bool
+	want   []string // summaries of the decisions, in order
+}
+
+type harness struct {
+	t     *testing.T
+	r     *resolver.Resolver
+	st    *resolver.State
+	pos   map[string]uint64
+	nowMs int64
+	last  string // event id of the last apply
+}
+
+func newHarness(t *testing.T, modify func(*config.Config)) *harness {
+	t.Helper()
+	cfg := testConfig()
+	if modify != nil {
+		modify(cfg)
+	}
+	r, err := resolver.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, r: r, st: &resolver.State{Record: "7"}, pos: map[string]uint64{}, nowMs: 1_700_000_000_000}
+}
+
+func (h *harness) row(system string, cols []string, tsMs int64) codecs.Row {
+	key := map[string]string{"crm": "id", "billing": "cust_id"}[system]
+	row := codecs.Row{{Name: key, Value: []byte("7")}}
+	for _, c := range cols {
+		name, val, _ := strings.Cut(c, "=")
+		row = append(row, codecs.Column{Name: name, Value: []byte(val)})
+	}
+	if system == "billing" {
+		row = append(row, codecs.Column{Name: "updated_at", Value: []byte(fmt.Sprint(tsMs))})
+	}
+	return row
+}
+
+// run feeds one event and returns its decisions, summarised.
+func (h *harness) run(e ev) []string {
+	h.t.Helper()
+	pos := e.pos
+	if pos == 0 {
+		h.pos[e.system]++
+		pos = h.pos[e.system]
+	}
+	event := codecs.Event{Kind: codecs.KindChange, Op: e.op, TsMs: e.tsMs, Snapshot: e.snap,
+		Position: codecs.Position{Kind: codecs.PosPostgres, A: pos}}
+	if e.after != nil {
+		event.After = h.row(e.system, e.after, e.tsMs)
+		if e.marker == "$last" {
+			event.After = append(event.After, codecs.Column{Name: "concord_event", Value: []byte(`"` + h.last + `"`)})
+		}
+	}
+	if e.before != nil {
+		event.Before = h.row(e.system, e.before, e.tsMs-1)
+	}
+	if e.op == codecs.OpDelete {
+		event.Before = h.row(e.system, e.before, e.tsMs)
+	}
+	var ch resolver.Change
+	if err := h.r.Canonicalize(e.system, &event, &ch); err != nil {
+		h.t.Fatalf("Canonicalize: %v", err)
+	}
+	var out resolver.Output
+	h.r.Resolve(time.UnixMilli(h.nowMs), h.st, &ch, &out)
+	for _, d := range out.Decisions {
+		if d.Kind == resolver.KindApply {
+			h.last = d.EventID
+		}
+	}
+	return summarize(out.Decisions)
+}
+
+func (h *harness) expire(at time.Duration) []string {
+	var out resolver.Output
+	h.r.Expire(time.UnixMilli(h.nowMs).Add(at), h.st, &out)
+	return summarize(out.Decisions)
+}
+
+func summarize(ds []resolver.Decision) []string {
+	var s []string
+	for _, d := range ds {
+		switch d.Kind {
+		case resolver.KindApply:
+			op := "upsert"
+			if d.Delete {
+				op = "delete"
+			}
+			var f []string
+			for _, v := range d.Fields {
+				f = append(f, v.Name+"="+string(v.Value))
+			}
+			slices.Sort(f)
+			s = append(s, fmt.Sprintf("apply %s->%s %s %s rule=%s", d.Origin, d.Target, op, strings.Join(f, " "), d.Rule))
+		case resolver.KindConflict:
+			s = append(s, fmt.Sprintf("conflict %v winner=%s rule=%s", d.ConflictFields, d.Winner, d.Rule))
+		case resolver.KindDLQ:
+			s = append(s, fmt.Sprintf("dlq %v %s", d.ConflictFields, d.Reason))
+		case resolver.KindSkip:
+			s = append(s, fmt.Sprintf("skip %s %s", d.Field, d.Reason))
+		default:
+			s = append(s, d.Kind.String())
+		}
+	}
+	return s
+}
+
+const (
+	c = codecs.OpCreate
+	u = codecs.OpUpdate
+	d = codecs.OpDelete
+	r = codecs.OpRead
+)
+
+// created is the common start: crm creates record 7 and billing sees the apply.
+var created = []ev{
+	{system: "crm", op: c, tsMs: 1000, after: []string{`email_address="a@x"`, `notes="n0"`},
+		want: []string{`apply crm->billing upsert email="a@x" notes="n0" rule=sync`}},
+	{system: "billing", op: c, tsMs: 1100, after: []string{`email="a@x"`, `notes="n0"`},
+		want: []string{"echo"}},
+}
+
+func seq(evs ...ev) []ev { return append(slices.Clone(created), evs...) }
+
+func TestResolveRules(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*config.Config)
+		events []ev
+	}{
+		{name: "plain change maps columns both ways", events: seq(
+			ev{system: "billing", op: u, tsMs: 2000, after: []string{`email="a@x"`, `notes="n1"`, `payment_status="paid"`},
+				want: []string{`apply billing->crm upsert notes="n1" status="paid" rule=sync`}},
+		)},
+		{name: "duplicate position produces nothing", events: seq(
+			ev{system: "crm", op: u, tsMs: 900, pos: 1, after: []string{`email_address="zzz"`}, want: []string{"duplicate"}},
+		)},
+		{name: "changed fields come from the before image when present", events: seq(
+			// notes differs from what crm last showed (n0) but not from the before
+			// image: an earlier event was lost to us, the before image is the truth.
+			ev{system: "crm", op: u, tsMs: 2000, after: []string{`email_address="new@x"`, `notes="n1"`},
+				before: []string{`email_address="a@x"`, `notes="n1"`},
+				want:   []string{`apply crm->billing upsert email="new@x" rule=sync`}},
+		)},
+		{name: "echo by origin marker", modify: func(c *config.Config) { c.Systems["billing"].OriginMarker = "concord_event" }, events: []ev{
+			created[0],
+			// A trigger upper-cased notes as the sink wrote: no fingerprint match, but
+			// the marker names the apply; the trigger's change is a genuine change.
+			{system: "billing", op: c, tsMs: 1100, after: []string{`email="a@x"`, `notes="N0"`}, marker: "$last",
+				want: []string{"echo", `apply billing->crm upsert notes="N0" rule=sync`}},
+		}},
+		{name: "non-owner change is skipped", events: seq(
+			ev{system: "billing", op: u, tsMs: 2000, after: []string{`email="b@x"`, `notes="n0"`}, want: []string{"skip email not_authoritative"}},
+		)},
+		{name: "enforce_authority re-applies the owner's value", modify: func(c *config.Config) { c.Resolution.EnforceAuthority = true }, events: seq(
+			ev{system: "billing", op: u, tsMs: 2000, after: []string{`email="b@x"`, `notes="n0"`},
+				want: []string{"skip email not_authoritative", `apply crm->billing upsert email="a@x" rule=enforce_authority`}},
+		)},
+		{name: "unmapped field skipped", events: seq(
+			ev{system: "crm", op: u, tsMs: 2000, after: []string{`email_address="a@x"`, `notes="n0"`, `shoe_size=44`}, want: []string{"skip shoe_size unmapped"}},
+		)},
+		{name: "unmapped field shared", modify: func(c *config.Config) { c.Resolution.UnmappedFields = "shared" }, events: seq(
+			ev{system: "crm", op: u, tsMs: 2000, after: []string{`email_address="a@x"`, `notes="n0"`, `shoe_size=44`},
+				want: []string{`apply crm->billing upsert shoe_size=44 rule=sync`}},
+		)},
+		{name: "concurrent shared change, later write wins and goes back to its origin", events: seq(
+			ev{system: "crm", op: u, tsMs: 2000, after: []string{`email_address="a@x"`, `notes="crm"`}, want: []string{`apply crm->billing upsert notes="crm" rule=sync`}},
+			ev{system: "billing", op: u, tsMs: 3000, after: []string{`email="a@x"`, `notes="billing"`}, want: []string{
+				"conflict [notes] winner=billing rule=lww",
+				`apply billing->billing upsert notes="billing" rule=lww`,
+				`apply billing->crm upsert notes="billing" rule=lww`,
+			}},
+		)},
+		{name: "concurrent shared change, earlier write loses", events: seq(
+			ev{system: "crm", op: u, tsMs: 3000, after: []string{`email_address="a@x"`, `notes="crm"`}, want: []string{`apply crm->billing upsert notes="crm" rule=sync`}},
+			ev{system: "billing", op: u, tsMs: 2000, after: []string{`email="a@x"`, `notes="billing"`}, want: []string{"conflict [notes] winner=crm rule=lww"}},
+		)},
+		{name: "within the clock-skew tolerance goes to the DLQ, later changes attach", events: seq(
+			ev{system: "crm", op: u, tsMs: 2000, after: []string{`email_address="a@x"`, `notes="crm"`}, want: []string{`apply crm->billing upsert notes="crm" rule=sync`}},
+			ev{system: "billing", op: u, tsMs: 2400, after: []string{`email="a@x"`, `notes="billing"`}, want: []string{"dlq [notes] clock_skew"}},
+			ev{system: "billing", op: u, tsMs: 5000, after: []string{`email="a@x"`, `notes="billing2"`}, want: []string{"dlq [notes] attached"}},
+		)},
+		{name: "equal timestamps are within tolerance even with zero tolerance", modify: func(c *config.Config) { c.Resolution.ClockSkewTolerance.Duration = 0 }, events: seq(
+			ev{system: "crm", op: u, tsMs: 2000, after: []string{`email_address="a@x"`, `notes="crm"`}, want: []string{`apply crm->billing upsert notes="crm" rule=sync`}},
+			ev{system: "billing", op: u, tsMs: 2000, after: []string{`email="a@x"`, `notes="billing"`}, want: []string{"dlq [notes] clock_skew"}},
+		)},
+		{name: "per-pair tolerance override", modify: func(c *config.Config) {
+			c.Resolution.ClockSkewOverrides = []config.SkewOverride{{Systems: []string{"billing", "crm"}, Tolerance: config.Duration{Duration: 50 * time.Millisecond}}}
+		}, events: seq(
+			ev{system: "crm", op: u, tsMs: 2000, after: []string{`email_address="a@x"`, `notes="crm"`}, want: []string{`apply crm->billing upsert notes="crm" rule=sync`}},
+			ev{system: "billing", op: u, tsMs: 2100, after: []string{`email="a@x"`, `notes="billing"`}, want: []string{
+				"conflict [notes] winner=billing rule=lww", `apply billing->billing upsert notes="billing" rule=lww`, `apply billing->crm upsert notes="billing" rule=lww`,
+			}},
+		)},
+		{name: "concurrent change of an owned field: the owner wins", events: seq(
+			ev{system: "billing", op: u, tsMs: 2000, after: []string{`email="a@x"`, `notes="n0"`, `payment_status="paid"`}, want: []string{`apply billing->crm upsert status="paid" rule=sync`}},
+			ev{system: "crm", op: u, tsMs: 3000, after: []string{`email_address="a@x"`, `notes="n0"`, `status="void"`}, want: []string{
+				"conflict [status] winner=billing rule=authority", "skip status not_authoritative",
+			}},
+		)},
+		{name: "record granularity: the later row wins every field", modify: func(c *config.Config) { c.Resolution.Granularity = "record" }, events: seq(
+			ev{system: "crm", op: u, tsMs: 2000, after: []string{`email_address="a@x"`, `notes="crm"`}, want: []string{`apply crm->billing upsert notes="crm" rule=sync`}},
+			ev{system: "billing", op: u, tsMs: 3000, after: []string{`email="a@x"`, `notes="n0"`, `phone="555"`}, want: []string{
+				"conflict [phone notes] winner=billing rule=lww",
+				`apply billing->billing upsert notes="n0" rule=lww`,
+				`apply billing->crm upsert notes="n0" phone="555" rule=lww`,
+			}},
+		)},
+		{name: "delete propagates", events: seq(
+			ev{system: "crm", op: d, tsMs: 2000, before: []string{}, want: []string{"apply crm->billing delete  rule=sync"}},
+			ev{system: "billing", op: d, tsMs: 2100, before: []string{}, want: []string{"echo"}},
+		)},
+		{name: "delete against a concurrent update goes to review", events: seq(
+			ev{system: "crm", op: u, tsMs: 2000, after: []string{`email_address="a@x"`, `notes="crm"`}, want: []string{`apply crm->billing upsert notes="crm" rule=sync`}},
+			ev{system: "billing", op: d, tsMs: 2100, before: []string{}, want: []string{"dlq [email notes] delete_vs_update"}},
+		)},
+		{name: "delete_wins", modify: func(c *config.Config) { c.Resolution.Deletes = "delete_wins" }, events: seq(
+			ev{system: "crm", op: u, tsMs: 2000, after: []string{`email_address="a@x"`, `notes="crm"`}, want: []string{`apply crm->billing upsert notes="crm" rule=sync`}},
+			ev{system: "billing", op: d, tsMs: 2100, before: []string{}, want: []string{
+				"conflict [email notes] winner=billing rule=delete_wins",
+				"apply billing->billing delete  rule=delete_wins", "apply billing->crm delete  rule=delete_wins",
+			}},
+		)},
+		{name: "update_wins re-creates the row where it was deleted", modify: func(c *config.Config) { c.Resolution.Deletes = "update_wins" }, events: seq(
+			ev{system: "crm", op: u, tsMs: 2000, after: []string{`email_address="a@x"`, `notes="crm"`}, want: []string{`apply crm->billing upsert notes="crm" rule=sync`}},
+			ev{system: "billing", op: d, tsMs: 2100, before: []string{}, want: []string{
+				"conflict [email notes] winner=crm rule=update_wins",
+				`apply crm->billing upsert email="a@x" notes="crm" rule=update_wins`,
+			}},
+		)},
+		{name: "update against a concurrent delete goes to review", events: seq(
+			ev{system: "crm", op: d, tsMs: 2000, before: []string{}, want: []string{"apply crm->billing delete  rule=sync"}},
+			ev{system: "billing", op: u, tsMs: 2100, after: []string{`email="a@x"`, `notes="late"`}, want: []string{"dlq [email notes] delete_vs_update"}},
+		)},
+		{name: "snapshot read that agrees produces nothing", events: seq(
+			ev{system: "billing", op: r, snap: true, tsMs: 1200, after: []string{`email="a@x"`, `notes="n0"`}},
+		)},
+		{name: "snapshot divergence on a shared field without row timestamps goes to review", events: seq(
+			ev{system: "crm", op: r, snap: true, tsMs: 1200, after: []string{`email_address="a@x"`, `notes="other"`}, want: []string{"dlq [notes] initial_divergence"}},
+		)},
+		{name: "snapshot divergence decided by initial_load_prefer", modify: func(c *config.Config) { c.Resolution.InitialLoadPrefer = "billing" }, events: []ev{
+			{system: "crm", op: r, snap: true, tsMs: 1000, after: []string{`email_address="a@x"`, `notes="crm"`},
+				want: []string{`apply crm->billing upsert email="a@x" notes="crm" rule=sync`}},
+			{system: "billing", op: r, snap: true, tsMs: 1000, after: []string{`email="a@x"`, `notes="billing"`}, want: []string{
+				"conflict [notes] winner=billing rule=initial_load",
+				`apply billing->billing upsert notes="billing" rule=initial_load`,
+				`apply billing->crm upsert notes="billing" rule=initial_load`,
+			}},
+		}},
+		{name: "snapshot divergence on an owned field: the owner's value", events: []ev{
+			{system: "crm", op: r, snap: true, tsMs: 1000, after: []string{`email_address="a@x"`},
+				want: []string{`apply crm->billing upsert email="a@x" rule=sync`}},
+			{system: "billing", op: r, snap: true, tsMs: 1000, after: []string{`email="b@x"`}, want: []string{
+				"conflict [email] winner=crm rule=authority",
+			}},
+		}},
+		{name: "two systems create the same record concurrently", events: []ev{
+			created[0],
+			{system: "billing", op: c, tsMs: 3000, after: []string{`email="b@x"`, `notes="billing"`}, want: []string{
+				"conflict [email] winner=crm rule=authority", "skip email not_authoritative",
+				"conflict [notes] winner=billing rule=lww",
+				`apply billing->billing upsert notes="billing" rule=lww`,
+				`apply billing->crm upsert notes="billing" rule=lww`,
+			}},
+		}},
+		{name: "loop guard holds a bouncing record", modify: func(c *config.Config) { c.Resolution.LoopGuard.MaxApplies = 2 }, events: seq(
+			ev{system: "crm", op: u, tsMs: 2000, after: []string{`email_address="a@x"`, `notes="1"`}, want: []string{`apply crm->billing upsert notes="1" rule=sync`}},
+			ev{system: "crm", op: u, tsMs: 2001, after: []string{`email_address="a@x"`, `notes="2"`}, want: []string{"dlq [notes] loop"}},
+			ev{system: "crm", op: u, tsMs: 2002, after: []string{`email_address="a@x"`, `notes="3"`}, want: []string{"dlq [notes] attached"}},
+		)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, tc.modify)
+			for i, e := range tc.events {
+				got := h.run(e)
+				if !slices.Equal(got, e.want) {
+					t.Fatalf("event %d (%s %c):\n got %q\nwant %q", i, e.system, e.op, got, e.want)
+				}
+			}
+		})
+	}
+}
+
+func TestApplyUnconfirmedAfterTimeout(t *testing.T) {
+	h := newHarness(t, nil)
+	h.run(created[0])
+	if got := h.expire(14 * time.Minute); len(got) != 0 {
+		t.Fatalf("before apply_timeout: %q", got)
+	}
+	got := h.expire(15 * time.Minute)
+	if want := []string{"dlq [email notes] apply_unconfirmed"}; !slices.Equal(got, want) {
+		t.Fatalf("after apply_timeout: got %q, want %q", got, want)
+	}
+	if !h.st.Idle() {
+		t.Error("the unconfirmed apply is still in flight")
+	}
+}
+
+func TestPairWindowDecidesTogether(t *testing.T) {
+	window := func(c *config.Config) { c.Resolution.PairWindow.Duration = time.Second }
+	t.Run("a lone change is applied when the window closes", func(t *testing.T) {
+		h := newHarness(t, window)
+		for _, e := range created {
+			h.run(e)
+		}
+		if got := h.run(ev{system: "crm", op: u, tsMs: 2000, after: []string{`email_address="a@x"`, `notes="n1"`}}); len(got) != 0 {
+			t.Fatalf("held change produced %q", got)
+		}
+		if got := h.expire(999 * time.Millisecond); len(got) != 0 {
+			t.Fatalf("window still open: %q", got)
+		}
+		want := []string{`apply crm->billing upsert notes="n1" rule=sync`}
+		if got := h.expire(time.Second); !slices.Equal(got, want) {
+			t.Fatalf("window closed: got %q, want %q", got, want)
+		}
+	})
+	t.Run("near-simultaneous changes are paired", func(t *testing.T) {
+		h := newHarness(t, window)
+		for _, e := range created {
+			h.run(e)
+		}
+		h.run(ev{system: "crm", op: u, tsMs: 2000, after: []string{`email_address="a@x"`, `notes="crm"`}})
+		got := h.run(ev{system: "billing", op: u, tsMs: 1000, after: []string{`email="a@x"`, `notes="billing"`}})
+		want := []string{"conflict [notes] winner=crm rule=lww", `apply crm->billing upsert notes="crm" rule=lww`}
+		if !slices.Equal(got, want) {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	})
+}
+
+func TestTombstoneRetention(t *testing.T) {
+	h := newHarness(t, nil)
+	for _, e := range seq(
+		ev{system: "crm", op: d, tsMs: 2000, before: []string{}},
+		ev{system: "billing", op: d, tsMs: 2100, before: []string{}},
+	) {
+		h.run(e)
+	}
+	now := time.UnixMilli(h.nowMs)
+	if h.r.Droppable(now.Add(59*time.Minute), h.st) {
+		t.Error("tombstone droppable before its retention")
+	}
+	if !h.r.Droppable(now.Add(time.Hour), h.st) {
+		t.Error("tombstone not droppable after its retention")
+	}
+	// A late replay of an old event is still recognised while the tombstone is kept.
+	if got := h.run(ev{system: "crm", op: u, pos: 1, tsMs: 900, after: []string{`notes="old"`}}); !slices.Equal(got, []string{"duplicate"}) {
+		t.Errorf("replayed old event after delete: %q", got)
+	}
+}
+
+func TestEventIDsAreDeterministic(t *testing.T) {
+	ids := func() []string {
+		h := newHarness(t, nil)
+		var out []string
+		for _, e := range seq(ev{system: "billing", op: u, tsMs: 2000, after: []string{`email="a@x"`, `notes="n1"`}}) {
+			h.run(e)
+			out = append(out, h.last)
+		}
+		return out
+	}
+	first, second := ids(), ids()
+	if !slices.Equal(first, second) || first[0] == first[2] {
+		t.Errorf("event ids differ between runs or repeat: %q vs %q", first, second)
+	}
+}
+
+func TestCanonicalizeErrors(t *testing.T) {
+	r, err := resolver.New(testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ch resolver.Change
+	for _, tc := range []struct {
+		name, system string
+		ev           codecs.Event
+		want         string
+	}{
+		{"unknown system", "erp", codecs.Event{Kind: codecs.KindChange}, `unknown system "erp"`},
+		{"missing key", "crm", codecs.Event{Kind: codecs.KindChange, Op: u, After: codecs.Row{{Name: "notes", Value: []byte(`"x"`)}}}, `key column "id"`},
+		{"missing timestamp column", "billing", codecs.Event{Kind: codecs.KindChange, Op: u, After: codecs.Row{{Name: "cust_id", Value: []byte("1")}}}, `timestamp column "updated_at"`},
+		{"bad timestamp", "billing", codecs.Event{Kind: codecs.KindChange, Op: u, After: codecs.Row{{Name: "cust_id", Value: []byte("1")}, {Name: "updated_at", Value: []byte(`"yesterday"`)}}}, "not an ISO-8601 timestamp"},
+	} {
+		err := r.Canonicalize(tc.system, &tc.ev, &ch)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, resolver.ErrEvent) {
+			t.Errorf("%s: err = %v, want ErrEvent mentioning %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestRecordIDs(t *testing.T) {
+	cfg := testConfig()
+	cfg.Systems["crm"].Key = []string{"id", "region"}
+	cfg.Systems["billing"].Key = []string{"id", "region"}
+	r, err := resolver.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ch resolver.Change
+	e := codecs.Event{Kind: codecs.KindChange, Op: c, After: codecs.Row{{Name: "id", Value: []byte("42")}, {Name: "region", Value: []byte(`"eu/west%1"`)}}}
+	if err := r.Canonicalize("crm", &e, &ch); err != nil {
+		t.Fatal(err)
+	}
+	if ch.Record != "42/eu%2Fwest%251" {
+		t.Errorf("composite record id = %q", ch.Record)
+	}
+	e = codecs.Event{Kind: codecs.KindChange, Op: c, TsMs: 5, After: codecs.Row{{Name: "cust_id", Value: []byte(`"42"`)}, {Name: "region", Value: []byte(`"eu/west%1"`)}, {Name: "updated_at", Value: []byte(`"2024-01-02T03:04:05.123456Z"`)}}}
+	if err := r.Canonicalize("billing", &e, &ch); err != nil {
+		t.Fatal(err)
+	}
+	if ch.Record != "42/eu%2Fwest%251" {
+		t.Errorf("a string key and a number key of the same value differ: %q", ch.Record)
+	}
+	if ch.TsUs != time.Date(2024, 1, 2, 3, 4, 5, 123456000, time.UTC).UnixMicro() {
+		t.Errorf("ISO timestamp column parsed to %d", ch.TsUs)
+	}
+}
