@@ -41,6 +41,14 @@ func (r *Resolver) Canonicalize(system string, ev *codecs.Event, ch *Change) err
 	if ev.Before != nil {
 		ch.Before = sr.values(ch.Before[:0], ev.Before)
 	}
+	ch.Key = ch.Key[:0]
+	for i := range sr.keyCols {
+		v, err := keyValue(sr, ev, i)
+		if err != nil {
+			return err
+		}
+		ch.Key = append(ch.Key, Value{Name: r.keys[i], FP: Fingerprint(v), Value: v})
+	}
 	record, err := r.recordID(sr, ev)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package resolver
 // Clone returns a deep copy of the state, sharing no memory with it.
 func (s *State) Clone() *State {
 	c := *s
+	c.Key = copyValues(s.Key)
 	c.Agreed = make([]AgreedField, len(s.Agreed))
 	for i, a := range s.Agreed {
 		a.Value = cloneBytes(a.Value)

@@ -7,6 +7,7 @@ import "github.com/concord-sync/concord/codecs"
 type Change struct {
 	System   string
 	Record   string
+	Key      []Value   // the key fields' values, canonical names, key order
 	Op       codecs.Op // c, u, d or r
 	After    []Value   // synced fields of the after image; nil for a delete
 	Before   []Value   // synced fields of the before image; nil when absent
@@ -54,8 +55,8 @@ const (
 const (
 	ReasonNotAuthoritative = "not_authoritative"
 	ReasonUnmapped         = "unmapped"
-	ReasonClockSkew        = "clock_skew"        // shared field changed within the tolerance
-	ReasonDeleteVsUpdate   = "delete_vs_update"  // concurrent delete and update, deletes: review
+	ReasonClockSkew        = "clock_skew"         // shared field changed within the tolerance
+	ReasonDeleteVsUpdate   = "delete_vs_update"   // concurrent delete and update, deletes: review
 	ReasonInitialDivergent = "initial_divergence" // snapshot disagrees, nothing decides
 	ReasonLoop             = "loop"
 	ReasonApplyUnconfirmed = "apply_unconfirmed"

@@ -19,6 +19,9 @@ func (r *Resolver) Resolve(now time.Time, st *State, ch *Change, out *Output) {
 		return
 	}
 	ss.Pos = ch.Position
+	if len(st.Key) == 0 {
+		st.Key = copyValues(ch.Key)
+	}
 	d := decider{r: r, st: st, ss: ss, ch: ch, out: out, nowMs: nowMs,
 		origin: ch.System, originTs: ch.TsUs, pos: ch.Position}
 	d.acked = d.ackEcho()

@@ -13,7 +13,8 @@ import (
 // setting needs them (enforce_authority, deletes review/update_wins: see Resolver.KeepsValues).
 type State struct {
 	Record  string
-	Version uint64 // compare-and-set version, maintained by the state store
+	Version uint64  // compare-and-set version, maintained by the state store
+	Key     []Value // the key fields' values, for applies decided without an event
 
 	Agreed  []AgreedField // the last converged image
 	Systems []SystemState // one per system that has shown or been sent the record

@@ -41,7 +41,7 @@ still open at the end are closed.`,
 				if err != nil {
 					return fmt.Errorf("replay input: %w", err)
 				}
-				defer f.Close()
+				defer func() { _ = f.Close() }() // read only: a failed close loses nothing
 				in = f
 			}
 			out := bufio.NewWriter(cmd.OutOrStdout())

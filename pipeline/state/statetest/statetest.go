@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-		"sync"
+	"sync"
 	"testing"
 
 	"github.com/concord-sync/concord/codecs"
@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore func(t *testing.T) state.Store) {
 func Sample(record string) *resolver.State {
 	return &resolver.State{
 		Record: record,
+		Key:    []resolver.Value{{Name: "id", FP: 9, Value: []byte(`"` + record + `"`)}},
 		Agreed: []resolver.AgreedField{
 			{Name: "email", FP: 0xdeadbeefcafe, Writer: "crm", TsUs: 1_700_000_000_123_456, Value: []byte(`"a@example.com"`)},
 			{Name: "name", FP: 42, Writer: "billing", TsUs: -5},

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The project's single test command: go vet, every test with the race detector,
+# then golangci-lint (.golangci.yml). Run from anywhere: it works on the repository
+# root. golangci-lint v2.15.0 is installed through the Go module proxy into
+# $(go env GOPATH)/bin when that version is not there yet.
+#
+# Environment:
+#   TEST_TIMEOUT  go test -timeout (default 20m)
+#   TEST_PKGS     packages to test (default ./...)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+readonly LINT_VERSION=2.15.0
+timeout=${TEST_TIMEOUT:-20m}
+pkgs=${TEST_PKGS:-./...}
+
+run() {
+	printf '+ %s\n' "$*"
+	"$@"
+}
+
+# lint_bin prints the path of golangci-lint v$LINT_VERSION, installing it when missing.
+lint_bin() {
+	local bin
+	bin="$(go env GOPATH)/bin/golangci-lint"
+	if [[ -x $bin ]] && "$bin" version 2>/dev/null | grep -q "version $LINT_VERSION "; then
+		printf '%s\n' "$bin"
+		return
+	fi
+	printf '+ GOBIN=%s go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v%s\n' "$(dirname "$bin")" "$LINT_VERSION" >&2
+	GOBIN="$(dirname "$bin")" go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v$LINT_VERSION" >&2
+	printf '%s\n' "$bin"
+}
+
+run go version
+# shellcheck disable=SC2086 # TEST_PKGS may name several patterns
+run go vet $pkgs
+# shellcheck disable=SC2086
+run go test -race -count=1 -timeout "$timeout" $pkgs
+lint=$(lint_bin)
+# shellcheck disable=SC2086
+run "$lint" run $pkgs
+echo "scripts/test.sh: vet, tests and lint passed"
