@@ -3,6 +3,7 @@ package codecs
 import (
 	"encoding/json"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -321,5 +322,25 @@ func TestSteadyStateAllocs(t *testing.T) {
 		if allocs > c.maxAllocs {
 			t.Errorf("%s: %.1f allocations per event, want at most %.0f", c.name, allocs, c.maxAllocs)
 		}
+	}
+}
+
+// TestInternerBound feeds ever-new column names: the interner must stay bounded and
+// the rows right.
+func TestInternerBound(t *testing.T) {
+	d := NewDecoder(Options{})
+	for i := range maxInterned + 100 {
+		name := "c" + strconv.Itoa(i)
+		var ev Event
+		err := d.Decode(Message{Value: []byte(`{"op":"c","after":{"id":1,"` + name + `":` + strconv.Itoa(i) + `}}`)}, &ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `{"id":1,"` + name + `":` + strconv.Itoa(i) + `}`; rowJSON(ev.After) != want {
+			t.Fatalf("got %s, want %s", rowJSON(ev.After), want)
+		}
+	}
+	if n := len(d.names.index); n > maxInterned {
+		t.Errorf("interner holds %d names, more than %d", n, maxInterned)
 	}
 }

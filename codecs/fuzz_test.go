@@ -31,8 +31,27 @@ func seedPayloads(tb testing.TB) (values, keys [][]byte) {
 			}
 		}
 	}
-	values = append(values, []byte(benchPayload), []byte(withSchema(`{"d":"BOI=","v":{"scale":1,"value":"fQ=="},"ts":1,"z":"2020-01-01T00:00:00+01:00","day":1}`)))
+	for _, small := range smallSeeds {
+		values = append(values, []byte(small))
+	}
 	return values, keys
+}
+
+// smallSeeds are short messages that reach every branch quickly; mutating the
+// multi-kilobyte fixtures alone rarely gets past the first bytes.
+var smallSeeds = []string{
+	benchPayload,
+	`{"op":"c","after":{"a":1.5e3,"b":"x\u00e9","c":[1,{"d":null}]},"source":{"connector":"postgresql","lsn":"0/1A","ts_ms":"1","snapshot":"last"}}`,
+	`{"op":"d","before":{"id":1},"source":{"connector":"mysql","file":"b.000001","pos":4,"row":1,"gtid":"u:1-3","ts_ns":5},"transaction":{"id":"t1"}}`,
+	`{"op":"t","source":{"connector":"mysql","gtid":"U:7","table":"x"}}`,
+	`{"op":"m","source":{"ts_us":"3"}}`,
+	`{"status":"BEGIN","id":"x","event_count":null}`,
+	`{"schema":null,"payload":null}`,
+	`{"ts_ms":1}`,
+	`{"a":1,"__op":"r","__deleted":false,"__source_lsn":5,"__table":"t"}`,
+	withSchema(`{"d":"BOI=","v":{"scale":1,"value":"fQ=="},"ts":1,"z":"2020-01-01T00:00:00+01:00","day":1}`),
+	withSchema(`{"d":-1.25E+2,"v":{"scale":-3,"value":"/4AAAAAAAAAAAA=="},"ts":-1,"day":-719528}`),
+	`{"schema":{"fields":[{"field":"a","name":"io.debezium.time.NanoTimestamp"},{"field":"b","name":"org.apache.kafka.connect.data.Date"}]},"payload":{"a":1,"b":2,"__op":"c"}}`,
 }
 
 func FuzzDecodeValue(f *testing.F) {

@@ -160,6 +160,8 @@ func (c *converter) appendLogical(dst []byte, v *fastjson.Value, t fieldType) ([
 	}
 	var err error
 	switch t.kind {
+	case logicalNone:
+		return AppendCanonicalJSON(dst, v)
 	case logicalDecimal:
 		dst, err = c.appendDecimal(dst, v, t.scale)
 	case logicalVarScale:
@@ -170,8 +172,6 @@ func (c *converter) appendLogical(dst []byte, v *fastjson.Value, t fieldType) ([
 		dst, err = appendZoned(dst, v)
 	case logicalDate:
 		dst, err = c.appendDate(dst, v)
-	default:
-		dst, err = AppendCanonicalJSON(dst, v)
 	}
 	if err != nil {
 		return dst, fmt.Errorf("%s: %w", logicalNames[t.kind], err)

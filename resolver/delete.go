@@ -2,18 +2,21 @@ package resolver
 
 // resolveDelete decides a delete from the event's system.
 func (d *decider) resolveDelete() {
+	echo := d.acked != nil && d.acked.Delete
+	if !echo {
+		d.closeWindowForDelete() // before the system is marked deleted: it still holds the row
+	}
 	st, ss := d.st, d.ss
 	ss.Known, ss.Deleted = true, true
 	ss.Seen = ss.Seen[:0]
 	switch {
-	case d.acked != nil && d.acked.Delete:
+	case echo:
 		return // the echo of our own delete
 	case st.Hold != nil:
 		// A delete of a record under review: the whole record waits for the reviewer.
 		d.raise(ReasonDeleteHeld, st.agreedNames(), []Version{{System: d.origin, TsUs: d.originTs, Deleted: true}}, nil)
 		return
 	}
-	d.closeWindowForDelete()
 	if up := latestUpsert(ss); up != nil {
 		d.deleteVersusUpdate(up)
 		return
@@ -24,20 +27,16 @@ func (d *decider) resolveDelete() {
 	d.propagateDelete(RuleSync)
 }
 
-// closeWindowForDelete settles the pairing window before a delete is decided: the
-// deleting system's own held changes are superseded by its delete, and other systems'
-// held changes are decided now, so they meet the delete as concurrent updates.
+// closeWindowForDelete closes the pairing window before a delete is decided: every
+// held change is decided now, as it would have been without a window, so the
+// deleting system's own earlier changes are not lost and other systems' changes meet
+// the delete as concurrent updates.
 func (d *decider) closeWindowForDelete() {
 	st := d.st
-	var others []Pending
-	for _, p := range st.Pending {
-		if p.System != d.ch.System {
-			others = append(others, p)
-		}
-	}
-	st.Pending = st.Pending[:0]
-	for i := range others {
-		d.r.flushPending(d.nowMs, st, &others[i], d.out)
+	held := st.Pending
+	st.Pending = nil
+	for i := range held {
+		d.r.flushPending(d.nowMs, st, &held[i], d.out)
 	}
 	d.ss = st.system(d.ch.System) // flushing may have grown st.Systems
 }

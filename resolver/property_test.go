@@ -25,32 +25,28 @@ type edit struct {
 // values except fields held in the DLQ, (b) every change is applied, loses by a
 // recorded rule, or sits in the DLQ, and (c) applies are bounded by genuine changes.
 func TestPropertyConvergence(t *testing.T) {
-	// Known gap: with update_wins or a pairing window, a delete raced by a re-create
-	// of the same record can still diverge; those variants run without deletes until
-	// it is fixed (see the issue note).
 	for _, variant := range []struct {
-		name    string
-		deletes bool
-		modify  func(*config.Config)
+		name   string
+		modify func(*config.Config)
 	}{
-		{"field", true, func(*config.Config) {}},
-		{"enforce_authority", true, func(c *config.Config) { c.Resolution.EnforceAuthority = true }},
-		{"record", true, func(c *config.Config) { c.Resolution.Granularity = "record" }},
-		{"pair_window", false, func(c *config.Config) { c.Resolution.PairWindow = config.Duration{Duration: 200 * time.Millisecond} }},
-		{"delete_wins", true, func(c *config.Config) { c.Resolution.Deletes = "delete_wins" }},
-		{"update_wins", false, func(c *config.Config) { c.Resolution.Deletes = "update_wins" }},
+		{"field", func(*config.Config) {}},
+		{"enforce_authority", func(c *config.Config) { c.Resolution.EnforceAuthority = true }},
+		{"record", func(c *config.Config) { c.Resolution.Granularity = "record" }},
+		{"pair_window", func(c *config.Config) { c.Resolution.PairWindow = config.Duration{Duration: 200 * time.Millisecond} }},
+		{"delete_wins", func(c *config.Config) { c.Resolution.Deletes = "delete_wins" }},
+		{"update_wins", func(c *config.Config) { c.Resolution.Deletes = "update_wins" }},
 	} {
 		t.Run(variant.name, func(t *testing.T) {
 			rapid.Check(t, func(rt *rapid.T) {
 				cfg := testConfig()
 				variant.modify(cfg)
-				runProperty(rt, cfg, variant.deletes)
+				runProperty(rt, cfg)
 			})
 		})
 	}
 }
 
-func runProperty(rt *rapid.T, cfg *config.Config, withDeletes bool) {
+func runProperty(rt *rapid.T, cfg *config.Config) {
 	skew := rapid.Int64Range(-900, 900).Draw(rt, "billing_skew_ms")
 	crm := newTable("crm", "id", "", rapid.Bool().Draw(rt, "crm_full_before"), 0)
 	billing := newTable("billing", "cust_id", "updated_at", rapid.Bool().Draw(rt, "billing_full_before"), skew)
@@ -60,7 +56,7 @@ func runProperty(rt *rapid.T, cfg *config.Config, withDeletes bool) {
 	}
 	records := []string{"r1", "r2", "r3"}
 	fields := []string{"email", "name", "status", "notes", "phone"}
-	deletes := withDeletes && rapid.Bool().Draw(rt, "with_deletes")
+	deletes := rapid.Bool().Draw(rt, "with_deletes")
 	var edits []*edit
 
 	steps := rapid.IntRange(1, 120).Draw(rt, "steps")
