@@ -57,8 +57,10 @@ func newHotPath(b *testing.B) *hotPath {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &hotPath{r: r, st: &resolver.State{}, enc: codecs.ApplyEncoder{Name: "contacts"},
-		decs: map[string]*codecs.Decoder{"crm": codecs.NewDecoder(codecs.Options{}), "billing": codecs.NewDecoder(codecs.Options{})}}
+	return &hotPath{
+		r: r, st: &resolver.State{}, enc: codecs.ApplyEncoder{Name: "contacts"},
+		decs: map[string]*codecs.Decoder{"crm": codecs.NewDecoder(codecs.Options{}), "billing": codecs.NewDecoder(codecs.Options{})},
+	}
 }
 
 func (h *hotPath) process(b *testing.B, system string, msg []byte, pos uint64, now time.Time) {

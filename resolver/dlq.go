@@ -17,8 +17,10 @@ func (d *decider) raise(reason string, fields []string, versions []Version, base
 			st.Hold.Fields = append(st.Hold.Fields, f)
 		}
 	}
-	d.out.add(Decision{Kind: KindDLQ, Record: st.Record, System: d.origin, EntryID: st.Hold.EntryID,
-		ConflictFields: fields, Reason: reason, Versions: versions, Base: base})
+	d.out.add(Decision{
+		Kind: KindDLQ, Record: st.Record, System: d.origin, EntryID: st.Hold.EntryID,
+		ConflictFields: fields, Reason: reason, Versions: versions, Base: base,
+	})
 }
 
 // attach adds a later change to held fields to the record's DLQ entry, so the entry
@@ -28,9 +30,11 @@ func (d *decider) attach(vals []Value) {
 	for i, v := range vals {
 		names[i] = v.Name
 	}
-	d.out.add(Decision{Kind: KindDLQ, Record: d.st.Record, System: d.origin, EntryID: d.st.Hold.EntryID,
+	d.out.add(Decision{
+		Kind: KindDLQ, Record: d.st.Record, System: d.origin, EntryID: d.st.Hold.EntryID,
 		ConflictFields: names, Reason: ReasonAttached,
-		Versions: []Version{{System: d.origin, TsUs: d.originTs, Fields: vals}}})
+		Versions: []Version{{System: d.origin, TsUs: d.originTs, Fields: vals}},
+	})
 }
 
 // unconfirmed reports an apply that was never seen back within apply_timeout. The
@@ -45,7 +49,9 @@ func (d *decider) unconfirmed(target string, a *Apply) {
 	if d.st.Hold != nil {
 		id = d.st.Hold.EntryID
 	}
-	d.out.add(Decision{Kind: KindDLQ, Record: d.st.Record, System: a.Origin, EntryID: id,
+	d.out.add(Decision{
+		Kind: KindDLQ, Record: d.st.Record, System: a.Origin, EntryID: id,
 		ConflictFields: names, Reason: ReasonApplyUnconfirmed, Target: target, EventID: a.EventID,
-		Versions: []Version{{System: a.Origin, TsUs: a.TsUs, Deleted: a.Delete, Fields: a.Fields}}})
+		Versions: []Version{{System: a.Origin, TsUs: a.TsUs, Deleted: a.Delete, Fields: a.Fields}},
+	})
 }

@@ -37,8 +37,10 @@ func (r *Resolver) Expire(now time.Time, st *State, out *Output) {
 
 // flushPending decides a change whose pairing window closed with no concurrent change.
 func (r *Resolver) flushPending(nowMs int64, st *State, p *Pending, out *Output) {
-	d := decider{r: r, st: st, ss: st.system(p.System), out: out, nowMs: nowMs,
-		origin: p.System, originTs: p.TsUs, pos: p.Position}
+	d := decider{
+		r: r, st: st, ss: st.system(p.System), out: out, nowMs: nowMs,
+		origin: p.System, originTs: p.TsUs, pos: p.Position,
+	}
 	for i := range p.Fields {
 		if st.held(p.Fields[i].Name) {
 			d.attach(p.Fields[i : i+1])

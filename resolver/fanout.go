@@ -124,8 +124,10 @@ func (d *decider) sendAs(origin string, tsUs int64, target string, del bool, fie
 	}
 	ss := d.st.system(target)
 	ss.InFlight = append(ss.InFlight, a)
-	d.out.add(Decision{Kind: KindApply, Record: d.st.Record, System: d.origin, Target: target,
-		Delete: del, Fields: a.Fields, Origin: origin, Rule: rule, Reason: reason, EventID: a.EventID})
+	d.out.add(Decision{
+		Kind: KindApply, Record: d.st.Record, System: d.origin, Target: target,
+		Delete: del, Fields: a.Fields, Origin: origin, Rule: rule, Reason: reason, EventID: a.EventID,
+	})
 }
 
 // copyValues copies values into memory of their own (in one allocation for the bytes).

@@ -22,8 +22,10 @@ func (r *Resolver) Resolve(now time.Time, st *State, ch *Change, out *Output) {
 	if len(st.Key) == 0 {
 		st.Key = copyValues(ch.Key)
 	}
-	d := decider{r: r, st: st, ss: ss, ch: ch, out: out, nowMs: nowMs,
-		origin: ch.System, originTs: ch.TsUs, pos: ch.Position}
+	d := decider{
+		r: r, st: st, ss: ss, ch: ch, out: out, nowMs: nowMs,
+		origin: ch.System, originTs: ch.TsUs, pos: ch.Position,
+	}
 	d.acked = d.ackEcho()
 	switch {
 	case ch.Op == codecs.OpDelete:
@@ -361,8 +363,10 @@ func rank(r Rule) int {
 }
 
 func (d *decider) conflict(field, winner string, rule Rule) {
-	d.out.add(Decision{Kind: KindConflict, Record: d.st.Record, System: d.ch.System,
-		ConflictFields: []string{field}, Winner: winner, Rule: rule})
+	d.out.add(Decision{
+		Kind: KindConflict, Record: d.st.Record, System: d.ch.System,
+		ConflictFields: []string{field}, Winner: winner, Rule: rule,
+	})
 }
 
 // enforceOwner re-applies the owner's agreed value to a non-owner that changed it,

@@ -70,8 +70,10 @@ func (h *harness) run(e ev) []string {
 		h.pos[e.system]++
 		pos = h.pos[e.system]
 	}
-	event := codecs.Event{Kind: codecs.KindChange, Op: e.op, TsMs: e.tsMs, Snapshot: e.snap,
-		Position: codecs.Position{Kind: codecs.PosPostgres, A: pos}}
+	event := codecs.Event{
+		Kind: codecs.KindChange, Op: e.op, TsMs: e.tsMs, Snapshot: e.snap,
+		Position: codecs.Position{Kind: codecs.PosPostgres, A: pos},
+	}
 	if e.after != nil {
 		event.After = h.row(e.system, e.after, e.tsMs)
 		if e.marker == "$last" {
@@ -141,10 +143,14 @@ const (
 
 // created is the common start: crm creates record 7 and billing sees the apply.
 var created = []ev{
-	{system: "crm", op: c, tsMs: 1000, after: []string{`email_address="a@x"`, `notes="n0"`},
-		want: []string{`apply crm->billing upsert email="a@x" notes="n0" rule=sync`}},
-	{system: "billing", op: c, tsMs: 1100, after: []string{`email="a@x"`, `notes="n0"`},
-		want: []string{"echo"}},
+	{
+		system: "crm", op: c, tsMs: 1000, after: []string{`email_address="a@x"`, `notes="n0"`},
+		want: []string{`apply crm->billing upsert email="a@x" notes="n0" rule=sync`},
+	},
+	{
+		system: "billing", op: c, tsMs: 1100, after: []string{`email="a@x"`, `notes="n0"`},
+		want: []string{"echo"},
+	},
 }
 
 func seq(evs ...ev) []ev { return append(slices.Clone(created), evs...) }
@@ -156,8 +162,10 @@ func TestResolveRules(t *testing.T) {
 		events []ev
 	}{
 		{name: "plain change maps columns both ways", events: seq(
-			ev{system: "billing", op: u, tsMs: 2000, after: []string{`email="a@x"`, `notes="n1"`, `payment_status="paid"`},
-				want: []string{`apply billing->crm upsert notes="n1" status="paid" rule=sync`}},
+			ev{
+				system: "billing", op: u, tsMs: 2000, after: []string{`email="a@x"`, `notes="n1"`, `payment_status="paid"`},
+				want: []string{`apply billing->crm upsert notes="n1" status="paid" rule=sync`},
+			},
 		)},
 		{name: "duplicate position produces nothing", events: seq(
 			ev{system: "crm", op: u, tsMs: 900, pos: 1, after: []string{`email_address="zzz"`}, want: []string{"duplicate"}},
@@ -165,30 +173,38 @@ func TestResolveRules(t *testing.T) {
 		{name: "changed fields come from the before image when present", events: seq(
 			// notes differs from what crm last showed (n0) but not from the before
 			// image: an earlier event was lost to us, the before image is the truth.
-			ev{system: "crm", op: u, tsMs: 2000, after: []string{`email_address="new@x"`, `notes="n1"`},
+			ev{
+				system: "crm", op: u, tsMs: 2000, after: []string{`email_address="new@x"`, `notes="n1"`},
 				before: []string{`email_address="a@x"`, `notes="n1"`},
-				want:   []string{`apply crm->billing upsert email="new@x" rule=sync`}},
+				want:   []string{`apply crm->billing upsert email="new@x" rule=sync`},
+			},
 		)},
 		{name: "echo by origin marker", modify: func(c *config.Config) { c.Systems["billing"].OriginMarker = "concord_event" }, events: []ev{
 			created[0],
 			// A trigger upper-cased notes as the sink wrote: no fingerprint match, but
 			// the marker names the apply; the trigger's change is a genuine change.
-			{system: "billing", op: c, tsMs: 1100, after: []string{`email="a@x"`, `notes="N0"`}, marker: "$last",
-				want: []string{"echo", `apply billing->crm upsert notes="N0" rule=sync`}},
+			{
+				system: "billing", op: c, tsMs: 1100, after: []string{`email="a@x"`, `notes="N0"`}, marker: "$last",
+				want: []string{"echo", `apply billing->crm upsert notes="N0" rule=sync`},
+			},
 		}},
 		{name: "non-owner change is skipped", events: seq(
 			ev{system: "billing", op: u, tsMs: 2000, after: []string{`email="b@x"`, `notes="n0"`}, want: []string{"skip email not_authoritative"}},
 		)},
 		{name: "enforce_authority re-applies the owner's value", modify: func(c *config.Config) { c.Resolution.EnforceAuthority = true }, events: seq(
-			ev{system: "billing", op: u, tsMs: 2000, after: []string{`email="b@x"`, `notes="n0"`},
-				want: []string{"skip email not_authoritative", `apply crm->billing upsert email="a@x" rule=enforce_authority`}},
+			ev{
+				system: "billing", op: u, tsMs: 2000, after: []string{`email="b@x"`, `notes="n0"`},
+				want: []string{"skip email not_authoritative", `apply crm->billing upsert email="a@x" rule=enforce_authority`},
+			},
 		)},
 		{name: "unmapped field skipped", events: seq(
 			ev{system: "crm", op: u, tsMs: 2000, after: []string{`email_address="a@x"`, `notes="n0"`, `shoe_size=44`}, want: []string{"skip shoe_size unmapped"}},
 		)},
 		{name: "unmapped field shared", modify: func(c *config.Config) { c.Resolution.UnmappedFields = "shared" }, events: seq(
-			ev{system: "crm", op: u, tsMs: 2000, after: []string{`email_address="a@x"`, `notes="n0"`, `shoe_size=44`},
-				want: []string{`apply crm->billing upsert shoe_size=44 rule=sync`}},
+			ev{
+				system: "crm", op: u, tsMs: 2000, after: []string{`email_address="a@x"`, `notes="n0"`, `shoe_size=44`},
+				want: []string{`apply crm->billing upsert shoe_size=44 rule=sync`},
+			},
 		)},
 		{name: "concurrent shared change, later write wins and goes back to its origin", events: seq(
 			ev{system: "crm", op: u, tsMs: 2000, after: []string{`email_address="a@x"`, `notes="crm"`}, want: []string{`apply crm->billing upsert notes="crm" rule=sync`}},
@@ -266,8 +282,10 @@ func TestResolveRules(t *testing.T) {
 			ev{system: "crm", op: r, snap: true, tsMs: 1200, after: []string{`email_address="a@x"`, `notes="other"`}, want: []string{"dlq [notes] initial_divergence"}},
 		)},
 		{name: "snapshot divergence decided by initial_load_prefer", modify: func(c *config.Config) { c.Resolution.InitialLoadPrefer = "billing" }, events: []ev{
-			{system: "crm", op: r, snap: true, tsMs: 1000, after: []string{`email_address="a@x"`, `notes="crm"`},
-				want: []string{`apply crm->billing upsert email="a@x" notes="crm" rule=sync`}},
+			{
+				system: "crm", op: r, snap: true, tsMs: 1000, after: []string{`email_address="a@x"`, `notes="crm"`},
+				want: []string{`apply crm->billing upsert email="a@x" notes="crm" rule=sync`},
+			},
 			{system: "billing", op: r, snap: true, tsMs: 1000, after: []string{`email="a@x"`, `notes="billing"`}, want: []string{
 				"conflict [notes] winner=billing rule=initial_load",
 				`apply billing->billing upsert notes="billing" rule=initial_load`,
@@ -275,8 +293,10 @@ func TestResolveRules(t *testing.T) {
 			}},
 		}},
 		{name: "snapshot divergence on an owned field: the owner's value", events: []ev{
-			{system: "crm", op: r, snap: true, tsMs: 1000, after: []string{`email_address="a@x"`},
-				want: []string{`apply crm->billing upsert email="a@x" rule=sync`}},
+			{
+				system: "crm", op: r, snap: true, tsMs: 1000, after: []string{`email_address="a@x"`},
+				want: []string{`apply crm->billing upsert email="a@x" rule=sync`},
+			},
 			{system: "billing", op: r, snap: true, tsMs: 1000, after: []string{`email="b@x"`}, want: []string{
 				"conflict [email] winner=crm rule=authority",
 			}},

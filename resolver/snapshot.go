@@ -60,7 +60,8 @@ func (d *decider) divergent(v *Value, a *AgreedField) {
 		d.restore(v, a, RuleInitialLoad)
 	default:
 		d.raise(ReasonInitialDivergent, []string{v.Name}, []Version{
-			{System: ch.System, TsUs: ch.TsUs, Fields: []Value{*v}}, other}, nil)
+			{System: ch.System, TsUs: ch.TsUs, Fields: []Value{*v}}, other,
+		}, nil)
 	}
 }
 

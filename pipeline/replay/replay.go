@@ -36,8 +36,10 @@ func New(cfg *config.Config, w io.Writer) (*Replayer, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Replayer{cfg: cfg, res: res, decoders: map[string]*codecs.Decoder{},
-		states: map[string]*resolver.State{}, enc: json.NewEncoder(w)}
+	r := &Replayer{
+		cfg: cfg, res: res, decoders: map[string]*codecs.Decoder{},
+		states: map[string]*resolver.State{}, enc: json.NewEncoder(w),
+	}
 	r.enc.SetEscapeHTML(false)
 	for name, s := range cfg.Systems {
 		r.decoders[name] = codecs.NewDecoder(codecs.Options{Unwrapped: s.Envelope == config.EnvelopeUnwrapped})

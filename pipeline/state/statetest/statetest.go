@@ -55,15 +55,19 @@ func Sample(record string) *resolver.State {
 				Name: "billing", Known: true, Deleted: true,
 				Pos: codecs.Position{Kind: codecs.PosMySQL, A: 3, B: 1234, C: 2},
 				InFlight: []resolver.Apply{
-					{EventID: "0123456789abcdef0123456789abcdef", Origin: "crm", TsUs: 99, SentMs: 1000,
-						Fields: []resolver.Value{{Name: "email", FP: 7, Value: []byte(`"b@example.com"`)}}},
+					{
+						EventID: "0123456789abcdef0123456789abcdef", Origin: "crm", TsUs: 99, SentMs: 1000,
+						Fields: []resolver.Value{{Name: "email", FP: 7, Value: []byte(`"b@example.com"`)}},
+					},
 					{EventID: "fedcba9876543210fedcba9876543210", Delete: true, Origin: "crm", TsUs: 100, SentMs: 1001},
 				},
 			},
 		},
-		Pending: []resolver.Pending{{System: "crm", TsUs: 5, DeadlineMs: 77,
+		Pending: []resolver.Pending{{
+			System: "crm", TsUs: 5, DeadlineMs: 77,
 			Position: codecs.Position{Kind: codecs.PosKafka, A: 1, B: 2},
-			Fields:   []resolver.Value{{Name: "notes", FP: 3, Value: []byte(`"x\ny"`)}}}},
+			Fields:   []resolver.Value{{Name: "notes", FP: 3, Value: []byte(`"x\ny"`)}},
+		}},
 		Hold:        &resolver.Hold{EntryID: "dlq1", Fields: []string{"notes"}},
 		Deleted:     true,
 		DeletedMs:   123,
