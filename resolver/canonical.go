@@ -63,6 +63,16 @@ func (r *Resolver) Canonicalize(system string, ev *codecs.Event, ch *Change) err
 	return err
 }
 
+// RecordOfKey returns the record ID a message key names, for messages that carry no
+// row (tombstones, poison whose key still decodes).
+func (r *Resolver) RecordOfKey(system string, key codecs.Row) (string, error) {
+	sr := r.system(system)
+	if sr == nil {
+		return "", fmt.Errorf("%w: unknown system %q", ErrEvent, system)
+	}
+	return r.recordID(sr, &codecs.Event{Key: key})
+}
+
 // values appends the synced columns of a row (not key, timestamp or marker columns)
 // under their canonical names.
 func (sr *systemRules) values(dst []Value, row codecs.Row) []Value {

@@ -31,7 +31,8 @@ func (d *decider) fanOut(image []Value) {
 			d.out.fields = d.createImage(d.out.fields, image)
 			d.agreeOn(d.out.fields[start:])
 		}
-		if len(d.out.fields) > start {
+		// A record created with no field but its key is still created everywhere.
+		if len(d.out.fields) > start || d.creating && !ss.present() {
 			targets = append(targets, target{name: name, start: start, end: len(d.out.fields)})
 		}
 	}

@@ -179,7 +179,7 @@ func (d *decider) resolveUpsert() {
 	changes := d.changed(d.out.scratch[:0])
 	d.out.scratch = changes
 	d.see()
-	if len(changes) == 0 {
+	if len(changes) == 0 && (d.acked != nil || !d.creates()) {
 		return
 	}
 	if del := d.ss.deleteInFlight(); del != nil {

@@ -73,8 +73,7 @@ func (t *table) write(record string, cols map[string]string, nowMs int64, e *edi
 	ev.Position = codecs.Position{Kind: codecs.PosPostgres, A: t.lsn}
 	key := `"` + record + `"`
 	ev.Key = codecs.Row{{Name: t.keyCol, Value: []byte(key)}}
-	switch {
-	case cols == nil:
+	if cols == nil {
 		if !existed {
 			return
 		}
@@ -84,7 +83,7 @@ func (t *table) write(record string, cols map[string]string, nowMs int64, e *edi
 		if t.fullImage {
 			ev.Before = rowOf(t.keyCol, key, old)
 		}
-	default:
+	} else {
 		next := map[string]string{}
 		for k, v := range old {
 			next[k] = v

@@ -37,11 +37,13 @@ func (r *Replayer) render(d *resolver.Decision) decision {
 		if d.Delete {
 			out.Op = "delete"
 		}
-		cols := make(map[string]json.RawMessage, len(d.Fields))
-		for _, f := range d.Fields {
-			cols[r.res.Column(d.Target, f.Name)] = json.RawMessage(f.Value)
+		if len(d.Fields) > 0 {
+			cols := make(map[string]json.RawMessage, len(d.Fields))
+			for _, f := range d.Fields {
+				cols[r.res.Column(d.Target, f.Name)] = json.RawMessage(f.Value)
+			}
+			out.Fields = cols
 		}
-		out.Fields = cols
 	case resolver.KindConflict:
 		out.Fields, out.Winner = d.ConflictFields, d.Winner
 	case resolver.KindDLQ:

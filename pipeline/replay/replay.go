@@ -85,14 +85,14 @@ func (r *Replayer) Line(line []byte, defaultOffset int64) error {
 
 func (r *Replayer) message(system string, msg codecs.Message) error {
 	if err := r.decoders[system].Decode(msg, &r.ev); err != nil {
-		return r.emit(decision{Kind: "poison", System: system, Error: err.Error()})
+		return r.emit(decision{Kind: "poison", Record: r.recordOfKey(system, msg.Key), System: system, Error: err.Error()})
 	}
 	if r.ev.Kind != codecs.KindChange {
-		return r.emit(decision{Kind: "ignored", System: system, Reason: r.ev.Kind.String()})
+		return r.emit(decision{Kind: "ignored", Record: r.recordOfKey(system, msg.Key), System: system, Reason: r.ev.Kind.String()})
 	}
 	if err := r.res.Canonicalize(system, &r.ev, &r.ch); err != nil {
 		if errors.Is(err, resolver.ErrEvent) {
-			return r.emit(decision{Kind: "poison", System: system, Error: err.Error()})
+			return r.emit(decision{Kind: "poison", Record: r.recordOfKey(system, msg.Key), System: system, Error: err.Error()})
 		}
 		return err
 	}
@@ -103,6 +103,23 @@ func (r *Replayer) message(system string, msg codecs.Message) error {
 	r.out.Reset()
 	r.res.Resolve(time.UnixMilli(r.nowMs), st, &r.ch, &r.out)
 	return r.emitAll()
+}
+
+// recordOfKey names the record of a message without a usable row, when its key
+// decodes; "" otherwise (a truncate or a heartbeat has no record).
+func (r *Replayer) recordOfKey(system string, key []byte) string {
+	if key == nil {
+		return ""
+	}
+	row, err := r.decoders[system].DecodeKey(key)
+	if err != nil {
+		return ""
+	}
+	record, err := r.res.RecordOfKey(system, row)
+	if err != nil {
+		return ""
+	}
+	return record
 }
 
 func (r *Replayer) state(record string) *resolver.State {
