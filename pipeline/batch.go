@@ -1,0 +1,216 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/concord-sync/concord/codecs"
+	"github.com/concord-sync/concord/pipeline/state"
+	"github.com/concord-sync/concord/resolver"
+)
+
+// item is one message of a batch after the first pass.
+type item struct {
+	msg    *kafka.Message
+	system string
+	record string // "" for messages without a change
+	kind   codecs.Kind
+	err    error // poison
+}
+
+// process runs one batch: decode, read the states of its records in one round trip,
+// resolve every change in order, then produce, record DLQ entries, write the states
+// in one round trip and commit.
+func (w *worker) process(ctx context.Context, batch []kafka.Message) error {
+	res := w.p.opts.Rules.Resolver()
+	now := w.p.opts.Now()
+	items, records := w.scan(res, batch)
+	states, err := w.load(ctx, records)
+	if err != nil {
+		return err
+	}
+	out := newOutputs(w, res, now)
+	var ev codecs.Event
+	var ch resolver.Change
+	for i := range items {
+		it := &items[i]
+		switch {
+		case it.err != nil:
+			out.poison(it)
+		case it.record == "":
+			out.event(it.system, it.kind.String())
+		default:
+			// Decode again: the first pass kept only the record id, so decoding stays
+			// allocation free and a batch never holds every event in memory.
+			if err := w.decoders[it.system].Decode(message(it.msg), &ev); err != nil {
+				return fmt.Errorf("pipeline: a message decoded once failed the second time: %w", err)
+			}
+			if err := res.Canonicalize(it.system, &ev, &ch); err != nil {
+				return fmt.Errorf("pipeline: canonicalizing a decoded message: %w", err)
+			}
+			out.event(it.system, ev.Op.String())
+			st := states[it.record]
+			out.o.Reset()
+			res.Resolve(now, st, &ch, &out.o)
+			out.collect(st, it.system+"@"+ch.Position.String())
+		}
+	}
+	return w.finish(ctx, out, states, batch)
+}
+
+// scan is the first pass: it decodes each message to find its record, and classifies
+// poison and messages without a change.
+func (w *worker) scan(res *resolver.Resolver, batch []kafka.Message) ([]item, []string) {
+	items := make([]item, len(batch))
+	var records []string
+	seen := map[string]bool{}
+	var ev codecs.Event
+	var ch resolver.Change
+	for i := range batch {
+		m := &batch[i]
+		it := &items[i]
+		it.msg, it.system = m, w.p.systems[m.Topic]
+		if err := w.decoders[it.system].Decode(message(m), &ev); err != nil {
+			it.err = err
+			continue
+		}
+		it.kind = ev.Kind
+		if ev.Kind != codecs.KindChange {
+			continue
+		}
+		if err := res.Canonicalize(it.system, &ev, &ch); err != nil {
+			it.err = err
+			continue
+		}
+		it.record = ch.Record
+		if !seen[it.record] {
+			seen[it.record] = true
+			records = append(records, it.record)
+		}
+	}
+	return items, records
+}
+
+func message(m *kafka.Message) codecs.Message {
+	return codecs.Message{Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset, Key: m.Key, Value: m.Value}
+}
+
+// load reads the states of the records in one round trip; a record without state
+// gets a new one.
+func (w *worker) load(ctx context.Context, records []string) (map[string]*resolver.State, error) {
+	got, err := w.p.opts.Store.Get(ctx, w.fence.Partition, records)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: reading record states: %w", err)
+	}
+	states := make(map[string]*resolver.State, len(records))
+	for i, r := range records {
+		st := got[i]
+		if st == nil {
+			st = &resolver.State{Record: r}
+		}
+		states[r] = st
+	}
+	return states, nil
+}
+
+// finish makes the batch's effects durable in the order that makes a crash safe:
+// apply events and poison messages, DLQ entries, states, offsets.
+func (w *worker) finish(ctx context.Context, out *outputs, states map[string]*resolver.State, batch []kafka.Message) error {
+	if len(out.messages) > 0 {
+		if err := w.p.writer.WriteMessages(ctx, out.messages...); err != nil {
+			return fmt.Errorf("pipeline: producing %d messages: %w", len(out.messages), err)
+		}
+	}
+	if len(out.dlq) > 0 {
+		if err := w.p.opts.DLQ.Record(ctx, out.dlq); err != nil {
+			return fmt.Errorf("pipeline: recording %d DLQ entries: %w", len(out.dlq), err)
+		}
+	}
+	if err := w.save(ctx, out.res, out.now.UnixMilli(), states); err != nil {
+		return err
+	}
+	if batch != nil {
+		if err := w.commit(batch); err != nil {
+			return fmt.Errorf("pipeline: committing offsets: %w", err)
+		}
+	}
+	out.count()
+	return nil
+}
+
+// save writes the states in one round trip, dropping tombstones past their retention,
+// and keeps the worker's index of records with a deadline.
+func (w *worker) save(ctx context.Context, res *resolver.Resolver, nowMs int64, states map[string]*resolver.State) error {
+	writes := make([]state.Write, 0, len(states))
+	records := make([]string, 0, len(states))
+	for r := range states {
+		records = append(records, r)
+	}
+	slices.Sort(records)
+	for _, r := range records {
+		st := states[r]
+		drop := res.Droppable(timeMs(nowMs), st)
+		if drop && st.Version == 0 {
+			continue // never stored: nothing to delete
+		}
+		writes = append(writes, state.Write{State: st, Delete: drop})
+	}
+	if err := w.p.opts.Store.Put(ctx, w.fence, writes); err != nil {
+		if errors.Is(err, state.ErrFenced) || errors.Is(err, state.ErrVersionConflict) {
+			return err
+		}
+		return fmt.Errorf("pipeline: writing %d record states: %w", len(writes), err)
+	}
+	for _, r := range records {
+		if next := states[r].NextDeadlineMs(res); next > 0 {
+			w.deadlines[r] = next
+		} else {
+			delete(w.deadlines, r)
+		}
+	}
+	return nil
+}
+
+// expireDue does the time-driven work (apply timeouts, closing pairing windows) of
+// records whose deadline has passed without a new event.
+func (w *worker) expireDue(ctx, gctx context.Context) bool {
+	now := w.p.opts.Now()
+	var due []string
+	for r, at := range w.deadlines {
+		if at <= now.UnixMilli() {
+			due = append(due, r)
+		}
+	}
+	if len(due) == 0 {
+		return true
+	}
+	slices.Sort(due)
+	err := w.retry(ctx, gctx, func(bctx context.Context) error {
+		res := w.p.opts.Rules.Resolver()
+		states, err := w.load(bctx, due)
+		if err != nil {
+			return err
+		}
+		out := newOutputs(w, res, now)
+		for _, r := range due {
+			out.o.Reset()
+			res.Expire(now, states[r], &out.o)
+			out.collect(states[r], "expire@"+strconv.FormatInt(now.UnixMilli(), 10))
+		}
+		return w.finish(bctx, out, states, nil)
+	})
+	if err != nil {
+		w.log.Warn("expiring due records", zap.Error(err))
+		return false
+	}
+	return true
+}
+
+func timeMs(ms int64) time.Time { return time.UnixMilli(ms) }

@@ -1,0 +1,93 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/concord-sync/concord/config"
+	"github.com/concord-sync/concord/dlq"
+	"github.com/concord-sync/concord/pipeline/state"
+	"github.com/concord-sync/concord/resolver"
+)
+
+// DLQRecorder records the resolver's DLQ decisions. Recording a Change twice must
+// have the effect of recording it once (batches are reprocessed after a crash).
+type DLQRecorder interface {
+	Record(ctx context.Context, changes []dlq.Change) error
+}
+
+// Rules gives the resolver to use for the next batch; hot reload swaps it.
+type Rules interface {
+	Resolver() *resolver.Resolver
+}
+
+// StaticRules is Rules that never change.
+type StaticRules struct{ R *resolver.Resolver }
+
+// Resolver implements Rules.
+func (s StaticRules) Resolver() *resolver.Resolver { return s.R }
+
+// Options configure a Processor. Config, Rules, Store, DLQ, Logger and Metrics are
+// required; the rest have defaults.
+type Options struct {
+	Config  *config.Config
+	Rules   Rules
+	Store   state.Store
+	DLQ     DLQRecorder
+	Logger  *zap.Logger
+	Metrics *Metrics
+
+	BatchSize int           // most messages per batch (default 500)
+	Linger    time.Duration // how long a batch waits to fill once it has a message (default 5ms)
+	// ExpireInterval is how often records with a due deadline (pairing window, apply
+	// timeout) are expired without a new event (default 1s).
+	ExpireInterval time.Duration
+
+	SessionTimeout    time.Duration // consumer-group session timeout (default 10s)
+	HeartbeatInterval time.Duration // default 1s
+	RebalanceTimeout  time.Duration // default 10s
+	JoinGroupBackoff  time.Duration // default 1s
+	// BatchTimeout bounds the outputs of one batch (produce, DLQ, state, commit);
+	// a batch that cannot finish is retried (default 30s).
+	BatchTimeout time.Duration
+
+	Now func() time.Time // default time.Now
+}
+
+func (o *Options) defaults() error {
+	switch {
+	case o.Config == nil:
+		return errors.New("pipeline: Options.Config is required")
+	case o.Rules == nil:
+		return errors.New("pipeline: Options.Rules is required")
+	case o.Store == nil:
+		return errors.New("pipeline: Options.Store is required")
+	case o.DLQ == nil:
+		return errors.New("pipeline: Options.DLQ is required")
+	case o.Logger == nil:
+		return errors.New("pipeline: Options.Logger is required")
+	case o.Metrics == nil:
+		return errors.New("pipeline: Options.Metrics is required")
+	}
+	setDefault(&o.BatchSize, 500)
+	setDefault(&o.Linger, 5*time.Millisecond)
+	setDefault(&o.ExpireInterval, time.Second)
+	setDefault(&o.SessionTimeout, 10*time.Second)
+	setDefault(&o.HeartbeatInterval, time.Second)
+	setDefault(&o.RebalanceTimeout, 10*time.Second)
+	setDefault(&o.JoinGroupBackoff, time.Second)
+	setDefault(&o.BatchTimeout, 30*time.Second)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return nil
+}
+
+func setDefault[T int | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}

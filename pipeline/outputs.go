@@ -1,0 +1,183 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/concord-sync/concord/codecs"
+	"github.com/concord-sync/concord/dlq"
+	"github.com/concord-sync/concord/resolver"
+)
+
+// Headers of apply events and poison messages (DESIGN.md sections 2 and 4).
+const (
+	HeaderOrigin    = "concord.origin"
+	HeaderEventID   = "concord.event_id"
+	HeaderRule      = "concord.rule"
+	HeaderReason    = "concord.reason"
+	HeaderTopic     = "concord.topic"
+	HeaderPartition = "concord.partition"
+	HeaderOffset    = "concord.offset"
+	HeaderSystem    = "concord.system"
+)
+
+// outputs collects what a batch must produce and record. Everything in it is owned
+// memory: decisions borrow from decoder buffers, so they are encoded as they come.
+type outputs struct {
+	w        *worker
+	res      *resolver.Resolver
+	now      time.Time
+	o        resolver.Output
+	messages []kafka.Message
+	dlq      []dlq.Change
+	counts   []resolver.Decision // kinds and rules only, counted once the batch commits
+	events   [][2]string         // system, op of every message, counted once the batch commits
+	poisoned []string            // systems of poison messages
+}
+
+func (out *outputs) event(system, op string) { out.events = append(out.events, [2]string{system, op}) }
+
+func newOutputs(w *worker, res *resolver.Resolver, now time.Time) *outputs {
+	return &outputs{w: w, res: res, now: now}
+}
+
+// collect turns the decisions in o into messages and DLQ changes. cause names the
+// event (system@position) that caused them.
+func (out *outputs) collect(st *resolver.State, cause string) {
+	for i := range out.o.Decisions {
+		d := &out.o.Decisions[i]
+		switch d.Kind {
+		case resolver.KindApply:
+			out.messages = append(out.messages, out.apply(st, d))
+		case resolver.KindDLQ:
+			out.dlq = append(out.dlq, out.dlqChange(d, cause))
+		case resolver.KindSkip:
+			if d.Reason == resolver.ReasonUnmapped {
+				out.w.p.noteUnmapped(d.System, d.Field)
+			}
+		}
+		out.counts = append(out.counts, resolver.Decision{Kind: d.Kind, Rule: d.Rule, Reason: d.Reason, System: d.System, Field: d.Field})
+	}
+}
+
+// apply encodes an apply decision in the target system's format and column names.
+func (out *outputs) apply(st *resolver.State, d *resolver.Decision) kafka.Message {
+	sys := out.w.p.cfg.Systems[d.Target]
+	enc := codecs.ApplyEncoder{Format: sys.Apply.Format, Schema: sys.Apply.Schema, Name: out.w.p.cfg.Name}
+	a := codecs.Apply{Delete: d.Delete, TsMs: out.now.UnixMilli()}
+	for _, k := range st.Key {
+		a.Key = append(a.Key, codecs.Column{Name: out.res.Column(d.Target, k.Name), Value: k.Value})
+	}
+	for _, f := range d.Fields {
+		a.Fields = append(a.Fields, codecs.Column{Name: out.res.Column(d.Target, f.Name), Value: f.Value})
+	}
+	if sys.OriginMarker != "" && !d.Delete {
+		a.Fields = append(a.Fields, codecs.Column{Name: sys.OriginMarker, Value: strconv.AppendQuote(nil, d.EventID)})
+	}
+	value, ok := enc.AppendValue(nil, &a)
+	if !ok {
+		value = nil // a flat delete is a tombstone
+	}
+	return kafka.Message{
+		Topic: sys.Apply.Topic,
+		Key:   enc.AppendKey(nil, &a),
+		Value: value,
+		Headers: []kafka.Header{
+			{Key: HeaderOrigin, Value: []byte(d.Origin)},
+			{Key: HeaderEventID, Value: []byte(d.EventID)},
+			{Key: HeaderRule, Value: []byte(d.Rule)},
+			{Key: HeaderReason, Value: []byte(d.Reason)},
+		},
+	}
+}
+
+func (out *outputs) dlqChange(d *resolver.Decision, cause string) dlq.Change {
+	if d.Reason == resolver.ReasonApplyUnconfirmed {
+		cause = "unconfirmed@" + d.EventID
+	}
+	c := dlq.Change{
+		EntryID: d.EntryID, Record: d.Record, Reason: d.Reason, Fields: d.ConflictFields,
+		Cause: cause, Target: d.Target, EventID: d.EventID, At: out.now,
+	}
+	for _, v := range d.Versions {
+		c.Versions = append(c.Versions, dlq.Version{System: v.System, TsUs: v.TsUs, Deleted: v.Deleted, Values: values(v.Fields)})
+	}
+	if len(d.Base) > 0 {
+		c.Base = values(d.Base)
+	}
+	return c
+}
+
+// values copies canonical values into a map (they borrow decoder memory).
+func values(vs []resolver.Value) map[string]json.RawMessage {
+	if len(vs) == 0 {
+		return nil
+	}
+	m := make(map[string]json.RawMessage, len(vs))
+	for _, v := range vs {
+		if v.Value == nil {
+			m[v.Name] = json.RawMessage("null")
+			continue
+		}
+		m[v.Name] = append(json.RawMessage(nil), v.Value...)
+	}
+	return m
+}
+
+// poison sends a message that cannot be decoded to <name>.poison with headers saying
+// why and where it came from; its partition keeps flowing.
+func (out *outputs) poison(it *item) {
+	m := it.msg
+	out.w.log.Warn("poison message", zap.String("system", it.system), zap.String("topic", m.Topic),
+		zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset), zap.Error(it.err))
+	out.messages = append(out.messages, kafka.Message{
+		Topic: out.w.p.poisonTopic(),
+		Key:   m.Key,
+		Value: m.Value,
+		Headers: []kafka.Header{
+			{Key: HeaderReason, Value: []byte(it.err.Error())},
+			{Key: HeaderSystem, Value: []byte(it.system)},
+			{Key: HeaderTopic, Value: []byte(m.Topic)},
+			{Key: HeaderPartition, Value: []byte(strconv.Itoa(m.Partition))},
+			{Key: HeaderOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
+		},
+	})
+	out.poisoned = append(out.poisoned, it.system)
+	out.event(it.system, "poison")
+}
+
+// count updates the decision metrics once the batch is committed.
+func (out *outputs) count() {
+	m := out.w.p.opts.Metrics
+	for _, e := range out.events {
+		m.Events.WithLabelValues(e[0], e[1]).Inc()
+	}
+	for _, s := range out.poisoned {
+		m.Poison.WithLabelValues(s).Inc()
+	}
+	for _, d := range out.counts {
+		m.Decisions.WithLabelValues(d.Kind.String(), string(d.Rule)).Inc()
+		switch {
+		case d.Kind == resolver.KindConflict:
+			m.Conflicts.WithLabelValues(string(d.Rule)).Inc()
+		case d.Kind == resolver.KindDLQ && isConflict(d.Reason):
+			m.Conflicts.WithLabelValues(string(resolver.RuleReview)).Inc()
+		case d.Kind == resolver.KindSkip && d.Reason == resolver.ReasonUnmapped:
+			m.Unmapped.WithLabelValues(d.System, d.Field).Inc()
+		}
+	}
+}
+
+// isConflict reports whether a DLQ reason is a conflict sent to review (not a change
+// attached to an entry or an apply that was never confirmed).
+func isConflict(reason string) bool {
+	switch reason {
+	case resolver.ReasonAttached, resolver.ReasonApplyUnconfirmed, resolver.ReasonDeleteHeld:
+		return false
+	}
+	return true
+}

@@ -1,0 +1,214 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/concord-sync/concord/config"
+	"github.com/concord-sync/concord/dlq"
+	"github.com/concord-sync/concord/internal/testenv"
+	"github.com/concord-sync/concord/pipeline"
+	"github.com/concord-sync/concord/pipeline/state"
+	"github.com/concord-sync/concord/resolver"
+)
+
+const (
+	crmTopic     = "crm.public.contacts"
+	billingTopic = "billing.public.customers"
+)
+
+// memDLQ records DLQ changes in memory.
+type memDLQ struct {
+	mu      sync.Mutex
+	changes []dlq.Change
+}
+
+func (m *memDLQ) Record(_ context.Context, cs []dlq.Change) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.changes = append(m.changes, cs...)
+	return nil
+}
+
+func (m *memDLQ) all() []dlq.Change {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]dlq.Change(nil), m.changes...)
+}
+
+func testConfig(t *testing.T, brokers []string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+name: contacts
+kafka: {brokers: [%q]}
+systems:
+  crm:
+    topic: %s
+    key: [id]
+    fields: {email: email_address}
+  billing:
+    topic: %s
+    key: [id]
+    timestamp: updated_at
+    fields: {id: cust_id, name: full_name}
+    apply: {format: flat}
+resolution:
+  loop_guard: {max_applies: 1000000, window: 1m}
+authority: {name: crm, email: crm, payment_status: billing, notes: shared, phone: shared}
+`, brokers[0], crmTopic, billingTopic)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+type env struct {
+	t       *testing.T
+	cfg     *config.Config
+	brokers []string
+	store   state.Store
+	dlq     *memDLQ
+	writer  *kafka.Writer
+}
+
+func newEnv(t *testing.T, partitions int) *env {
+	brokers := testenv.Kafka(t, partitions, crmTopic, billingTopic)
+	e := &env{t: t, brokers: brokers, cfg: testConfig(t, brokers), store: state.NewMemory(), dlq: &memDLQ{}}
+	e.writer = &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	t.Cleanup(func() { _ = e.writer.Close() })
+	return e
+}
+
+// start runs a processor until the test ends or stop is called.
+func (e *env) start(name string) (p *pipeline.Processor, stop func()) {
+	e.t.Helper()
+	res, err := resolver.New(e.cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	p, err = pipeline.New(pipeline.Options{
+		Config: e.cfg, Rules: pipeline.StaticRules{R: res}, Store: e.store, DLQ: e.dlq,
+		Logger:         zaptest.NewLogger(e.t, zaptest.Level(zap.InfoLevel)).Named(name),
+		Metrics:        pipeline.NewMetrics(prometheus.NewRegistry()),
+		SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond,
+		RebalanceTimeout: 2 * time.Second, JoinGroupBackoff: 200 * time.Millisecond,
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				e.t.Errorf("processor %s: %v", name, err)
+			}
+		})
+	}
+	e.t.Cleanup(stop)
+	return p, stop
+}
+
+// produce writes Debezium change events (schemaless) of a system.
+func (e *env) produce(topic string, msgs ...kafka.Message) {
+	e.t.Helper()
+	for i := range msgs {
+		msgs[i].Topic = topic
+	}
+	if err := e.writer.WriteMessages(context.Background(), msgs...); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func change(keyCol, id string, op string, lsn int64, tsMs int64, after map[string]any) kafka.Message {
+	key, _ := json.Marshal(map[string]any{keyCol: id})
+	var afterJSON any
+	if after != nil {
+		row := map[string]any{keyCol: id}
+		for k, v := range after {
+			row[k] = v
+		}
+		afterJSON = row
+	}
+	value, _ := json.Marshal(map[string]any{
+		"before": nil, "after": afterJSON, "op": op, "ts_ms": tsMs,
+		"source": map[string]any{"connector": "postgresql", "lsn": lsn, "ts_ms": tsMs},
+	})
+	return kafka.Message{Key: key, Value: value}
+}
+
+// readApplies reads n messages of a topic (all partitions) within the deadline.
+func readApplies(t *testing.T, brokers []string, topic string, n int) []kafka.Message {
+	t.Helper()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: "test-" + topic + fmt.Sprint(time.Now().UnixNano()), Topic: topic, MaxWait: 50 * time.Millisecond, StartOffset: kafka.FirstOffset})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out []kafka.Message
+	for len(out) < n {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			t.Fatalf("read %d of %d messages from %s: %v", len(out), n, topic, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func header(m kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+func TestSyncBothWays(t *testing.T) {
+	e := newEnv(t, 2)
+	e.start("p1")
+	e.produce(crmTopic, change("id", "7", "c", 100, 1_700_000_000_000, map[string]any{"email_address": "a@x", "name": "Ann", "notes": "n0"}))
+	got := readApplies(t, e.brokers, "contacts.apply.billing", 1)
+	m := got[0]
+	if string(m.Key) != `{"cust_id":"7"}` {
+		t.Errorf("apply key = %s", m.Key)
+	}
+	var row map[string]any
+	if err := json.Unmarshal(m.Value, &row); err != nil {
+		t.Fatal(err)
+	}
+	if row["email"] != "a@x" || row["full_name"] != "Ann" || row["notes"] != "n0" || row["cust_id"] != "7" {
+		t.Errorf("flat apply value = %s", m.Value)
+	}
+	if header(m, "concord.origin") != "crm" || header(m, "concord.rule") != "sync" || len(header(m, "concord.event_id")) != 32 {
+		t.Errorf("headers = %v", m.Headers)
+	}
+	// billing's echo produces nothing; billing's own change flows back to crm.
+	e.produce(billingTopic,
+		change("cust_id", "7", "c", 50, 1_700_000_001_000, map[string]any{"email": "a@x", "full_name": "Ann", "notes": "n0", "updated_at": 1_700_000_001_000}),
+		change("cust_id", "7", "u", 51, 1_700_000_002_000, map[string]any{"email": "a@x", "full_name": "Ann", "notes": "n0", "payment_status": "paid", "updated_at": 1_700_000_002_000}),
+	)
+	back := readApplies(t, e.brokers, "contacts.apply.crm", 1)
+	var env map[string]json.RawMessage
+	if err := json.Unmarshal(back[0].Value, &env); err != nil {
+		t.Fatal(err)
+	}
+	if string(env["after"]) != `{"id":"7","payment_status":"paid"}` || string(env["op"]) != `"u"` {
+		t.Errorf("debezium apply to crm = %s", back[0].Value)
+	}
+}

@@ -1,0 +1,197 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/concord-sync/concord/codecs"
+	"github.com/concord-sync/concord/config"
+)
+
+// Processor is one concord instance: a member of the consumer group that resolves the
+// partitions assigned to it. Several processors with the same configuration split the
+// partitions between them and take over from each other.
+type Processor struct {
+	opts    Options
+	cfg     *config.Config
+	log     *zap.Logger
+	inputs  []string          // input topics, sorted
+	systems map[string]string // input topic -> system
+	writer  *kafka.Writer
+
+	ready      atomic.Bool
+	unmapped   sync.Map // "system\x00field" of unmapped fields already logged
+	mu         sync.Mutex
+	partitions []int // partitions this instance works on now
+}
+
+// New checks the options and returns a processor; Run starts it.
+func New(opts Options) (*Processor, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	p := &Processor{opts: opts, cfg: opts.Config, log: opts.Logger, systems: map[string]string{}}
+	for name, s := range p.cfg.Systems {
+		p.inputs = append(p.inputs, s.Topic)
+		p.systems[s.Topic] = name
+	}
+	slices.Sort(p.inputs)
+	return p, nil
+}
+
+// Ready reports whether the processor has joined the group and holds its assignment.
+func (p *Processor) Ready() bool { return p.ready.Load() }
+
+// Partitions returns the partition numbers this instance works on now.
+func (p *Processor) Partitions() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.partitions)
+}
+
+// Run consumes until ctx is cancelled, then finishes the batches in progress, commits
+// their offsets and leaves the group. It returns an error when it cannot start (topics
+// missing or not co-partitioned, brokers unreachable).
+func (p *Processor) Run(ctx context.Context) error {
+	brokers := p.cfg.Kafka.Brokers
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	counts, err := partitionCounts(ctx, client, p.inputs)
+	if err != nil {
+		return err
+	}
+	n, err := checkCopartitioned(counts, p.inputs)
+	if err != nil {
+		return err
+	}
+	if err := ensureTopics(ctx, client, p.outputTopics(), n); err != nil {
+		return err
+	}
+	p.writer = &kafka.Writer{
+		Addr:         kafka.TCP(brokers...),
+		Balancer:     &kafka.Murmur2Balancer{},
+		BatchTimeout: 2 * time.Millisecond,
+		BatchSize:    p.opts.BatchSize,
+		RequiredAcks: kafka.RequireAll,
+		MaxAttempts:  5,
+	}
+	defer func() {
+		if err := p.writer.Close(); err != nil {
+			p.log.Warn("closing the Kafka writer", zap.Error(err))
+		}
+	}()
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                p.cfg.Name,
+		Brokers:           brokers,
+		Topics:            p.inputs,
+		GroupBalancers:    []kafka.GroupBalancer{kafka.RangeGroupBalancer{}},
+		StartOffset:       kafka.FirstOffset,
+		SessionTimeout:    p.opts.SessionTimeout,
+		HeartbeatInterval: p.opts.HeartbeatInterval,
+		RebalanceTimeout:  p.opts.RebalanceTimeout,
+		JoinGroupBackoff:  p.opts.JoinGroupBackoff,
+		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { p.log.Debug("kafka-go: " + fmt.Sprintf(msg, args...)) }),
+	})
+	if err != nil {
+		return fmt.Errorf("pipeline: joining consumer group %s: %w", p.cfg.Name, err)
+	}
+	p.log.Info("consumer group started", zap.String("group", p.cfg.Name), zap.Strings("topics", p.inputs), zap.Int("partitions", n))
+	err = p.consume(ctx, cg)
+	p.ready.Store(false)
+	if cerr := cg.Close(); cerr != nil && !errors.Is(cerr, kafka.ErrGroupClosed) {
+		p.log.Warn("leaving the consumer group", zap.Error(cerr))
+	}
+	p.log.Info("consumer group left", zap.String("group", p.cfg.Name))
+	return err
+}
+
+// consume runs one generation after another until ctx is done.
+func (p *Processor) consume(ctx context.Context, cg *kafka.ConsumerGroup) error {
+	for {
+		gen, err := cg.Next(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, kafka.ErrGroupClosed):
+			return nil
+		case err != nil:
+			p.log.Warn("joining the next generation", zap.Error(err))
+			continue
+		}
+		parts := p.assigned(gen)
+		p.mu.Lock()
+		p.partitions = parts
+		p.mu.Unlock()
+		p.log.Info("generation joined", zap.Int32("generation", gen.ID), zap.Ints("partitions", parts))
+		for _, part := range parts {
+			offsets := map[string]int64{}
+			for topic, as := range gen.Assignments {
+				for _, a := range as {
+					if a.ID == part {
+						offsets[topic] = a.Offset
+					}
+				}
+			}
+			w := newWorker(p, gen, part, offsets)
+			gen.Start(func(gctx context.Context) { w.run(ctx, gctx) })
+		}
+		p.ready.Store(true)
+	}
+}
+
+// assigned returns the partition numbers assigned for every input topic. A partition
+// assigned for some topics only (a balancer that does not co-partition) is logged
+// and left out: working on it would split a record's history.
+func (p *Processor) assigned(gen *kafka.Generation) []int {
+	count := map[int]int{}
+	for _, as := range gen.Assignments {
+		for _, a := range as {
+			count[a.ID]++
+		}
+	}
+	var parts []int
+	for part, c := range count {
+		if c == len(p.inputs) {
+			parts = append(parts, part)
+		} else {
+			p.log.Error("partition not assigned for every input topic; skipped", zap.Int("partition", part))
+		}
+	}
+	slices.Sort(parts)
+	return parts
+}
+
+func (p *Processor) outputTopics() []string {
+	topics := []string{p.poisonTopic()}
+	for _, name := range p.cfg.SystemNames() {
+		topics = append(topics, p.cfg.Systems[name].Apply.Topic)
+	}
+	return topics
+}
+
+func (p *Processor) poisonTopic() string { return p.cfg.Name + ".poison" }
+
+// decoders returns one decoder per system (decoders are not safe for concurrent use:
+// each worker has its own).
+func (p *Processor) decoders() map[string]*codecs.Decoder {
+	decs := make(map[string]*codecs.Decoder, len(p.cfg.Systems))
+	for name, s := range p.cfg.Systems {
+		decs[name] = codecs.NewDecoder(codecs.Options{Unwrapped: s.Envelope == config.EnvelopeUnwrapped})
+	}
+	return decs
+}
+
+// noteUnmapped logs a field that no authority entry covers, once per system and field.
+func (p *Processor) noteUnmapped(system, field string) {
+	if _, seen := p.unmapped.LoadOrStore(system+"\x00"+field, true); !seen {
+		p.log.Warn("changes to a field in no authority entry are skipped; add it to authority or set resolution.unmapped_fields: shared",
+			zap.String("system", system), zap.String("field", field))
+	}
+}

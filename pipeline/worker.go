@@ -1,0 +1,203 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/concord-sync/concord/codecs"
+	"github.com/concord-sync/concord/pipeline/state"
+)
+
+// worker processes one partition number of every input topic for one generation.
+type worker struct {
+	p       *Processor
+	gen     *kafka.Generation
+	part    int
+	offsets map[string]int64 // topic -> first offset to read
+	log     *zap.Logger
+	fence   state.Fence
+
+	decoders  map[string]*codecs.Decoder
+	deadlines map[string]int64 // record -> next deadline (ms) of work without an event
+}
+
+func newWorker(p *Processor, gen *kafka.Generation, part int, offsets map[string]int64) *worker {
+	return &worker{
+		p: p, gen: gen, part: part, offsets: offsets,
+		log:       p.log.With(zap.Int("partition", part), zap.Int32("generation", gen.ID)),
+		fence:     state.Fence{Partition: int32(part), Generation: int64(gen.ID)},
+		decoders:  p.decoders(),
+		deadlines: map[string]int64{},
+	}
+}
+
+// run works until the generation ends (gctx) or the processor stops (ctx). Stopping
+// between batches means the batch in progress finishes and commits first.
+func (w *worker) run(ctx, gctx context.Context) {
+	if err := w.p.opts.Store.Claim(context.WithoutCancel(ctx), w.fence); err != nil {
+		w.log.Warn("partition claimed by a newer generation; not working on it", zap.Error(err))
+		return
+	}
+	readCtx, cancel := context.WithCancel(gctx)
+	defer cancel()
+	msgs := make(chan kafka.Message, w.p.opts.BatchSize)
+	done := make(chan struct{})
+	readers := w.startReaders(readCtx, msgs, done)
+	defer func() {
+		cancel()
+		for _, r := range readers {
+			_ = r.Close()
+		}
+		for range readers {
+			<-done
+		}
+	}()
+	ticker := time.NewTicker(w.p.opts.ExpireInterval)
+	defer ticker.Stop()
+	w.log.Info("partition started", zap.Any("offsets", w.offsets))
+	for {
+		select {
+		case <-ctx.Done():
+			w.log.Info("partition stopped")
+			return
+		case <-gctx.Done():
+			w.log.Info("partition released at the end of the generation")
+			return
+		case m := <-msgs:
+			batch := w.collect(ctx, gctx, msgs, m)
+			if !w.handle(ctx, gctx, batch) {
+				return
+			}
+		case <-ticker.C:
+			if !w.expireDue(ctx, gctx) {
+				return
+			}
+		}
+	}
+}
+
+// startReaders starts one reader goroutine per input topic for the partition; each
+// sends its messages, in order, to msgs. Each goroutine signals done when it ends.
+func (w *worker) startReaders(ctx context.Context, msgs chan<- kafka.Message, done chan<- struct{}) []*kafka.Reader {
+	var readers []*kafka.Reader
+	for _, topic := range w.p.inputs {
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers:   w.p.cfg.Kafka.Brokers,
+			Topic:     topic,
+			Partition: w.part,
+			MinBytes:  1,
+			MaxBytes:  16 << 20,
+			MaxWait:   100 * time.Millisecond,
+		})
+		offset, ok := w.offsets[topic]
+		if !ok {
+			offset = kafka.FirstOffset
+		}
+		if err := r.SetOffset(offset); err != nil {
+			w.log.Error("setting the start offset", zap.String("topic", topic), zap.Error(err))
+		}
+		readers = append(readers, r)
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for {
+				m, err := r.FetchMessage(ctx)
+				if err != nil {
+					if ctx.Err() == nil && !errors.Is(err, io.EOF) {
+						w.log.Warn("reading", zap.String("topic", topic), zap.Error(err))
+					}
+					return
+				}
+				select {
+				case msgs <- m:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	return readers
+}
+
+// collect gathers a batch: the first message, then whatever arrives within the linger
+// time, up to the batch size.
+func (w *worker) collect(ctx, gctx context.Context, msgs <-chan kafka.Message, first kafka.Message) []kafka.Message {
+	batch := []kafka.Message{first}
+	linger := time.NewTimer(w.p.opts.Linger)
+	defer linger.Stop()
+	for len(batch) < w.p.opts.BatchSize {
+		select {
+		case m := <-msgs:
+			batch = append(batch, m)
+		case <-linger.C:
+			return batch
+		case <-ctx.Done():
+			return batch
+		case <-gctx.Done():
+			return batch
+		}
+	}
+	return batch
+}
+
+// handle processes a batch until it is done; it returns false when the partition
+// must be given up.
+func (w *worker) handle(ctx, gctx context.Context, batch []kafka.Message) bool {
+	start := time.Now()
+	err := w.retry(ctx, gctx, func(bctx context.Context) error { return w.process(bctx, batch) })
+	if err != nil {
+		return false
+	}
+	w.p.opts.Metrics.Batch.Observe(time.Since(start).Seconds())
+	return true
+}
+
+// retry runs fn until it succeeds, retrying failures of Kafka or Redis with a
+// backoff. It gives up, returning the error, when the partition is lost: fenced by a
+// newer generation, or the generation ended before the work was committed (the next
+// owner reprocesses it).
+func (w *worker) retry(ctx, gctx context.Context, fn func(context.Context) error) error {
+	backoff := 100 * time.Millisecond
+	for {
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.p.opts.BatchTimeout)
+		err := fn(bctx)
+		cancel()
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, state.ErrFenced), errors.Is(err, state.ErrVersionConflict):
+			w.p.opts.Metrics.Fenced.Inc()
+			w.log.Warn("partition lost to another instance; giving it up without committing", zap.Error(err))
+			return err
+		case errors.Is(err, kafka.ErrGenerationEnded), gctx.Err() != nil:
+			w.log.Info("generation ended before the batch was committed; the next owner reprocesses it", zap.Error(err))
+			return err
+		}
+		w.p.opts.Metrics.Retries.Inc()
+		w.log.Warn("batch failed; retrying", zap.Error(err), zap.Duration("backoff", backoff))
+		select {
+		case <-time.After(backoff):
+		case <-gctx.Done():
+			return gctx.Err()
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// commit commits, per input topic, the offset after the last message of the batch.
+func (w *worker) commit(batch []kafka.Message) error {
+	next := map[string]map[int]int64{}
+	for _, m := range batch {
+		if next[m.Topic] == nil {
+			next[m.Topic] = map[int]int64{}
+		}
+		if m.Offset+1 > next[m.Topic][m.Partition] {
+			next[m.Topic][m.Partition] = m.Offset + 1
+		}
+	}
+	return w.gen.CommitOffsets(next)
+}
