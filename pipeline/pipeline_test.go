@@ -81,11 +81,12 @@ type env struct {
 	store   state.Store
 	dlq     *memDLQ
 	writer  *kafka.Writer
+	metrics map[string]*pipeline.Metrics // by processor name
 }
 
 func newEnv(t *testing.T, partitions int) *env {
 	brokers := testenv.Kafka(t, partitions, crmTopic, billingTopic)
-	e := &env{t: t, brokers: brokers, cfg: testConfig(t, brokers), store: state.NewMemory(), dlq: &memDLQ{}}
+	e := &env{t: t, brokers: brokers, cfg: testConfig(t, brokers), store: state.NewMemory(), dlq: &memDLQ{}, metrics: map[string]*pipeline.Metrics{}}
 	e.writer = &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	t.Cleanup(func() { _ = e.writer.Close() })
 	return e
@@ -98,10 +99,11 @@ func (e *env) start(name string) (p *pipeline.Processor, stop func()) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.metrics[name] = pipeline.NewMetrics(prometheus.NewRegistry())
 	p, err = pipeline.New(pipeline.Options{
 		Config: e.cfg, Rules: pipeline.StaticRules{R: res}, Store: e.store, DLQ: e.dlq,
 		Logger:         zaptest.NewLogger(e.t, zaptest.Level(zap.InfoLevel)).Named(name),
-		Metrics:        pipeline.NewMetrics(prometheus.NewRegistry()),
+		Metrics:        e.metrics[name],
 		SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond,
 		RebalanceTimeout: 2 * time.Second, JoinGroupBackoff: 200 * time.Millisecond,
 	})

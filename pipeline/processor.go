@@ -91,7 +91,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		ID:                p.cfg.Name,
 		Brokers:           brokers,
 		Topics:            p.inputs,
-		GroupBalancers:    []kafka.GroupBalancer{kafka.RangeGroupBalancer{}},
+		GroupBalancers:    []kafka.GroupBalancer{copartitionBalancer{}},
 		StartOffset:       kafka.FirstOffset,
 		SessionTimeout:    p.opts.SessionTimeout,
 		HeartbeatInterval: p.opts.HeartbeatInterval,

@@ -1,0 +1,211 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/concord-sync/concord/internal/testenv"
+	"github.com/concord-sync/concord/pipeline"
+	"github.com/concord-sync/concord/pipeline/state"
+	"github.com/concord-sync/concord/resolver"
+)
+
+func TestRefusesTopicsNotCopartitioned(t *testing.T) {
+	brokers := testenv.Kafka(t, 2, crmTopic)
+	e := &env{t: t, brokers: brokers, cfg: testConfig(t, brokers), store: state.NewMemory(), dlq: &memDLQ{}}
+	// billing's topic gets 3 partitions.
+	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	if _, err := client.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: billingTopic, NumPartitions: 3, ReplicationFactor: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := resolver.New(e.cfg)
+	p, err := pipeline.New(pipeline.Options{Config: e.cfg, Rules: pipeline.StaticRules{R: res}, Store: e.store, DLQ: e.dlq,
+		Logger: zaptest.NewLogger(t), Metrics: pipeline.NewMetrics(prometheus.NewRegistry())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Run(context.Background())
+	if !errors.Is(err, pipeline.ErrNotCopartitioned) {
+		t.Fatalf("Run = %v, want ErrNotCopartitioned", err)
+	}
+	for _, want := range []string{"billing.public.customers has 3", "crm.public.contacts has 2", "same partition count"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}
+
+func TestPoisonGoesToPoisonTopicAndPartitionKeepsFlowing(t *testing.T) {
+	e := newEnv(t, 1)
+	e.start("p1")
+	e.produce(crmTopic,
+		kafka.Message{Key: []byte(`{"id":"1"}`), Value: []byte(`{"op":"u","after":`)},
+		change("id", "2", "c", 10, 1_700_000_000_000, map[string]any{"notes": "after the poison"}),
+	)
+	poison := readApplies(t, e.brokers, "contacts.poison", 1)[0]
+	if !bytes.Equal(poison.Value, []byte(`{"op":"u","after":`)) {
+		t.Errorf("poison value = %s", poison.Value)
+	}
+	if header(poison, "concord.topic") != crmTopic || header(poison, "concord.partition") != "0" ||
+		header(poison, "concord.offset") != "0" || !strings.Contains(header(poison, "concord.reason"), "not JSON") {
+		t.Errorf("poison headers = %v", poison.Headers)
+	}
+	apply := readApplies(t, e.brokers, "contacts.apply.billing", 1)[0]
+	if !strings.Contains(string(apply.Value), "after the poison") {
+		t.Errorf("the message after the poison was not applied: %s", apply.Value)
+	}
+}
+
+func TestFencedProcessorCannotWriteState(t *testing.T) {
+	e := newEnv(t, 1)
+	p, _ := e.start("p1")
+	waitFor(t, "p1 ready", func() bool { return p.Ready() && len(p.Partitions()) == 1 })
+	e.produce(crmTopic, change("id", "1", "c", 10, 1_700_000_000_000, map[string]any{"notes": "first"}))
+	readApplies(t, e.brokers, "contacts.apply.billing", 1)
+	// A newer generation claims the partition, as after a rebalance the old owner missed.
+	if err := e.store.Claim(context.Background(), state.Fence{Partition: 0, Generation: 1 << 30}); err != nil {
+		t.Fatal(err)
+	}
+	e.produce(crmTopic, change("id", "1", "u", 11, 1_700_000_001_000, map[string]any{"notes": "second"}))
+	waitFor(t, "the fenced write to be refused", func() bool { return testutil.ToFloat64(e.metrics["p1"].Fenced) == 1 })
+	st, err := e.store.Get(context.Background(), 0, []string{"1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st[0].Systems {
+		if s.Name == "crm" && s.Pos.A != 10 {
+			t.Errorf("the fenced processor's state write landed: crm position %d", s.Pos.A)
+		}
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRestartLosesNothing stops the processor mid-stream and starts another: every
+// change reaches billing, and an event id is never produced twice with different content.
+func TestRestartLosesNothing(t *testing.T) {
+	e := newEnv(t, 2)
+	const records, rounds = 20, 10
+	_, stop := e.start("first")
+	produced := 0
+	for round := range rounds {
+		var msgs []kafka.Message
+		for r := range records {
+			lsn := int64(round*records + r + 1)
+			msgs = append(msgs, change("id", fmt.Sprint(r), op(round), lsn, 1_700_000_000_000+lsn, map[string]any{"notes": fmt.Sprintf("v%d", round)}))
+		}
+		e.produce(crmTopic, msgs...)
+		produced += len(msgs)
+		if round == rounds/2 {
+			stop()
+			e.start("second")
+		}
+	}
+	applies := readAll(t, e.brokers, "contacts.apply.billing", func(ms []kafka.Message) bool {
+		last := map[string]string{}
+		for _, m := range ms {
+			last[string(m.Key)] = string(m.Value)
+		}
+		if len(last) < records {
+			return false
+		}
+		for _, v := range last {
+			if !strings.Contains(v, fmt.Sprintf(`"v%d"`, rounds-1)) {
+				return false
+			}
+		}
+		return true
+	})
+	byID := map[string][]byte{}
+	for _, m := range applies {
+		id := header(m, "concord.event_id")
+		if prev, ok := byID[id]; ok && !bytes.Equal(stripTs(prev), stripTs(m.Value)) {
+			t.Errorf("event id %s produced twice with different content:\n%s\n%s", id, prev, m.Value)
+		}
+		byID[id] = m.Value
+	}
+	if len(byID) != produced {
+		t.Errorf("%d distinct applies for %d changes", len(byID), produced)
+	}
+}
+
+func op(round int) string {
+	if round == 0 {
+		return "c"
+	}
+	return "u"
+}
+
+// stripTs removes nothing for flat applies (they carry no processing time).
+func stripTs(b []byte) []byte { return b }
+
+// readAll reads a topic until done says the messages so far are complete.
+func readAll(t *testing.T, brokers []string, topic string, done func([]kafka.Message) bool) []kafka.Message {
+	t.Helper()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: fmt.Sprintf("test-%s-%d", topic, time.Now().UnixNano()), Topic: topic, MaxWait: 50 * time.Millisecond, StartOffset: kafka.FirstOffset})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out []kafka.Message
+	for !done(out) {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			t.Fatalf("reading %s after %d messages: %v", topic, len(out), err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestTwoProcessorsSplitAndTakeOver: two processors in one group split the partitions;
+// when one stops the other takes its partitions over and nothing is lost.
+func TestTwoProcessorsSplitAndTakeOver(t *testing.T) {
+	e := newEnv(t, 4)
+	p1, _ := e.start("p1")
+	p2, stop2 := e.start("p2")
+	waitFor(t, "the partitions to be split", func() bool {
+		return len(p1.Partitions()) == 2 && len(p2.Partitions()) == 2
+	})
+	var msgs []kafka.Message
+	for r := range 40 {
+		msgs = append(msgs, change("id", fmt.Sprint(r), "c", int64(r+1), 1_700_000_000_000, map[string]any{"notes": "before"}))
+	}
+	e.produce(crmTopic, msgs...)
+	readApplies(t, e.brokers, "contacts.apply.billing", 40)
+	stop2()
+	waitFor(t, "p1 to take over every partition", func() bool { return len(p1.Partitions()) == 4 })
+	msgs = msgs[:0]
+	for r := range 40 {
+		msgs = append(msgs, change("id", fmt.Sprint(r), "u", int64(r+100), 1_700_000_001_000, map[string]any{"notes": "after"}))
+	}
+	e.produce(crmTopic, msgs...)
+	all := readApplies(t, e.brokers, "contacts.apply.billing", 80)
+	after := 0
+	for _, m := range all {
+		if strings.Contains(string(m.Value), `"after"`) {
+			after++
+		}
+	}
+	if after != 40 {
+		t.Errorf("%d of 40 changes made after the takeover were applied", after)
+	}
+}

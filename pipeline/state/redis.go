@@ -1,0 +1,205 @@
+package state
+
+import (
+	"context"
+	_ "embed"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/concord-sync/concord/resolver"
+)
+
+// Redis is a Store in Redis (standalone, Sentinel or Cluster through
+// redis.UniversalClient).
+//
+// Key layout: every key of one input partition carries the hash tag
+// {<name>:p<partition>}, so a partition lives in one hash slot and one script can
+// check its fence and compare-and-set every record of a batch atomically:
+//
+//	{<name>:p<partition>}:fence       the partition's generation, decimal
+//	{<name>:p<partition>}:s:<record>  version (8 bytes big-endian) + MarshalState
+//
+// Get is one MGET; Put and Claim are one EVALSHA each (EVAL when the server does not
+// have the script cached yet). Generations are compared as Lua numbers: exact within
+// ±2^53, far beyond Kafka's int32 generation ids.
+//
+// A Redis is safe for concurrent use. name must not start with '}' (config names are
+// [A-Za-z0-9._-]+), or the hash tag would be empty and keys would spread over slots.
+type Redis struct {
+	client redis.UniversalClient
+	name   string
+}
+
+// NewRedis returns a Store keeping its keys under name (the config's name) in client.
+func NewRedis(client redis.UniversalClient, name string) *Redis {
+	return &Redis{client: client, name: name}
+}
+
+var (
+	//go:embed put.lua
+	putSource string
+	putScript = redis.NewScript(putSource)
+
+	//go:embed claim.lua
+	claimSource string
+	claimScript = redis.NewScript(claimSource)
+)
+
+// Script replies: the first element says what happened.
+const (
+	replyOK       = 0
+	replyFenced   = 1 // {1, stored generation}
+	replyConflict = 2 // {2, 1-based index of the write, stored version (8 bytes)}
+)
+
+// versionLen is the size of the version prefix of a stored state.
+const versionLen = 8
+
+// partitionTag returns "{<name>:p<partition>}", the prefix of every key of the partition.
+func (r *Redis) partitionTag(partition int32) string {
+	return "{" + r.name + ":p" + strconv.FormatInt(int64(partition), 10) + "}"
+}
+
+// FenceKey returns the key of the partition's fence.
+func (r *Redis) FenceKey(partition int32) string {
+	return r.partitionTag(partition) + ":fence"
+}
+
+// StateKey returns the key of a record's state.
+func (r *Redis) StateKey(partition int32, record string) string {
+	return r.partitionTag(partition) + ":s:" + record
+}
+
+// Claim implements Store.
+func (r *Redis) Claim(ctx context.Context, f Fence) error {
+	res, err := claimScript.Run(ctx, r.client, []string{r.FenceKey(f.Partition)}, generation(f)).Slice()
+	if err != nil {
+		return fmt.Errorf("state: claiming partition %d for generation %d in Redis: %w", f.Partition, f.Generation, err)
+	}
+	return fenceReply(f, res)
+}
+
+// Get implements Store.
+func (r *Redis) Get(ctx context.Context, partition int32, records []string) ([]*resolver.State, error) {
+	out := make([]*resolver.State, len(records))
+	if len(records) == 0 {
+		return out, nil
+	}
+	keys := make([]string, len(records))
+	for i, rec := range records {
+		keys[i] = r.StateKey(partition, rec)
+	}
+	vals, err := r.client.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("state: reading %d states of partition %d from Redis: %w", len(records), partition, err)
+	}
+	if len(vals) != len(keys) {
+		return nil, fmt.Errorf("state: MGET of %d keys returned %d values", len(keys), len(vals))
+	}
+	for i, v := range vals {
+		if v == nil {
+			continue
+		}
+		s, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("state: MGET returned a %T for %s", v, keys[i])
+		}
+		st, err := decodeStored(s)
+		if err != nil {
+			return nil, fmt.Errorf("state: %s: %w", keys[i], err)
+		}
+		st.Record = records[i]
+		out[i] = st
+	}
+	return out, nil
+}
+
+func decodeStored(s string) (*resolver.State, error) {
+	if len(s) < versionLen {
+		return nil, fmt.Errorf("%w: %d bytes, shorter than the version", ErrCorrupt, len(s))
+	}
+	st := new(resolver.State)
+	if err := UnmarshalState([]byte(s[versionLen:]), st); err != nil {
+		return nil, err
+	}
+	st.Version = binary.BigEndian.Uint64([]byte(s[:versionLen]))
+	return st, nil
+}
+
+// Put implements Store.
+//
+// KEYS = fence, state of each write; ARGV = generation, then each write's expected
+// version (8 bytes), then each write's new value ("" deletes).
+func (r *Redis) Put(ctx context.Context, f Fence, writes []Write) error {
+	keys := make([]string, 1+len(writes))
+	args := make([]any, 1+2*len(writes))
+	keys[0] = r.FenceKey(f.Partition)
+	args[0] = generation(f)
+	for i, w := range writes {
+		keys[1+i] = r.StateKey(f.Partition, w.State.Record)
+		args[1+i] = versionBytes(w.State.Version)
+		if w.Delete {
+			args[1+len(writes)+i] = ""
+			continue
+		}
+		v := versionBytes(w.State.Version + 1)
+		args[1+len(writes)+i] = MarshalState(v, w.State)
+	}
+	res, err := putScript.Run(ctx, r.client, keys, args...).Slice()
+	if err != nil {
+		return fmt.Errorf("state: writing %d states of partition %d to Redis: %w", len(writes), f.Partition, err)
+	}
+	if err := fenceReply(f, res); err != nil {
+		return err
+	}
+	if code, _ := res[0].(int64); code == replyConflict {
+		return conflictReply(writes, res)
+	}
+	for _, w := range writes {
+		if w.Delete {
+			w.State.Version = 0
+		} else {
+			w.State.Version++
+		}
+	}
+	return nil
+}
+
+func generation(f Fence) string { return strconv.FormatInt(f.Generation, 10) }
+
+func versionBytes(v uint64) []byte {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, 256), v)
+}
+
+// fenceReply interprets a script's reply as far as the fence goes: nil for OK and
+// for a version conflict (left to the caller), ErrFenced, or an unexpected reply.
+func fenceReply(f Fence, res []any) error {
+	if len(res) == 0 {
+		return errors.New("state: the Redis script returned an empty reply")
+	}
+	code, ok := res[0].(int64)
+	switch {
+	case !ok:
+		return fmt.Errorf("state: the Redis script returned %T %v", res[0], res[0])
+	case code == replyOK || code == replyConflict:
+		return nil
+	case code == replyFenced && len(res) == 2:
+		return fmt.Errorf("%w: partition %d is held by generation %v, not %d", ErrFenced, f.Partition, res[1], f.Generation)
+	}
+	return fmt.Errorf("state: the Redis script returned %v", res)
+}
+
+func conflictReply(writes []Write, res []any) error {
+	idx, _ := res[1].(int64)
+	stored, _ := res[2].(string)
+	if len(res) != 3 || idx < 1 || int(idx) > len(writes) || len(stored) != versionLen {
+		return fmt.Errorf("state: the Redis script returned %q", res)
+	}
+	w := writes[idx-1]
+	return fmt.Errorf("%w: record %q is at version %d, not %d", ErrVersionConflict,
+		w.State.Record, binary.BigEndian.Uint64([]byte(stored)), w.State.Version)
+}
