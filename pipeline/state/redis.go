@@ -194,9 +194,12 @@ func fenceReply(f Fence, res []any) error {
 }
 
 func conflictReply(writes []Write, res []any) error {
+	if len(res) != 3 {
+		return fmt.Errorf("state: the Redis script returned %q", res)
+	}
 	idx, _ := res[1].(int64)
 	stored, _ := res[2].(string)
-	if len(res) != 3 || idx < 1 || int(idx) > len(writes) || len(stored) != versionLen {
+	if idx < 1 || int(idx) > len(writes) || len(stored) != versionLen {
 		return fmt.Errorf("state: the Redis script returned %q", res)
 	}
 	w := writes[idx-1]
