@@ -24,26 +24,29 @@ import (
 //     usually sets several fields, so most differences are 0);
 //   - a seen fingerprint equal to the agreed one of the same field (the steady state:
 //     every system shows the converged image) is a flag bit, not 8 bytes;
-//   - a value is its length plus one, so that 0 is "no value" (nil) and 1 is empty.
+//   - a value is its length plus one, so that 0 is "no value" (nil) and 1 is empty,
+//     and a value's fingerprint is left out when it is the value's Fingerprint (as the
+//     resolver computes it), which a flag bit says.
 //
 // Layout after the version byte (uv = unsigned varint, sv = zigzag varint, ref = uv
-// index into the string table, str = uv length + bytes, val = uv length+1 + bytes,
-// fp = 8 bytes little-endian, pos = uv kind<<3|nonzero(A,B,C) + uv of each nonzero):
+// index into the string table, str = uv length + bytes, fp = 8 bytes little-endian,
+// fpval = uv (length+1)<<1|derived + bytes + fp unless derived (the fingerprint of a
+// nil value is never derived), pos = uv kind<<3|nonzero(A,B,C) + uv of each nonzero):
 //
 //	table    uv count, count × str
 //	record   str
 //	flags    uv: 1 Deleted, 2 Hold present, 4 Hold.Record
 //	deleted  sv DeletedMs
 //	loop     sv LoopStartMs, uv LoopApplies
-//	key      uv count, count × (ref name, fp, val)
-//	agreed   uv count, count × (ref name, fp, ref writer, sv TsUs-previous, val)
+//	key      values
+//	agreed   uv count, count × (ref name, ref writer, sv TsUs-previous, fpval)
 //	systems  uv count, count × (ref name, uv flags 1 Known 2 Deleted, pos,
 //	         uv seen, seen × (uv ref<<1|same-as-agreed, [fp]),
 //	         uv inflight, inflight × (str event id, uv flags 1 Delete, ref origin,
 //	         sv TsUs, sv SentMs, values))
 //	pending  uv count, count × (ref system, sv TsUs, pos, sv DeadlineMs, values)
 //	hold     when flagged: str entry id, uv count, count × ref field
-//	values   uv count, count × (ref name, fp, val)
+//	values   uv count, count × (ref name, fpval)
 const formatV1 = 1
 
 const (
@@ -67,7 +70,10 @@ var ErrCorrupt = errors.New("state: corrupt encoded state")
 // slice. Every field of st is encoded except Version, which the store keeps beside
 // it. The encoding is deterministic: equal states give equal bytes.
 func MarshalState(dst []byte, st *resolver.State) []byte {
-	e := encoders.Get().(*encoder)
+	e, ok := encoders.Get().(*encoder)
+	if !ok {
+		e = new(encoder)
+	}
 	defer e.release()
 	e.body(st)
 	dst = append(dst, formatV1)
@@ -142,13 +148,24 @@ func (e *encoder) str(s string) {
 	e.buf = appendString(e.buf, s)
 }
 
-func (e *encoder) val(v []byte) {
+// fpval writes a value and its fingerprint, leaving the fingerprint out when the
+// decoder can compute it.
+func (e *encoder) fpval(fp uint64, v []byte) {
 	if v == nil {
 		e.uv(0)
+		e.fp(fp)
 		return
 	}
-	e.uv(uint64(len(v)) + 1)
+	derived := resolver.Fingerprint(v) == fp
+	head := (uint64(len(v)) + 1) << 1
+	if derived {
+		head |= 1
+	}
+	e.uv(head)
 	e.buf = append(e.buf, v...)
+	if !derived {
+		e.fp(fp)
+	}
 }
 
 func (e *encoder) pos(p codecs.Position) {
@@ -170,8 +187,7 @@ func (e *encoder) values(vs []resolver.Value) {
 	e.uv(uint64(len(vs)))
 	for _, v := range vs {
 		e.ref(v.Name)
-		e.fp(v.FP)
-		e.val(v.Value)
+		e.fpval(v.FP, v.Value)
 	}
 }
 
@@ -219,11 +235,10 @@ func (e *encoder) agreed(fields []resolver.AgreedField) {
 	var prevTs int64
 	for _, a := range fields {
 		e.ref(a.Name)
-		e.fp(a.FP)
 		e.ref(a.Writer)
 		e.sv(a.TsUs - prevTs) // wraps on overflow; the decoder wraps it back
 		prevTs = a.TsUs
-		e.val(a.Value)
+		e.fpval(a.FP, a.Value)
 	}
 }
 
@@ -380,12 +395,23 @@ func (d *decoder) bytes(n uint64) []byte {
 
 func (d *decoder) str() string { return string(d.bytes(d.uv())) }
 
-func (d *decoder) val() []byte {
-	n := d.uv()
-	if n == 0 || d.err != nil {
-		return nil
+func (d *decoder) fpval() (uint64, []byte) {
+	head := d.uv()
+	n, derived := head>>1, head&1 != 0
+	if n == 0 {
+		if derived {
+			d.fail("derived fingerprint of no value")
+		}
+		return d.fp(), nil
 	}
-	return append([]byte{}, d.bytes(n-1)...)
+	v := append([]byte{}, d.bytes(n-1)...)
+	if d.err != nil {
+		return 0, nil
+	}
+	if derived {
+		return resolver.Fingerprint(v), v
+	}
+	return d.fp(), v
 }
 
 func (d *decoder) name(ref uint64) string {
@@ -428,16 +454,14 @@ func (d *decoder) values() []resolver.Value {
 	}
 	vs := make([]resolver.Value, n)
 	for i := range vs {
-		vs[i] = resolver.Value{Name: d.ref(), FP: d.fp(), Value: d.val()}
+		vs[i].Name = d.ref()
+		vs[i].FP, vs[i].Value = d.fpval()
 	}
 	return vs
 }
 
 func (d *decoder) state(st *resolver.State) {
-	d.names = make([]string, d.count())
-	for i := range d.names {
-		d.names[i] = d.str()
-	}
+	d.table()
 	st.Record = d.str()
 	flags := d.flags(stateFlagsMask)
 	st.Deleted = flags&flagDeleted != 0
@@ -480,6 +504,30 @@ func (d *decoder) state(st *resolver.State) {
 	}
 }
 
+// table reads the string table into one string that every name is a slice of: one
+// allocation for all the names of a state.
+func (d *decoder) table() {
+	n := d.count()
+	if n == 0 {
+		return
+	}
+	start := d.off
+	for range n {
+		d.bytes(d.uv())
+	}
+	if d.err != nil {
+		return
+	}
+	all := string(d.b[start:d.off])
+	d.names = make([]string, n)
+	for i, off := 0, 0; i < n; i++ { // the loop above checked every length
+		l, w := binary.Uvarint(d.b[start+off:])
+		off += w
+		d.names[i] = all[off : off+int(l)]
+		off += int(l)
+	}
+}
+
 func (d *decoder) agreed() []resolver.AgreedField {
 	n := d.count()
 	if n == 0 {
@@ -490,11 +538,10 @@ func (d *decoder) agreed() []resolver.AgreedField {
 	for i := range fields {
 		a := &fields[i]
 		a.Name = d.ref()
-		a.FP = d.fp()
 		a.Writer = d.ref()
 		a.TsUs = prevTs + d.sv()
 		prevTs = a.TsUs
-		a.Value = d.val()
+		a.FP, a.Value = d.fpval()
 	}
 	return fields
 }

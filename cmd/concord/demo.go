@@ -1,0 +1,344 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os/signal"
+	"slices"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/concord-sync/concord/config"
+	"github.com/concord-sync/concord/dlq"
+	"github.com/concord-sync/concord/internal/sim"
+	"github.com/concord-sync/concord/pipeline"
+	"github.com/concord-sync/concord/pipeline/state"
+	"github.com/concord-sync/concord/resolver"
+)
+
+//go:embed demo.yaml
+var demoConfig []byte
+
+type demoOptions struct {
+	duration time.Duration
+	rate     float64
+	skew     time.Duration
+	http     string
+	json     bool
+	records  int
+	seed     int64
+	settle   time.Duration
+}
+
+func newDemoCommand() *cobra.Command {
+	var o demoOptions
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run everything embedded: Kafka, Redis, a CRM and a billing system, and concord between them",
+		Long: `Run concord with nothing installed but Go: an in-process Kafka broker speaking the real
+protocol (franz-go's kfake) on 127.0.0.1, an in-process Redis (miniredis), and two
+simulated systems, a CRM and a billing system with different column names and key columns,
+that keep their own tables, edit records at --rate (some edits concurrent on purpose, with
+clocks --skew apart), publish Debezium change events of every change (echoes of concord's
+applies included; crm with full before images, billing with none), and consume their apply
+topics as JDBC sinks would. concord syncs them both ways.
+
+A progress line shows what happens. After --duration the systems stop editing, the sync
+settles, and a summary is printed (one JSON object with --json) with diverged_records: the
+records whose synced fields differ between the systems once fields held in the DLQ are set
+aside. It must be 0.`,
+		Example: "  concord demo --duration 20s --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := zap.NewNop()
+			if !o.json {
+				log = newLogger().WithOptions(zap.IncreaseLevel(zap.WarnLevel))
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			sum, err := runDemo(ctx, o, log, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			return printSummary(cmd.OutOrStdout(), sum, o.json)
+		},
+	}
+	f := cmd.Flags()
+	f.DurationVar(&o.duration, "duration", 30*time.Second, "how long the systems make edits")
+	f.Float64Var(&o.rate, "rate", 200, "edits per second, both systems together")
+	f.DurationVar(&o.skew, "skew", 300*time.Millisecond, "how far billing's clock is ahead of crm's")
+	f.StringVar(&o.http, "http", "", "serve /healthz, /readyz and /metrics on this address, e.g. 127.0.0.1:8080")
+	f.BoolVar(&o.json, "json", false, "print the summary as one JSON object (and no progress line)")
+	f.IntVar(&o.records, "records", 200, "how many records the systems share")
+	f.Int64Var(&o.seed, "seed", 1, "seed of the simulated edits")
+	f.DurationVar(&o.settle, "settle", 60*time.Second, "longest wait for the sync to settle after the edits stop")
+	return cmd
+}
+
+// demoSummary is the demo's final report (DESIGN.md section 7).
+type demoSummary struct {
+	DurationSeconds float64          `json:"duration_seconds"`
+	Edits           int64            `json:"edits"`
+	Events          int64            `json:"events"`
+	Decisions       map[string]int64 `json:"decisions"`
+	Conflicts       int64            `json:"conflicts"`
+	DLQEntries      int64            `json:"dlq_entries"`
+	Echoes          int64            `json:"echoes"`
+	Poison          int64            `json:"poison"`
+	Records         int              `json:"records"`
+	DivergedRecords int              `json:"diverged_records"`
+	Diverged        []string         `json:"diverged,omitempty"`
+	Settled         bool             `json:"settled"`
+}
+
+const demoPartitions = 4
+
+func runDemo(ctx context.Context, o demoOptions, log *zap.Logger, progress io.Writer) (*demoSummary, error) {
+	cfg, err := config.Parse(demoConfig)
+	if err != nil {
+		return nil, fmt.Errorf("demo configuration: %w", err)
+	}
+	inputs := []string{cfg.Systems["crm"].Topic, cfg.Systems["billing"].Topic}
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(demoPartitions, inputs...),
+		kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(demoPartitions))
+	if err != nil {
+		return nil, fmt.Errorf("starting the embedded Kafka broker: %w", err)
+	}
+	defer kc.Close()
+	mr, err := miniredis.Run()
+	if err != nil {
+		return nil, fmt.Errorf("starting the embedded Redis: %w", err)
+	}
+	defer mr.Close()
+	cfg.Kafka.Brokers = kc.ListenAddrs()
+	cfg.Redis.Addr = mr.Addr()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("demo configuration: %w", err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer func() { _ = rdb.Close() }()
+
+	res, err := resolver.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	dlqStore := dlq.NewStore(rdb, cfg.Name)
+	proc, err := pipeline.New(pipeline.Options{
+		Config: cfg, Rules: pipeline.StaticRules{R: res},
+		Store: state.NewRedis(rdb, cfg.Name), DLQ: dlqStore,
+		Logger: log, Metrics: pipeline.NewMetrics(reg),
+	})
+	if err != nil {
+		return nil, err
+	}
+	simulation, err := sim.New(demoSystems(cfg, o), log)
+	if err != nil {
+		return nil, err
+	}
+	if o.http != "" {
+		srv, err := serveHTTP(o.http, newMux(proc.Ready, reg), log)
+		if err != nil {
+			return nil, err
+		}
+		defer shutdownHTTP(srv, log)
+		fmt.Fprintf(progress, "metrics and health on http://%s/metrics\n", o.http)
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(runCtx)
+	g.Go(func() error { return proc.Run(gctx) })
+	g.Go(func() error { return simulation.Run(gctx) })
+
+	start := time.Now()
+	settled := demoWait(gctx, o, simulation, reg, progress, start)
+	cancel()
+	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return summarize(context.Background(), cfg, simulation, reg, dlqStore, time.Since(start), settled)
+}
+
+// demoSystems describes the CRM (full before images, its clock on time, Debezium
+// envelopes applied) and billing (no before images, an updated_at column, its clock
+// --skew ahead, flat applies).
+func demoSystems(cfg *config.Config, o demoOptions) sim.Config {
+	crm, billing := cfg.Systems["crm"], cfg.Systems["billing"]
+	return sim.Config{
+		Brokers: cfg.Kafka.Brokers, Records: o.records, Rate: o.rate, Seed: o.seed,
+		ConcurrentRatio: 0.05, PartitionByID: true,
+		Systems: []sim.SystemSpec{
+			{
+				Name: "crm", Topic: crm.Topic, ApplyTopic: crm.Apply.Topic, ApplyFormat: crm.Apply.Format,
+				KeyColumn: "id", FullBefore: true,
+				Columns: map[string]string{"email": "email_address", "name": "full_name", "notes": "notes", "phone": "phone"},
+				Owns:    []string{"email", "name"}, Shared: []string{"notes", "phone"},
+			},
+			{
+				Name: "billing", Topic: billing.Topic, ApplyTopic: billing.Apply.Topic, ApplyFormat: billing.Apply.Format,
+				KeyColumn: "cust_id", TimestampColumn: "updated_at", Skew: o.skew,
+				Columns: map[string]string{"status": "payment_status", "plan": "plan", "notes": "notes", "phone": "phone"},
+				Owns:    []string{"status", "plan"}, Shared: []string{"notes", "phone"},
+			},
+		},
+	}
+}
+
+// demoWait shows progress while the systems edit, then stops the edits and waits for
+// the sync to settle. It reports whether it settled.
+func demoWait(ctx context.Context, o demoOptions, s *sim.Sim, reg *prometheus.Registry, progress io.Writer, start time.Time) bool {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	editing := true
+	var settleStart time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+		if !o.json {
+			m := gather(reg)
+			fmt.Fprintf(progress, "\r%5.0fs  events %7d  applies %7d  echoes %7d  conflicts %5d  dlq %4d   ",
+				time.Since(start).Seconds(), m.sum("concord_events_total"), m.by("concord_decisions_total", "kind")["apply"],
+				m.by("concord_decisions_total", "kind")["echo"], m.sum("concord_conflicts_total"), m.by("concord_conflicts_total", "rule")["review"])
+		}
+		if editing && time.Since(start) >= o.duration {
+			s.StopEditing()
+			editing, settleStart = false, time.Now()
+			if !o.json {
+				fmt.Fprint(progress, "\n  edits stopped; letting the sync settle")
+			}
+		}
+		if !editing && s.Quiet(2*time.Second) {
+			if !o.json {
+				fmt.Fprintln(progress)
+			}
+			return true
+		}
+		if !editing && time.Since(settleStart) > o.settle {
+			return false
+		}
+	}
+}
+
+// summarize compares the systems' tables and reads the figures operators see in the
+// metrics and the DLQ.
+func summarize(ctx context.Context, cfg *config.Config, s *sim.Sim, reg *prometheus.Registry, d *dlq.Store, took time.Duration, settled bool) (*demoSummary, error) {
+	m := gather(reg)
+	sum := &demoSummary{
+		DurationSeconds: took.Round(time.Millisecond).Seconds(),
+		Events:          m.sum("concord_events_total"),
+		Decisions:       m.by("concord_decisions_total", "kind"),
+		Conflicts:       m.sum("concord_conflicts_total"),
+		Poison:          m.sum("concord_poison_total"),
+		Settled:         settled,
+	}
+	sum.Echoes = sum.Decisions["echo"]
+	for _, st := range s.Stats().Systems {
+		sum.Edits += st.Edits
+	}
+	held, entries, err := heldFields(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	sum.DLQEntries = entries
+	crm, billing := s.Rows("crm"), s.Rows("billing")
+	records := map[string]bool{}
+	for r := range crm {
+		records[r] = true
+	}
+	for r := range billing {
+		records[r] = true
+	}
+	sum.Records = len(records)
+	synced := slices.Sorted(maps.Keys(cfg.Authority))
+	for r := range records {
+		if diverged(crm[r], billing[r], synced, held[r]) {
+			sum.Diverged = append(sum.Diverged, r)
+		}
+	}
+	sort.Strings(sum.Diverged)
+	sum.DivergedRecords = len(sum.Diverged)
+	return sum, nil
+}
+
+// diverged reports whether two rows differ on a synced field not held in the DLQ
+// (held["*"] holds the whole record).
+func diverged(a, b map[string]string, fields []string, held map[string]bool) bool {
+	if held["*"] {
+		return false
+	}
+	if (a == nil) != (b == nil) {
+		return true
+	}
+	for _, f := range fields {
+		if !held[f] && a[f] != b[f] {
+			return true
+		}
+	}
+	return false
+}
+
+// heldFields returns, per record, the fields held by pending DLQ entries ("*" for the
+// whole record), and the number of entries.
+func heldFields(ctx context.Context, d *dlq.Store) (map[string]map[string]bool, int64, error) {
+	entries, err := d.List(ctx, dlq.Filter{Status: dlq.StatusPending})
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading the DLQ: %w", err)
+	}
+	held := map[string]map[string]bool{}
+	for _, e := range entries {
+		if held[e.Record] == nil {
+			held[e.Record] = map[string]bool{}
+		}
+		for _, f := range e.Fields {
+			held[e.Record][f] = true
+		}
+		if e.WholeRecord() {
+			held[e.Record]["*"] = true
+		}
+	}
+	return held, int64(len(entries)), nil
+}
+
+func printSummary(w io.Writer, s *demoSummary, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		return enc.Encode(s)
+	}
+	fmt.Fprintf(w, "concord demo: %.0fs, %d edits, %d change events\n", s.DurationSeconds, s.Edits, s.Events)
+	kinds := slices.Sorted(maps.Keys(s.Decisions))
+	for _, k := range kinds {
+		fmt.Fprintf(w, "  %-10s %8d\n", k, s.Decisions[k])
+	}
+	fmt.Fprintf(w, "  conflicts %d, DLQ entries %d, echoes %d, poison %d\n", s.Conflicts, s.DLQEntries, s.Echoes, s.Poison)
+	fmt.Fprintf(w, "  records %d, diverged %d", s.Records, s.DivergedRecords)
+	if !s.Settled {
+		fmt.Fprint(w, " (the sync did not settle within --settle)")
+	}
+	fmt.Fprintln(w)
+	if s.DivergedRecords > 0 {
+		return fmt.Errorf("%d records diverged: %v", s.DivergedRecords, s.Diverged)
+	}
+	return nil
+}
+

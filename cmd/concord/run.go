@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/concord-sync/concord/config"
+	"github.com/concord-sync/concord/dlq"
+	"github.com/concord-sync/concord/pipeline"
+	"github.com/concord-sync/concord/pipeline/state"
+	"github.com/concord-sync/concord/resolver"
+)
+
+func newRunCommand() *cobra.Command {
+	var cfgPath, httpAddr string
+	cmd := &cobra.Command{
+		Use:   "run --config FILE",
+		Short: "Run the processor: consume every system's change events and keep them in sync",
+		Long: `Run the processor: join the consumer group named by the configuration's name, consume
+every system's Debezium topic, resolve changes with the record state kept in Redis,
+produce apply events to <name>.apply.<system> (or the configured topics), send
+undecodable messages to <name>.poison and ambiguous conflicts to the DLQ in Redis.
+
+Several processes with the same configuration split the partitions between them and take
+over when one stops. SIGTERM or SIGINT finishes the batch in progress, commits it and
+leaves the group. --http serves /healthz, /readyz and /metrics.
+
+Logs are JSON on a non-terminal stderr and readable text on a terminal.`,
+		Example: "  concord run --config concord.yaml --http 127.0.0.1:8080",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := newLogger()
+			defer func() { _ = log.Sync() }()
+			cfg, err := config.Load(cfgPath)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return run(ctx, cfg, httpAddr, log)
+		},
+	}
+	cmd.Flags().StringVar(&cfgPath, "config", "", "configuration file (YAML)")
+	cmd.Flags().StringVar(&httpAddr, "http", "", "address for /healthz, /readyz and /metrics, e.g. 127.0.0.1:8080 (none when empty)")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+// run runs a processor against the configured Kafka and Redis until ctx is done.
+func run(ctx context.Context, cfg *config.Config, httpAddr string, log *zap.Logger) error {
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs: []string{cfg.Redis.Addr}, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
+	})
+	defer func() { _ = rdb.Close() }()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis at %s: %w (check redis.addr or CONCORD_REDIS_ADDR)", cfg.Redis.Addr, err)
+	}
+	res, err := resolver.New(cfg)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p, err := pipeline.New(pipeline.Options{
+		Config:  cfg,
+		Rules:   pipeline.StaticRules{R: res},
+		Store:   state.NewRedis(rdb, cfg.Name),
+		DLQ:     dlq.NewStore(rdb, cfg.Name),
+		Logger:  log,
+		Metrics: pipeline.NewMetrics(reg),
+	})
+	if err != nil {
+		return err
+	}
+	if httpAddr != "" {
+		srv, err := serveHTTP(httpAddr, newMux(p.Ready, reg), log)
+		if err != nil {
+			return err
+		}
+		defer shutdownHTTP(srv, log)
+	}
+	return p.Run(ctx)
+}
+
+// newMux serves the operational endpoints.
+func newMux(ready func() bool, reg *prometheus.Registry) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready() {
+			http.Error(w, "not ready: not holding a consumer-group assignment yet", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return mux
+}
+
+// serveHTTP listens on addr and serves h in the background.
+func serveHTTP(addr string, h http.Handler, log *zap.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--http %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", zap.Error(err))
+		}
+	}()
+	log.Info("serving http", zap.String("addr", ln.Addr().String()))
+	return srv, nil
+}
+
+func shutdownHTTP(srv *http.Server, log *zap.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("http shutdown", zap.Error(err))
+	}
+}
+
+// newLogger logs JSON in production (stderr not a terminal) and readable lines on a
+// terminal.
+func newLogger() *zap.Logger {
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		cfg := zap.NewDevelopmentConfig()
+		cfg.EncoderConfig.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		cfg.DisableStacktrace = true
+		if log, err := cfg.Build(); err == nil {
+			return log
+		}
+	}
+	log, err := zap.NewProduction()
+	if err != nil {
+		return zap.NewNop()
+	}
+	return log
+}

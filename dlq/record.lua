@@ -1,0 +1,97 @@
+-- Record one dlq.Change into its entry, atomically (see redis.go for the layout).
+-- KEYS[1] entry hash, KEYS[2] queue (all entries), KEYS[3] pending entries.
+-- ARGV[1] id, [2] record, [3] reason, [4] cause token ('' = never deduplicated),
+-- [5] at (unix ms), [6] at (RFC 3339), [7] target, [8] event id,
+-- [9] attached items (JSON objects joined by ',', '' for none),
+-- [10] n, then n field names; m, then m × (system, ts_us, version JSON);
+-- b, then b × (field, base value JSON).
+-- Reply: the entry's new rev, or 0 when the cause was already recorded.
+-- Values are never decoded here: cjson reads numbers as doubles.
+local key = KEYS[1]
+local token = ARGV[4]
+if token ~= '' and redis.call('HEXISTS', key, 'cause:' .. token) == 1 then
+  return 0
+end
+
+if redis.call('EXISTS', key) == 0 then
+  redis.call('HSET', key, 'id', ARGV[1], 'record', ARGV[2], 'reason', ARGV[3],
+    'status', 'pending_review', 'queued_at', ARGV[6], 'fields', '[]', 'reasons', '[]',
+    'attached', '[]', 'rev', 0)
+  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
+end
+if token ~= '' then
+  redis.call('HSET', key, 'cause:' .. token, ARGV[6])
+end
+if ARGV[7] ~= '' then
+  redis.call('HSETNX', key, 'target', ARGV[7])
+end
+if ARGV[8] ~= '' then
+  redis.call('HSETNX', key, 'event_id', ARGV[8])
+end
+
+-- union adds names to the JSON array of strings in a hash field, keeping its order.
+local function union(field, names)
+  local list = cjson.decode(redis.call('HGET', key, field) or '[]')
+  local have = {}
+  for _, v in ipairs(list) do
+    have[v] = true
+  end
+  local changed = false
+  for _, v in ipairs(names) do
+    if not have[v] then
+      have[v] = true
+      list[#list + 1] = v
+      changed = true
+    end
+  end
+  if changed then
+    local parts = {}
+    for i, v in ipairs(list) do
+      parts[i] = cjson.encode(v)
+    end
+    redis.call('HSET', key, field, '[' .. table.concat(parts, ',') .. ']')
+  end
+end
+
+union('reasons', {ARGV[3]})
+local i = 10
+local n = tonumber(ARGV[i])
+local fields = {}
+for j = 1, n do
+  fields[j] = ARGV[i + j]
+end
+union('fields', fields)
+i = i + n + 1
+
+-- Each system's latest version: replaced unless the stored one is newer.
+n = tonumber(ARGV[i])
+for j = 0, n - 1 do
+  local system, ts, json = ARGV[i + 1 + 3 * j], tonumber(ARGV[i + 2 + 3 * j]), ARGV[i + 3 + 3 * j]
+  local f = 'version:' .. system
+  local old = redis.call('HGET', key, f)
+  local oldTs = old and tonumber(string.match(old, '^{"ts_us":(%-?%d+)'))
+  if not oldTs or ts >= oldTs then
+    redis.call('HSET', key, f, json)
+  end
+end
+i = i + 3 * n + 1
+
+-- The value before the conflict: the first one known stays.
+n = tonumber(ARGV[i])
+for j = 0, n - 1 do
+  redis.call('HSETNX', key, 'base:' .. ARGV[i + 1 + 2 * j], ARGV[i + 2 + 2 * j])
+end
+
+if ARGV[9] ~= '' then
+  local a = redis.call('HGET', key, 'attached') or '[]'
+  if a == '[]' then
+    a = '[' .. ARGV[9] .. ']'
+  else
+    a = string.sub(a, 1, -2) .. ',' .. ARGV[9] .. ']'
+  end
+  redis.call('HSET', key, 'attached', a)
+end
+
+redis.call('HSET', key, 'updated_at', ARGV[6])
+return redis.call('HINCRBY', key, 'rev', 1)

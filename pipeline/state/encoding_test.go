@@ -1,0 +1,208 @@
+package state_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/concord-sync/concord/codecs"
+	"github.com/concord-sync/concord/pipeline/state"
+	"github.com/concord-sync/concord/pipeline/state/statetest"
+	"github.com/concord-sync/concord/resolver"
+)
+
+// typicalState is the benchmarked typical record: 10 fields agreed without values
+// (one change set most of them), and two systems that each showed the agreed image
+// (10 seen fingerprints), nothing in flight.
+func typicalState() *resolver.State {
+	names := []string{"name", "email", "phone", "company", "title", "street", "city", "country", "notes", "status"}
+	st := &resolver.State{
+		Record: "1048576",
+		Key:    []resolver.Value{{Name: "id", FP: resolver.Fingerprint([]byte("1048576")), Value: []byte("1048576")}},
+	}
+	crm := resolver.SystemState{Name: "crm", Known: true, Pos: codecs.Position{Kind: codecs.PosPostgres, A: 0x1_6B37_4D28}}
+	billing := resolver.SystemState{Name: "billing", Known: true, Pos: codecs.Position{Kind: codecs.PosMySQL, A: 12, B: 98_765_432}}
+	for i, n := range names {
+		fp := resolver.Fingerprint([]byte(fmt.Sprintf("%q", n+" value")))
+		writer, ts := "crm", int64(1_764_000_000_123_456)
+		if i >= 7 {
+			writer, ts = "billing", 1_764_000_100_654_321
+		}
+		st.Agreed = append(st.Agreed, resolver.AgreedField{Name: n, FP: fp, Writer: writer, TsUs: ts})
+		crm.Seen = append(crm.Seen, resolver.SeenField{Name: n, FP: fp})
+		billing.Seen = append(billing.Seen, resolver.SeenField{Name: n, FP: fp})
+	}
+	st.Systems = []resolver.SystemState{crm, billing}
+	return st
+}
+
+func roundTripCases() map[string]*resolver.State {
+	manyNames := &resolver.State{Record: "wide"}
+	for i := range 100 {
+		n := fmt.Sprintf("field_%03d", i)
+		manyNames.Agreed = append(manyNames.Agreed, resolver.AgreedField{Name: n, FP: uint64(i), Writer: fmt.Sprint("s", i%3), TsUs: int64(i)})
+	}
+	manyNames.Systems = []resolver.SystemState{{Name: "s1", Seen: []resolver.SeenField{{Name: "field_099", FP: 99}, {Name: "field_050", FP: 1}, {Name: "unseen", FP: 2}}}}
+
+	extremes := statetest.Sample("")
+	extremes.Agreed[0].TsUs = math.MinInt64
+	extremes.Agreed[1].TsUs = math.MaxInt64 // the difference from the previous one wraps
+	extremes.Agreed[1].Value = []byte{}     // empty but present
+	extremes.DeletedMs = math.MinInt64
+	extremes.LoopApplies = math.MaxUint32
+	extremes.Systems[0].Pos = codecs.Position{Kind: 255, A: math.MaxUint64, C: 1}
+	extremes.Hold.Record = true
+
+	repeated := typicalState()
+	repeated.Agreed = append(repeated.Agreed, resolver.AgreedField{Name: "name", FP: 1}) // a duplicate name
+	repeated.Systems[0].Seen[0].FP = 12345                                               // differs from agreed
+
+	return map[string]*resolver.State{
+		"zero":      {},
+		"sample":    statetest.Sample("rec/1"),
+		"typical":   typicalState(),
+		"manyNames": manyNames,
+		"extremes":  extremes,
+		"repeated":  repeated,
+		"tombstone": {Record: "gone", Deleted: true, DeletedMs: 1_764_000_000_000, Systems: []resolver.SystemState{{Name: "crm", Known: true, Deleted: true}}},
+	}
+}
+
+func TestMarshalStateRoundTrip(t *testing.T) {
+	for name, want := range roundTripCases() {
+		t.Run(name, func(t *testing.T) {
+			want.Version = 7 // not encoded
+			b := state.MarshalState([]byte("prefix"), want)
+			if !bytes.HasPrefix(b, []byte("prefix")) {
+				t.Fatalf("MarshalState did not append to dst: %q", b)
+			}
+			b = b[len("prefix"):]
+			got := &resolver.State{Version: 99, Record: "stale"}
+			if err := state.UnmarshalState(b, got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Version != 0 {
+				t.Errorf("Version = %d after UnmarshalState, want 0", got.Version)
+			}
+			want.Version = 0
+			if !statetest.Equal(got, want) {
+				t.Errorf("round trip changed the state:\n got %+v\nwant %+v", got, want)
+			}
+			if again := state.MarshalState(nil, got); !bytes.Equal(again, b) {
+				t.Errorf("encoding is not deterministic:\n%x\n%x", b, again)
+			}
+			assertValuesDistinguishNil(t, want, got)
+		})
+	}
+}
+
+// assertValuesDistinguishNil checks what statetest.Equal cannot: a nil value (not
+// kept) stays nil and an empty one stays empty.
+func assertValuesDistinguishNil(t *testing.T, want, got *resolver.State) {
+	t.Helper()
+	for i := range want.Agreed {
+		if (want.Agreed[i].Value == nil) != (got.Agreed[i].Value == nil) {
+			t.Errorf("agreed %q: value nil = %v, want %v", want.Agreed[i].Name, got.Agreed[i].Value == nil, want.Agreed[i].Value == nil)
+		}
+	}
+}
+
+func TestUnmarshalStateSharesNoMemory(t *testing.T) {
+	b := state.MarshalState(nil, statetest.Sample("r"))
+	var st resolver.State
+	if err := state.UnmarshalState(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	for i := range b {
+		b[i] = 0xff
+	}
+	want := statetest.Sample("r")
+	if !statetest.Equal(&st, want) {
+		t.Errorf("the decoded state changed with its input bytes: %+v", st)
+	}
+}
+
+func TestUnmarshalStateRejectsCorruptInput(t *testing.T) {
+	good := state.MarshalState(nil, statetest.Sample("rec/1"))
+	cases := map[string][]byte{
+		"empty":          nil,
+		"future version": append([]byte{2}, good[1:]...),
+		"trailing byte":  append(append([]byte{}, good...), 0),
+		"huge count":     {1, 0xff, 0xff, 0xff, 0xff, 0x0f},
+		"bad name ref":   {1, 0, 0, 0, 0, 0, 0, 1, 5},
+		"unknown flags":  {1, 0, 0, 0x80, 0x01},
+		"bad varint":     {1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+	}
+	for i := range len(good) - 1 {
+		cases[fmt.Sprintf("truncated to %d", i)] = good[:i]
+	}
+	for name, b := range cases {
+		var st resolver.State
+		err := state.UnmarshalState(b, &st)
+		if !errors.Is(err, state.ErrCorrupt) {
+			t.Errorf("%s: err = %v, want ErrCorrupt", name, err)
+		}
+		if !statetest.Equal(&st, &resolver.State{}) {
+			t.Errorf("%s: a failed decode left %+v", name, st)
+		}
+	}
+}
+
+// TestTypicalStateSize pins the compactness DESIGN.md section 3 asks for; see
+// BenchmarkMarshalState for the figure.
+func TestTypicalStateSize(t *testing.T) {
+	const budget = 300 // bytes; 276 when this test was written
+	if n := len(state.MarshalState(nil, typicalState())); n > budget {
+		t.Errorf("typical state encodes to %d bytes, over the budget of %d", n, budget)
+	}
+}
+
+func FuzzUnmarshalState(f *testing.F) {
+	for _, st := range roundTripCases() {
+		f.Add(state.MarshalState(nil, st))
+	}
+	f.Add([]byte{1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var st resolver.State
+		if err := state.UnmarshalState(b, &st); err != nil {
+			return
+		}
+		once := state.MarshalState(nil, &st)
+		var again resolver.State
+		if err := state.UnmarshalState(once, &again); err != nil {
+			t.Fatalf("re-decoding an encoded state: %v", err)
+		}
+		if twice := state.MarshalState(nil, &again); !bytes.Equal(once, twice) {
+			t.Fatalf("Marshal(Unmarshal(Marshal(x))) != Marshal(x):\n%x\n%x", once, twice)
+		}
+		if !statetest.Equal(&st, &again) {
+			t.Fatalf("decode, encode, decode changed the state:\n%+v\n%+v", st, again)
+		}
+	})
+}
+
+// BenchmarkMarshalState reports the encoded size of the typical record
+// (bytes/state) and the cost of encoding and decoding it.
+func BenchmarkMarshalState(b *testing.B) {
+	st := typicalState()
+	buf := state.MarshalState(nil, st)
+	b.Run("Marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			buf = state.MarshalState(buf[:0], st)
+		}
+		b.ReportMetric(float64(len(buf)), "bytes/state")
+	})
+	b.Run("Unmarshal", func(b *testing.B) {
+		b.ReportAllocs()
+		var out resolver.State
+		for b.Loop() {
+			if err := state.UnmarshalState(buf, &out); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(buf)), "bytes/state")
+	})
+}

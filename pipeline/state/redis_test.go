@@ -1,0 +1,270 @@
+package state_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/concord-sync/concord/internal/testenv"
+	"github.com/concord-sync/concord/pipeline/state"
+	"github.com/concord-sync/concord/pipeline/state/statetest"
+	"github.com/concord-sync/concord/resolver"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+var ctx = context.Background()
+
+func TestRedisContract(t *testing.T) {
+	statetest.Run(t, func(t *testing.T) state.Store {
+		return state.NewRedis(testenv.Redis(t).Client(t), "contacts")
+	})
+}
+
+func TestMiniredisContract(t *testing.T) {
+	statetest.Run(t, func(t *testing.T) state.Store {
+		return state.NewRedis(testenv.Miniredis(t).Client(t), "contacts")
+	})
+}
+
+// TestRedisClusterContract runs the suite on a Redis Cluster node, which refuses
+// any command or script whose keys span hash slots.
+func TestRedisClusterContract(t *testing.T) {
+	statetest.Run(t, func(t *testing.T) state.Store {
+		cl := testenv.RedisCluster(t)
+		return state.NewRedis(cl.Client(t), cl.Name)
+	})
+}
+
+// TestRedisFencedWriterTwoClients is the failover case: the instance that lost a
+// partition (its own connection, older generation) is refused once the new owner
+// has claimed it, and the new owner's state survives.
+func TestRedisFencedWriterTwoClients(t *testing.T) {
+	srv := testenv.Redis(t)
+	oldOwner := state.NewRedis(srv.Client(t), "contacts")
+	newOwner := state.NewRedis(srv.Client(t), "contacts")
+	gen1, gen2 := state.Fence{Partition: 2, Generation: 1}, state.Fence{Partition: 2, Generation: 2}
+
+	if err := oldOwner.Claim(ctx, gen1); err != nil {
+		t.Fatal(err)
+	}
+	st := statetest.Sample("r1")
+	if err := oldOwner.Put(ctx, gen1, []state.Write{{State: st}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := newOwner.Claim(ctx, gen2); err != nil {
+		t.Fatal(err)
+	}
+	got, err := newOwner.Get(ctx, 2, []string{"r1"})
+	if err != nil || got[0] == nil {
+		t.Fatalf("new owner's Get = %v, %v", got, err)
+	}
+	got[0].LoopApplies = 9
+	if err := newOwner.Put(ctx, gen2, []state.Write{{State: got[0]}}); err != nil {
+		t.Fatal(err)
+	}
+
+	stale := st.Clone() // the old owner still believes it holds version 1
+	stale.LoopApplies = 1
+	err = oldOwner.Put(ctx, gen1, []state.Write{{State: stale}, {State: statetest.Sample("r2")}})
+	if !errors.Is(err, state.ErrFenced) {
+		t.Fatalf("old owner's Put after the new Claim: err = %v, want ErrFenced", err)
+	}
+	if errors.Is(err, state.ErrVersionConflict) {
+		t.Errorf("ErrFenced must be distinguishable from a version conflict: %v", err)
+	}
+	after, err := newOwner.Get(ctx, 2, []string{"r1", "r2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after[0] == nil || after[0].LoopApplies != 9 || after[0].Version != 2 {
+		t.Errorf("the new owner's state was overwritten: %+v", after[0])
+	}
+	if after[1] != nil {
+		t.Errorf("the fenced batch wrote r2: %+v", after[1])
+	}
+	if fence, _ := srv.Client(t).Get(ctx, oldOwner.FenceKey(2)).Result(); fence != "2" {
+		t.Errorf("fence = %q, want 2", fence)
+	}
+}
+
+func TestRedisVersionConflictNamesTheRecord(t *testing.T) {
+	s := state.NewRedis(testenv.Redis(t).Client(t), "contacts")
+	f := state.Fence{Generation: 1}
+	if err := s.Put(ctx, f, []state.Write{{State: statetest.Sample("a")}, {State: statetest.Sample("b")}}); err != nil {
+		t.Fatal(err)
+	}
+	stale := statetest.Sample("b")
+	stale.Version = 5
+	fresh := statetest.Sample("a")
+	fresh.Version = 1
+	err := s.Put(ctx, f, []state.Write{{State: fresh}, {State: stale}})
+	if !errors.Is(err, state.ErrVersionConflict) || !strings.Contains(err.Error(), `"b" is at version 1, not 5`) {
+		t.Fatalf("err = %v, want a version conflict naming record b", err)
+	}
+	if fresh.Version != 1 {
+		t.Errorf("a refused Put changed the caller's Version to %d", fresh.Version)
+	}
+}
+
+// TestRedisKeyLayout pins the documented key layout: one hash tag per partition,
+// the version in front of the encoded state.
+func TestRedisKeyLayout(t *testing.T) {
+	srv := testenv.Redis(t)
+	c := srv.Client(t)
+	s := state.NewRedis(c, "contacts")
+	f := state.Fence{Partition: 7, Generation: 3}
+	recs := []string{"1", "a{b}c", "x/y"}
+	var writes []state.Write
+	for _, r := range recs {
+		writes = append(writes, state.Write{State: statetest.Sample(r)})
+	}
+	if err := s.Put(ctx, f, writes); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := c.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != len(recs)+1 {
+		t.Errorf("keys = %q, want %d states and a fence", keys, len(recs))
+	}
+	for _, k := range keys {
+		if tag := hashTag(k); tag != "contacts:p7" {
+			t.Errorf("key %q has hash tag %q, want contacts:p7", k, tag)
+		}
+	}
+	raw, err := c.Get(ctx, "{contacts:p7}:s:a{b}c").Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(raw[:8]) != "\x00\x00\x00\x00\x00\x00\x00\x01" {
+		t.Errorf("stored value starts %x, want version 1 big-endian", raw[:8])
+	}
+	var st resolver.State
+	if err := state.UnmarshalState(raw[8:], &st); err != nil || st.Record != "a{b}c" {
+		t.Errorf("stored state decodes to %q, %v", st.Record, err)
+	}
+}
+
+// hashTag returns the part of a key Redis Cluster hashes (CLUSTER KEYSLOT's rule).
+func hashTag(key string) string {
+	open := strings.IndexByte(key, '{')
+	if open < 0 {
+		return key
+	}
+	end := strings.IndexByte(key[open+1:], '}')
+	if end <= 0 {
+		return key
+	}
+	return key[open+1 : open+1+end]
+}
+
+func TestRedisGetCorruptState(t *testing.T) {
+	srv := testenv.Redis(t)
+	c := srv.Client(t)
+	s := state.NewRedis(c, "contacts")
+	if err := c.Set(ctx, s.StateKey(0, "bad"), "\x00\x00\x00\x00\x00\x00\x00\x01\x09junk", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, 0, []string{"bad"}); !errors.Is(err, state.ErrCorrupt) {
+		t.Errorf("Get of a damaged state: err = %v, want ErrCorrupt", err)
+	}
+}
+
+// roundTrips counts the commands and pipelines a client sends: each is one round trip.
+type roundTrips struct{ n atomic.Int64 }
+
+func (*roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+func batch(n int) []string {
+	recs := make([]string, n)
+	for i := range recs {
+		recs[i] = fmt.Sprint(1_000_000 + i)
+	}
+	return recs
+}
+
+// getPut is one batch's state traffic: read every record, write every record back.
+func getPut(s *state.Redis, f state.Fence, recs []string) error {
+	states, err := s.Get(ctx, f.Partition, recs)
+	if err != nil {
+		return err
+	}
+	writes := make([]state.Write, len(recs))
+	for i, st := range states {
+		if st == nil {
+			st = typicalState()
+			st.Record = recs[i]
+		}
+		st.LoopApplies++
+		writes[i] = state.Write{State: st}
+	}
+	return s.Put(ctx, f, writes)
+}
+
+func TestRedisBatchIsTwoRoundTrips(t *testing.T) {
+	srv := testenv.Redis(t)
+	c := srv.Client(t)
+	var rt roundTrips
+	c.AddHook(&rt)
+	s := state.NewRedis(c, "contacts")
+	f := state.Fence{Generation: 1}
+	recs := batch(500)
+	if err := getPut(s, f, recs); err != nil { // loads the script (EVALSHA, then EVAL)
+		t.Fatal(err)
+	}
+	rt.n.Store(0)
+	if err := getPut(s, f, recs); err != nil {
+		t.Fatal(err)
+	}
+	if n := rt.n.Load(); n != 2 {
+		t.Errorf("Get+Put of 500 records took %d round trips, want 2", n)
+	}
+}
+
+// BenchmarkRedisGetPut500 is one batch of 500 typical records against real Redis:
+// one MGET and one EVALSHA.
+func BenchmarkRedisGetPut500(b *testing.B) {
+	srv := testenv.Redis(b)
+	if !srv.Real {
+		b.Skip("needs redis-server")
+	}
+	c := srv.Client(b)
+	var rt roundTrips
+	c.AddHook(&rt)
+	s := state.NewRedis(c, "contacts")
+	f := state.Fence{Generation: 1}
+	recs := batch(500)
+	if err := getPut(s, f, recs); err != nil {
+		b.Fatal(err)
+	}
+	rt.n.Store(0)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := getPut(s, f, recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(rt.n.Load())/float64(b.N), "roundtrips/op")
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/500, "us/record")
+}
