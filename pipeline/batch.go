@@ -145,8 +145,8 @@ func (w *worker) finish(ctx context.Context, out *outputs, states map[string]*re
 	return nil
 }
 
-// save writes the states in one round trip, dropping tombstones past their retention,
-// and keeps the worker's index of records with a deadline.
+// save writes the states in one round trip, dropping tombstones past their retention
+// and indexing when each record next has time-driven work.
 func (w *worker) save(ctx context.Context, res *resolver.Resolver, nowMs int64, states map[string]*resolver.State) error {
 	writes := make([]state.Write, 0, len(states))
 	records := make([]string, 0, len(states))
@@ -160,7 +160,7 @@ func (w *worker) save(ctx context.Context, res *resolver.Resolver, nowMs int64, 
 		if drop && st.Version == 0 {
 			continue // never stored: nothing to delete
 		}
-		writes = append(writes, state.Write{State: st, Delete: drop})
+		writes = append(writes, state.Write{State: st, Delete: drop, DueMs: st.NextDeadlineMs(res)})
 	}
 	if err := w.p.opts.Store.Put(ctx, w.fence, writes); err != nil {
 		if errors.Is(err, state.ErrFenced) || errors.Is(err, state.ErrVersionConflict) {
@@ -168,31 +168,23 @@ func (w *worker) save(ctx context.Context, res *resolver.Resolver, nowMs int64, 
 		}
 		return fmt.Errorf("pipeline: writing %d record states: %w", len(writes), err)
 	}
-	for _, r := range records {
-		if next := states[r].NextDeadlineMs(res); next > 0 {
-			w.deadlines[r] = next
-		} else {
-			delete(w.deadlines, r)
-		}
-	}
 	return nil
 }
 
 // expireDue does the time-driven work (apply timeouts, closing pairing windows) of
-// records whose deadline has passed without a new event.
+// records whose deadline has passed without a new event. The deadlines are indexed
+// in the store, so a new owner of the partition picks them up after a restart.
 func (w *worker) expireDue(ctx, gctx context.Context) bool {
 	now := w.p.opts.Now()
-	var due []string
-	for r, at := range w.deadlines {
-		if at <= now.UnixMilli() {
-			due = append(due, r)
-		}
+	due, err := w.p.opts.Store.Due(context.WithoutCancel(ctx), w.fence.Partition, now.UnixMilli(), w.p.opts.BatchSize)
+	if err != nil {
+		w.log.Warn("reading due records; retrying at the next tick", zap.Error(err))
+		return true
 	}
 	if len(due) == 0 {
 		return true
 	}
-	slices.Sort(due)
-	err := w.retry(ctx, gctx, func(bctx context.Context) error {
+	err = w.retry(ctx, gctx, func(bctx context.Context) error {
 		res := w.p.opts.Rules.Resolver()
 		states, err := w.load(bctx, due)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/concord-sync/concord/dlq"
 	"github.com/concord-sync/concord/internal/testenv"
 	"github.com/concord-sync/concord/pipeline"
 	"github.com/concord-sync/concord/pipeline/state"
@@ -22,7 +23,7 @@ import (
 
 func TestRefusesTopicsNotCopartitioned(t *testing.T) {
 	brokers := testenv.Kafka(t, 2, crmTopic)
-	e := &env{t: t, brokers: brokers, cfg: testConfig(t, brokers), store: state.NewMemory(), dlq: &memDLQ{}}
+	e := &env{t: t, brokers: brokers, cfg: testConfig(t, brokers), store: state.NewMemory(), dlq: dlq.NewStore(testenv.Redis(t).Client(t), "contacts")}
 	// billing's topic gets 3 partitions.
 	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
 	if _, err := client.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: billingTopic, NumPartitions: 3, ReplicationFactor: 1}}}); err != nil {
@@ -232,8 +233,12 @@ func TestConcurrentEdits(t *testing.T) {
 		t.Errorf("the later write did not win on crm: %s %v", toCrm[0].Value, toCrm[0].Headers)
 	}
 	waitFor(t, "a DLQ entry for record dlq", func() bool {
-		for _, c := range e.dlq.all() {
-			if c.Record == "dlq" && c.Reason == "clock_skew" && len(c.Versions) == 2 {
+		entries, err := e.dlq.List(context.Background(), dlq.Filter{Status: dlq.StatusPending})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, en := range entries {
+			if en.Record == "dlq" && en.Reason == "clock_skew" && len(en.Versions) == 2 {
 				return true
 			}
 		}
@@ -242,5 +247,26 @@ func TestConcurrentEdits(t *testing.T) {
 	back := readApplies(t, e.brokers, "contacts.apply.billing", 3)
 	if !strings.Contains(string(back[2].Value), `"notes":"billing"`) || string(back[2].Key) != `{"cust_id":"lww"}` {
 		t.Errorf("the winner was not re-applied to its own system over our in-flight apply: %s %s", back[2].Key, back[2].Value)
+	}
+}
+
+// TestPairWindowSurvivesRestart: a change held in the pairing window lives in the
+// state store; a processor that takes over after a stop closes the window and applies it.
+func TestPairWindowSurvivesRestart(t *testing.T) {
+	e := newEnv(t, 1)
+	e.cfg.Resolution.PairWindow.Duration = 2 * time.Second
+	_, stop := e.start("first")
+	e.produce(crmTopic, change("id", "held", "c", 1, 1_700_000_000_000, map[string]any{"notes": "created"}))
+	readApplies(t, e.brokers, "contacts.apply.billing", 1) // a create is never held
+	e.produce(crmTopic, change("id", "held", "u", 2, 1_700_000_001_000, map[string]any{"notes": "held"}))
+	waitFor(t, "the change to be held in the state store", func() bool {
+		st, err := e.store.Get(context.Background(), 0, []string{"held"})
+		return err == nil && st[0] != nil && len(st[0].Pending) == 1
+	})
+	stop()
+	e.start("second")
+	apply := readApplies(t, e.brokers, "contacts.apply.billing", 2)[1]
+	if !strings.Contains(string(apply.Value), `"notes":"held"`) {
+		t.Errorf("the held change was not applied after the restart: %s", apply.Value)
 	}
 }

@@ -26,24 +26,7 @@ const (
 	billingTopic = "billing.public.customers"
 )
 
-// memDLQ records DLQ changes in memory.
-type memDLQ struct {
-	mu      sync.Mutex
-	changes []dlq.Change
-}
-
-func (m *memDLQ) Record(_ context.Context, cs []dlq.Change) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.changes = append(m.changes, cs...)
-	return nil
-}
-
-func (m *memDLQ) all() []dlq.Change {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]dlq.Change(nil), m.changes...)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 func testConfig(t *testing.T, brokers []string) *config.Config {
 	t.Helper()
@@ -79,14 +62,18 @@ type env struct {
 	cfg     *config.Config
 	brokers []string
 	store   state.Store
-	dlq     *memDLQ
+	dlq     *dlq.Store
 	writer  *kafka.Writer
 	metrics map[string]*pipeline.Metrics // by processor name
 }
 
 func newEnv(t *testing.T, partitions int) *env {
 	brokers := testenv.Kafka(t, partitions, crmTopic, billingTopic)
-	e := &env{t: t, brokers: brokers, cfg: testConfig(t, brokers), store: state.NewMemory(), dlq: &memDLQ{}, metrics: map[string]*pipeline.Metrics{}}
+	rdb := testenv.Redis(t).Client(t)
+	e := &env{
+		t: t, brokers: brokers, cfg: testConfig(t, brokers), metrics: map[string]*pipeline.Metrics{},
+		store: state.NewRedis(rdb, "contacts"), dlq: dlq.NewStore(rdb, "contacts"),
+	}
 	e.writer = &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	t.Cleanup(func() { _ = e.writer.Close() })
 	return e

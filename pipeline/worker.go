@@ -22,8 +22,7 @@ type worker struct {
 	log     *zap.Logger
 	fence   state.Fence
 
-	decoders  map[string]*codecs.Decoder
-	deadlines map[string]int64 // record -> next deadline (ms) of work without an event
+	decoders map[string]*codecs.Decoder
 }
 
 func newWorker(p *Processor, gen *kafka.Generation, part int, offsets map[string]int64) *worker {
@@ -31,8 +30,7 @@ func newWorker(p *Processor, gen *kafka.Generation, part int, offsets map[string
 		p: p, gen: gen, part: part, offsets: offsets,
 		log:       p.log.With(zap.Int("partition", part), zap.Int32("generation", gen.ID)),
 		fence:     state.Fence{Partition: int32(part), Generation: int64(gen.ID)},
-		decoders:  p.decoders(),
-		deadlines: map[string]int64{},
+		decoders: p.decoders(),
 	}
 }
 

@@ -179,7 +179,9 @@ func runDemo(ctx context.Context, o demoOptions, log *zap.Logger, progress io.Wr
 
 // demoSystems describes the CRM (full before images, its clock on time, Debezium
 // envelopes applied) and billing (no before images, an updated_at column, its clock
-// --skew ahead, flat applies).
+// --skew ahead and wandering up to another --skew, flat applies). With the default
+// 300ms skew and 500ms tolerance, concurrent pairs fall both inside the tolerance
+// (review) and outside it (last-write-wins).
 func demoSystems(cfg *config.Config, o demoOptions) sim.Config {
 	crm, billing := cfg.Systems["crm"], cfg.Systems["billing"]
 	return sim.Config{
@@ -194,7 +196,7 @@ func demoSystems(cfg *config.Config, o demoOptions) sim.Config {
 			},
 			{
 				Name: "billing", Topic: billing.Topic, ApplyTopic: billing.Apply.Topic, ApplyFormat: billing.Apply.Format,
-				KeyColumn: "cust_id", TimestampColumn: "updated_at", Skew: o.skew,
+				KeyColumn: "cust_id", TimestampColumn: "updated_at", Skew: o.skew, Drift: o.skew,
 				Columns: map[string]string{"status": "payment_status", "plan": "plan", "notes": "notes", "phone": "phone"},
 				Owns:    []string{"status", "plan"}, Shared: []string{"notes", "phone"},
 			},
@@ -341,4 +343,3 @@ func printSummary(w io.Writer, s *demoSummary, asJSON bool) error {
 	}
 	return nil
 }
-

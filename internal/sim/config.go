@@ -39,6 +39,9 @@ type SystemSpec struct {
 	// Without it updates have a null `before` and deletes only the key.
 	FullBefore bool
 	Skew       time.Duration // this system's clock offset: source.ts_ms and TimestampColumn use now+Skew
+	// Drift makes the clock wander: every write adds a uniform random offset in
+	// [0, Drift) on top of Skew, as a clock stepped by NTP does.
+	Drift time.Duration
 	Owns       []string      // canonical fields its users edit that no other system edits
 	Shared     []string      // canonical fields its users edit that other systems edit too
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,10 +40,11 @@ type table struct {
 	unpublished atomic.Int64       // queued or in flight, not yet acknowledged
 	stats       counters
 
-	mu   sync.Mutex
-	rows map[string]row // record ID -> row
-	lsn  int64
-	txID int64
+	mu    sync.Mutex
+	rows  map[string]row // record ID -> row
+	lsn   int64
+	txID  int64
+	drift *rand.Rand // for spec.Drift; guarded by mu
 }
 
 // counters are a table's statistics (see SystemStats).
@@ -63,6 +65,7 @@ func newTable(spec SystemSpec) *table {
 		rows:    map[string]row{},
 		lsn:     firstLSN,
 		txID:    700,
+		drift:   rand.New(rand.NewPCG(uint64(len(spec.Name)), uint64(spec.Skew))),
 	}
 	if parts := strings.Split(spec.Topic, "."); len(parts) >= 3 {
 		t.schema, t.name = parts[len(parts)-2], parts[len(parts)-1]
@@ -73,6 +76,16 @@ func newTable(spec SystemSpec) *table {
 	return t
 }
 
+// clock is the system's clock at now: skewed, and wandering by up to Drift. Callers
+// hold mu.
+func (t *table) clock(now time.Time) time.Time {
+	c := now.Add(t.spec.Skew)
+	if t.spec.Drift > 0 {
+		c = c.Add(time.Duration(t.drift.Int64N(int64(t.spec.Drift))))
+	}
+	return c
+}
+
 // upsert commits an INSERT ... ON CONFLICT UPDATE of record id. set is called under the
 // table's lock with whether the row exists and returns the columns to write; the
 // timestamp column, when there is one, is set too. It returns whether the row was created.
@@ -81,7 +94,7 @@ func (t *table) upsert(ctx context.Context, id string, set func(exists bool) row
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := time.Now()
-	clock := now.Add(t.spec.Skew)
+	clock := t.clock(now)
 	old, exists := t.rows[id]
 	next := make(row, len(old)+4)
 	maps.Copy(next, old)
@@ -117,7 +130,7 @@ func (t *table) remove(ctx context.Context, id string) (bool, error) {
 	if t.spec.FullBefore {
 		ev.before = old
 	} // else the default replica identity: the key alone
-	if err := t.commit(ctx, id, ev, now, now.Add(t.spec.Skew)); err != nil {
+	if err := t.commit(ctx, id, ev, now, t.clock(now)); err != nil {
 		return false, err
 	}
 	delete(t.rows, id)

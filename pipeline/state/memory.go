@@ -1,8 +1,11 @@
 package state
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/concord-sync/concord/resolver"
@@ -14,6 +17,7 @@ type Memory struct {
 	mu     sync.Mutex
 	fences map[int32]int64
 	states map[memKey]*resolver.State
+	due    map[memKey]int64
 }
 
 type memKey struct {
@@ -23,7 +27,7 @@ type memKey struct {
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
-	return &Memory{fences: make(map[int32]int64), states: make(map[memKey]*resolver.State)}
+	return &Memory{fences: make(map[int32]int64), states: make(map[memKey]*resolver.State), due: make(map[memKey]int64)}
 }
 
 // Claim implements Store.
@@ -69,6 +73,11 @@ func (m *Memory) Put(_ context.Context, f Fence, writes []Write) error {
 	}
 	for _, w := range writes {
 		k := memKey{f.Partition, w.State.Record}
+		if w.DueMs > 0 && !w.Delete {
+			m.due[k] = w.DueMs
+		} else {
+			delete(m.due, k)
+		}
 		if w.Delete {
 			delete(m.states, k)
 			w.State.Version = 0
@@ -78,4 +87,26 @@ func (m *Memory) Put(_ context.Context, f Fence, writes []Write) error {
 		m.states[k] = w.State.Clone()
 	}
 	return nil
+}
+
+// Due implements Store.
+func (m *Memory) Due(_ context.Context, partition int32, nowMs int64, limit int) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	type due struct {
+		record string
+		at     int64
+	}
+	var all []due
+	for k, at := range m.due {
+		if k.partition == partition && at <= nowMs {
+			all = append(all, due{k.record, at})
+		}
+	}
+	slices.SortFunc(all, func(a, b due) int { return cmp.Or(cmp.Compare(a.at, b.at), strings.Compare(a.record, b.record)) })
+	out := make([]string, 0, min(limit, len(all)))
+	for _, d := range all[:min(limit, len(all))] {
+		out = append(out, d.record)
+	}
+	return out, nil
 }

@@ -69,6 +69,12 @@ func (r *Redis) FenceKey(partition int32) string {
 	return r.partitionTag(partition) + ":fence"
 }
 
+// DueKey returns the key of a partition's deadline index (a sorted set of records
+// scored by when they next have time-driven work).
+func (r *Redis) DueKey(partition int32) string {
+	return r.partitionTag(partition) + ":due"
+}
+
 // StateKey returns the key of a record's state.
 func (r *Redis) StateKey(partition int32, record string) string {
 	return r.partitionTag(partition) + ":s:" + record
@@ -135,19 +141,25 @@ func decodeStored(s string) (*resolver.State, error) {
 // KEYS = fence, state of each write; ARGV = generation, then each write's expected
 // version (8 bytes), then each write's new value ("" deletes).
 func (r *Redis) Put(ctx context.Context, f Fence, writes []Write) error {
-	keys := make([]string, 1+len(writes))
-	args := make([]any, 1+2*len(writes))
-	keys[0] = r.FenceKey(f.Partition)
+	n := len(writes)
+	keys := make([]string, 2+n)
+	args := make([]any, 1+4*n)
+	keys[0], keys[1] = r.FenceKey(f.Partition), r.DueKey(f.Partition)
 	args[0] = generation(f)
 	for i, w := range writes {
-		keys[1+i] = r.StateKey(f.Partition, w.State.Record)
+		keys[2+i] = r.StateKey(f.Partition, w.State.Record)
 		args[1+i] = versionBytes(w.State.Version)
+		args[1+2*n+i] = "0"
+		if w.DueMs > 0 && !w.Delete {
+			args[1+2*n+i] = strconv.FormatInt(w.DueMs, 10)
+		}
+		args[1+3*n+i] = w.State.Record
 		if w.Delete {
-			args[1+len(writes)+i] = ""
+			args[1+n+i] = ""
 			continue
 		}
 		v := versionBytes(w.State.Version + 1)
-		args[1+len(writes)+i] = MarshalState(v, w.State)
+		args[1+n+i] = MarshalState(v, w.State)
 	}
 	res, err := putScript.Run(ctx, r.client, keys, args...).Slice()
 	if err != nil {
@@ -205,4 +217,15 @@ func conflictReply(writes []Write, res []any) error {
 	w := writes[idx-1]
 	return fmt.Errorf("%w: record %q is at version %d, not %d", ErrVersionConflict,
 		w.State.Record, binary.BigEndian.Uint64([]byte(stored)), w.State.Version)
+}
+
+// Due implements Store: one ZRANGEBYSCORE.
+func (r *Redis) Due(ctx context.Context, partition int32, nowMs int64, limit int) ([]string, error) {
+	records, err := r.client.ZRangeByScore(ctx, r.DueKey(partition), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(nowMs, 10), Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("state: reading due records of partition %d: %w", partition, err)
+	}
+	return records, nil
 }

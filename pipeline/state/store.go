@@ -25,10 +25,12 @@ type Fence struct {
 }
 
 // Write is one record's new state. Delete removes the record's state instead (a
-// tombstone past its retention).
+// tombstone past its retention). DueMs is when the record next has time-driven work
+// (resolver.State.NextDeadlineMs; 0 for none): the store indexes it for Due.
 type Write struct {
 	State  *resolver.State
 	Delete bool
+	DueMs  int64
 }
 
 // Store keeps resolver.State per record, grouped by input partition.
@@ -49,4 +51,8 @@ type Store interface {
 	// record's stored version differs from its State.Version (0 = no state). On
 	// success each written State.Version is incremented to the stored version.
 	Put(ctx context.Context, fence Fence, writes []Write) error
+	// Due returns, earliest first, up to limit records of the partition whose DueMs
+	// is at or before nowMs: records whose pairing window closes or whose applies
+	// time out without a new event. The index survives restarts with the states.
+	Due(ctx context.Context, partition int32, nowMs int64, limit int) ([]string, error)
 }

@@ -30,6 +30,7 @@ func Run(t *testing.T, newStore func(t *testing.T) state.Store) {
 		{"Delete", testDelete},
 		{"ConcurrentWritersOneWins", testConcurrentWriters},
 		{"CallerOwnsStates", testNoAliasing},
+		{"DueIndex", testDue},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -280,4 +281,45 @@ func normal(s *resolver.State) string {
 		return fmt.Sprint(err)
 	}
 	return string(b)
+}
+
+func testDue(t *testing.T, s state.Store) {
+	f := state.Fence{Partition: 2, Generation: 1}
+	claim(t, s, f)
+	a, b, c, gone := Sample("a"), Sample("b"), Sample("c"), Sample("gone")
+	err := s.Put(ctx, f, []state.Write{
+		{State: a, DueMs: 300}, {State: b, DueMs: 100}, {State: c}, {State: gone, DueMs: 50},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, f, []state.Write{{State: gone, Delete: true, DueMs: 50}}); err != nil {
+		t.Fatal(err)
+	}
+	due := func(now int64, limit int) []string {
+		t.Helper()
+		got, err := s.Due(ctx, 2, now, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := due(99, 10); len(got) != 0 {
+		t.Errorf("Due(99) = %v, want none", got)
+	}
+	if got := due(300, 10); fmt.Sprint(got) != "[b a]" {
+		t.Errorf("Due(300) = %v, want [b a] (earliest first; no deleted or undue records)", got)
+	}
+	if got := due(1000, 1); fmt.Sprint(got) != "[b]" {
+		t.Errorf("Due with limit 1 = %v", got)
+	}
+	if got, _ := s.Due(ctx, 3, 1000, 10); len(got) != 0 {
+		t.Errorf("another partition's index = %v", got)
+	}
+	if err := s.Put(ctx, f, []state.Write{{State: b}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := due(1000, 10); fmt.Sprint(got) != "[a]" {
+		t.Errorf("after b's deadline is cleared, Due = %v, want [a]", got)
+	}
 }
