@@ -71,3 +71,24 @@ type Filter struct {
 func (f Filter) match(e *Entry) bool {
 	return f.Status == "" || e.Status == f.Status
 }
+
+// Held returns, per record, the fields held by pending entries, with "*" for a record
+// held whole; what a divergence check sets aside.
+func Held(entries []*Entry) map[string]map[string]bool {
+	held := map[string]map[string]bool{}
+	for _, e := range entries {
+		if e.Status != StatusPending {
+			continue
+		}
+		if held[e.Record] == nil {
+			held[e.Record] = map[string]bool{}
+		}
+		for _, f := range e.Fields {
+			held[e.Record][f] = true
+		}
+		if e.WholeRecord() {
+			held[e.Record]["*"] = true
+		}
+	}
+	return held
+}

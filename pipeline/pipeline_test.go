@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -200,4 +201,18 @@ func TestSyncBothWays(t *testing.T) {
 	if string(env["after"]) != `{"id":"7","payment_status":"paid"}` || string(env["op"]) != `"u"` {
 		t.Errorf("debezium apply to crm = %s", back[0].Value)
 	}
+}
+
+// sumCounter adds up every series of a counter vector.
+func sumCounter(c prometheus.Collector) float64 {
+	ch := make(chan prometheus.Metric, 64)
+	go func() { c.Collect(ch); close(ch) }()
+	var total float64
+	for m := range ch {
+		var d dto.Metric
+		if err := m.Write(&d); err == nil && d.Counter != nil {
+			total += d.Counter.GetValue()
+		}
+	}
+	return total
 }

@@ -10,7 +10,6 @@ import (
 	"maps"
 	"os/signal"
 	"slices"
-	"sort"
 	"syscall"
 	"time"
 
@@ -258,68 +257,21 @@ func summarize(ctx context.Context, cfg *config.Config, s *sim.Sim, reg *prometh
 	for _, st := range s.Stats().Systems {
 		sum.Edits += st.Edits
 	}
-	held, entries, err := heldFields(ctx, d)
-	if err != nil {
-		return nil, err
-	}
-	sum.DLQEntries = entries
-	crm, billing := s.Rows("crm"), s.Rows("billing")
-	records := map[string]bool{}
-	for r := range crm {
-		records[r] = true
-	}
-	for r := range billing {
-		records[r] = true
-	}
-	sum.Records = len(records)
-	synced := slices.Sorted(maps.Keys(cfg.Authority))
-	for r := range records {
-		if diverged(crm[r], billing[r], synced, held[r]) {
-			sum.Diverged = append(sum.Diverged, r)
-		}
-	}
-	sort.Strings(sum.Diverged)
-	sum.DivergedRecords = len(sum.Diverged)
-	return sum, nil
-}
-
-// diverged reports whether two rows differ on a synced field not held in the DLQ
-// (held["*"] holds the whole record).
-func diverged(a, b map[string]string, fields []string, held map[string]bool) bool {
-	if held["*"] {
-		return false
-	}
-	if (a == nil) != (b == nil) {
-		return true
-	}
-	for _, f := range fields {
-		if !held[f] && a[f] != b[f] {
-			return true
-		}
-	}
-	return false
-}
-
-// heldFields returns, per record, the fields held by pending DLQ entries ("*" for the
-// whole record), and the number of entries.
-func heldFields(ctx context.Context, d *dlq.Store) (map[string]map[string]bool, int64, error) {
 	entries, err := d.List(ctx, dlq.Filter{Status: dlq.StatusPending})
 	if err != nil {
-		return nil, 0, fmt.Errorf("reading the DLQ: %w", err)
+		return nil, fmt.Errorf("reading the DLQ: %w", err)
 	}
-	held := map[string]map[string]bool{}
-	for _, e := range entries {
-		if held[e.Record] == nil {
-			held[e.Record] = map[string]bool{}
-		}
-		for _, f := range e.Fields {
-			held[e.Record][f] = true
-		}
-		if e.WholeRecord() {
-			held[e.Record]["*"] = true
+	sum.DLQEntries = int64(len(entries))
+	records := map[string]bool{}
+	for _, name := range []string{"crm", "billing"} {
+		for r := range s.Rows(name) {
+			records[r] = true
 		}
 	}
-	return held, int64(len(entries)), nil
+	sum.Records = len(records)
+	sum.Diverged = s.Diverged("crm", "billing", slices.Sorted(maps.Keys(cfg.Authority)), dlq.Held(entries))
+	sum.DivergedRecords = len(sum.Diverged)
+	return sum, nil
 }
 
 func printSummary(w io.Writer, s *demoSummary, asJSON bool) error {
