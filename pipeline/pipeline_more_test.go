@@ -23,15 +23,17 @@ import (
 
 func TestRefusesTopicsNotCopartitioned(t *testing.T) {
 	brokers := testenv.Kafka(t, 2, crmTopic)
-	e := &env{t: t, brokers: brokers, cfg: testConfig(t, brokers), store: state.NewMemory(), dlq: dlq.NewStore(testenv.Redis(t).Client(t), "contacts")}
+	cfg := testConfig(t, brokers)
 	// billing's topic gets 3 partitions.
 	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
 	if _, err := client.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: billingTopic, NumPartitions: 3, ReplicationFactor: 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	res, _ := resolver.New(e.cfg)
-	p, err := pipeline.New(pipeline.Options{Config: e.cfg, Rules: pipeline.StaticRules{R: res}, Store: e.store, DLQ: e.dlq,
-		Logger: zaptest.NewLogger(t), Metrics: pipeline.NewMetrics(prometheus.NewRegistry())})
+	res, _ := resolver.New(cfg)
+	p, err := pipeline.New(pipeline.Options{
+		Config: cfg, Rules: pipeline.StaticRules{R: res}, Store: state.NewMemory(), DLQ: dlq.NewStore(testenv.Redis(t).Client(t), "contacts"),
+		Logger: zaptest.NewLogger(t), Metrics: pipeline.NewMetrics(prometheus.NewRegistry()),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +165,7 @@ func stripTs(b []byte) []byte { return b }
 func readAll(t *testing.T, brokers []string, topic string, done func([]kafka.Message) bool) []kafka.Message {
 	t.Helper()
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: fmt.Sprintf("test-%s-%d", topic, time.Now().UnixNano()), Topic: topic, MaxWait: 50 * time.Millisecond, StartOffset: kafka.FirstOffset})
-	defer r.Close()
+	defer func() { _ = r.Close() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var out []kafka.Message

@@ -146,7 +146,7 @@ func change(keyCol, id string, op string, lsn int64, tsMs int64, after map[strin
 func readApplies(t *testing.T, brokers []string, topic string, n int) []kafka.Message {
 	t.Helper()
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: "test-" + topic + fmt.Sprint(time.Now().UnixNano()), Topic: topic, MaxWait: 50 * time.Millisecond, StartOffset: kafka.FirstOffset})
-	defer r.Close()
+	defer func() { _ = r.Close() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out []kafka.Message
@@ -203,16 +203,31 @@ func TestSyncBothWays(t *testing.T) {
 	}
 }
 
-// sumCounter adds up every series of a counter vector.
-func sumCounter(c prometheus.Collector) float64 {
+// sumCounter adds up every series of a counter vector, or those whose labels include
+// the given name=value pairs.
+func sumCounter(c prometheus.Collector, labels ...string) float64 {
 	ch := make(chan prometheus.Metric, 64)
 	go func() { c.Collect(ch); close(ch) }()
 	var total float64
 	for m := range ch {
 		var d dto.Metric
-		if err := m.Write(&d); err == nil && d.Counter != nil {
-			total += d.Counter.GetValue()
+		if err := m.Write(&d); err != nil || d.Counter == nil || !hasLabels(&d, labels) {
+			continue
 		}
+		total += d.Counter.GetValue()
 	}
 	return total
+}
+
+func hasLabels(d *dto.Metric, pairs []string) bool {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		found := false
+		for _, l := range d.GetLabel() {
+			found = found || l.GetName() == pairs[i] && l.GetValue() == pairs[i+1]
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }

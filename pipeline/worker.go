@@ -28,8 +28,8 @@ type worker struct {
 func newWorker(p *Processor, gen *kafka.Generation, part int, offsets map[string]int64) *worker {
 	return &worker{
 		p: p, gen: gen, part: part, offsets: offsets,
-		log:       p.log.With(zap.Int("partition", part), zap.Int32("generation", gen.ID)),
-		fence:     state.Fence{Partition: int32(part), Generation: int64(gen.ID)},
+		log:      p.log.With(zap.Int("partition", part), zap.Int32("generation", gen.ID)),
+		fence:    state.Fence{Partition: int32(part), Generation: int64(gen.ID)},
 		decoders: p.decoders(),
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -155,7 +156,7 @@ func runDemo(ctx context.Context, o demoOptions, log *zap.Logger, progress io.Wr
 			return nil, err
 		}
 		defer shutdownHTTP(srv, log)
-		fmt.Fprintf(progress, "metrics and health on http://%s/metrics\n", o.http)
+		_, _ = fmt.Fprintf(progress, "metrics and health on http://%s/metrics\n", o.http)
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -218,7 +219,7 @@ func demoWait(ctx context.Context, o demoOptions, s *sim.Sim, reg *prometheus.Re
 		}
 		if !o.json {
 			m := gather(reg)
-			fmt.Fprintf(progress, "\r%5.0fs  events %7d  applies %7d  echoes %7d  conflicts %5d  dlq %4d   ",
+			_, _ = fmt.Fprintf(progress, "\r%5.0fs  events %7d  applies %7d  echoes %7d  conflicts %5d  dlq %4d   ",
 				time.Since(start).Seconds(), m.sum("concord_events_total"), m.by("concord_decisions_total", "kind")["apply"],
 				m.by("concord_decisions_total", "kind")["echo"], m.sum("concord_conflicts_total"), m.by("concord_conflicts_total", "rule")["review"])
 		}
@@ -226,12 +227,12 @@ func demoWait(ctx context.Context, o demoOptions, s *sim.Sim, reg *prometheus.Re
 			s.StopEditing()
 			editing, settleStart = false, time.Now()
 			if !o.json {
-				fmt.Fprint(progress, "\n  edits stopped; letting the sync settle")
+				_, _ = fmt.Fprint(progress, "\n  edits stopped; letting the sync settle")
 			}
 		}
 		if !editing && s.Quiet(2*time.Second) {
 			if !o.json {
-				fmt.Fprintln(progress)
+				_, _ = fmt.Fprintln(progress)
 			}
 			return true
 		}
@@ -279,17 +280,21 @@ func printSummary(w io.Writer, s *demoSummary, asJSON bool) error {
 		enc := json.NewEncoder(w)
 		return enc.Encode(s)
 	}
-	fmt.Fprintf(w, "concord demo: %.0fs, %d edits, %d change events\n", s.DurationSeconds, s.Edits, s.Events)
+	var b strings.Builder
+	fmt.Fprintf(&b, "concord demo: %.0fs, %d edits, %d change events\n", s.DurationSeconds, s.Edits, s.Events)
 	kinds := slices.Sorted(maps.Keys(s.Decisions))
 	for _, k := range kinds {
-		fmt.Fprintf(w, "  %-10s %8d\n", k, s.Decisions[k])
+		fmt.Fprintf(&b, "  %-10s %8d\n", k, s.Decisions[k])
 	}
-	fmt.Fprintf(w, "  conflicts %d, DLQ entries %d, echoes %d, poison %d\n", s.Conflicts, s.DLQEntries, s.Echoes, s.Poison)
-	fmt.Fprintf(w, "  records %d, diverged %d", s.Records, s.DivergedRecords)
+	fmt.Fprintf(&b, "  conflicts %d, DLQ entries %d, echoes %d, poison %d\n", s.Conflicts, s.DLQEntries, s.Echoes, s.Poison)
+	fmt.Fprintf(&b, "  records %d, diverged %d", s.Records, s.DivergedRecords)
 	if !s.Settled {
-		fmt.Fprint(w, " (the sync did not settle within --settle)")
+		fmt.Fprint(&b, " (the sync did not settle within --settle)")
 	}
-	fmt.Fprintln(w)
+	fmt.Fprintln(&b)
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return err
+	}
 	if s.DivergedRecords > 0 {
 		return fmt.Errorf("%d records diverged: %v", s.DivergedRecords, s.Diverged)
 	}

@@ -41,9 +41,9 @@ type SystemSpec struct {
 	Skew       time.Duration // this system's clock offset: source.ts_ms and TimestampColumn use now+Skew
 	// Drift makes the clock wander: every write adds a uniform random offset in
 	// [0, Drift) on top of Skew, as a clock stepped by NTP does.
-	Drift time.Duration
-	Owns       []string      // canonical fields its users edit that no other system edits
-	Shared     []string      // canonical fields its users edit that other systems edit too
+	Drift  time.Duration
+	Owns   []string // canonical fields its users edit that no other system edits
+	Shared []string // canonical fields its users edit that other systems edit too
 }
 
 // Config configures a Sim.
