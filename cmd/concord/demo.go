@@ -219,7 +219,7 @@ func demoWait(ctx context.Context, o demoOptions, s *sim.Sim, reg *prometheus.Re
 		}
 		if !o.json {
 			m := gather(reg)
-			_, _ = fmt.Fprintf(progress, "\r%5.0fs  events %7d  applies %7d  echoes %7d  conflicts %5d  dlq %4d   ",
+			_, _ = fmt.Fprintf(progress, "\r%5.0fs  events %7d  applies %7d  echoes %7d  conflicts %5d  to review %4d   ",
 				time.Since(start).Seconds(), m.sum("concord_events_total"), m.by("concord_decisions_total", "kind")["apply"],
 				m.by("concord_decisions_total", "kind")["echo"], m.sum("concord_conflicts_total"), m.by("concord_conflicts_total", "rule")["review"])
 		}

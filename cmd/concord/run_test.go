@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/concord-sync/concord/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// TestRunServesAndStopsGracefully runs the real binary against kfake and Redis: it
+// becomes ready, syncs a change, serves its metrics, and on SIGTERM commits, leaves
+// the group and exits 0 with JSON logs.
+func TestRunServesAndStopsGracefully(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "concord")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	brokers := testenv.Kafka(t, 2, "crm.public.contacts", "billing.public.customers")
+	rs := testenv.Redis(t)
+	cfgPath := filepath.Join(t.TempDir(), "concord.yaml")
+	cfg := fmt.Sprintf(`name: contacts
+kafka: {brokers: [%q]}
+redis: {addr: %q, db: %d}
+systems:
+  crm: {topic: crm.public.contacts, key: [id], fields: {email: email_address}}
+  billing: {topic: billing.public.customers, key: [id], fields: {id: cust_id}}
+authority: {email: crm, notes: shared}
+`, brokers[0], rs.Addr, rs.DB)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "run", "--config", cfgPath, "--http", addr)
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	waitHTTP(t, "http://"+addr+"/readyz", http.StatusOK)
+	if body := get(t, "http://"+addr+"/healthz"); body != "ok\n" {
+		t.Errorf("/healthz = %q", body)
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), BatchTimeout: time.Millisecond}
+	defer func() { _ = w.Close() }()
+	err := w.WriteMessages(context.Background(), kafka.Message{Topic: "crm.public.contacts", Key: []byte(`{"id":1}`),
+		Value: []byte(`{"before":null,"after":{"id":1,"email_address":"a@x","notes":"hi"},"source":{"connector":"postgresql","lsn":5,"ts_ms":1},"op":"c"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: "contacts.apply.billing", GroupID: "t", MaxWait: 50 * time.Millisecond})
+	defer func() { _ = r.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m, err := r.FetchMessage(ctx)
+	if err != nil {
+		t.Fatalf("no apply: %v\n%s", err, logs.String())
+	}
+	if !strings.Contains(string(m.Value), `"email":"a@x"`) {
+		t.Errorf("apply = %s", m.Value)
+	}
+	// The batch's metrics are counted once its offsets are committed.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(get(t, "http://"+addr+"/metrics"), `concord_events_total{op="c",system="crm"} 1`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics does not count the event:\n%s", get(t, "http://"+addr+"/metrics"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("still running 20s after SIGTERM\n%s", logs.String())
+	}
+	out := logs.String()
+	for _, want := range []string{`"msg":"partition stopped"`, `"msg":"consumer group left"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("logs lack %s:\n%s", want, out)
+		}
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().String()
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url) //nolint:gosec,noctx // a test against its own server
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func waitHTTP(t *testing.T, url string, status int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url) //nolint:gosec,noctx // a test against its own server
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == status {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never answered %d", url, status)
+}
