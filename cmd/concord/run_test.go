@@ -64,8 +64,10 @@ authority: {email: crm, notes: shared}
 	}
 	w := &kafka.Writer{Addr: kafka.TCP(brokers...), BatchTimeout: time.Millisecond}
 	defer func() { _ = w.Close() }()
-	err := w.WriteMessages(context.Background(), kafka.Message{Topic: "crm.public.contacts", Key: []byte(`{"id":1}`),
-		Value: []byte(`{"before":null,"after":{"id":1,"email_address":"a@x","notes":"hi"},"source":{"connector":"postgresql","lsn":5,"ts_ms":1},"op":"c"}`)})
+	err := w.WriteMessages(context.Background(), kafka.Message{
+		Topic: "crm.public.contacts", Key: []byte(`{"id":1}`),
+		Value: []byte(`{"before":null,"after":{"id":1,"email_address":"a@x","notes":"hi"},"source":{"connector":"postgresql","lsn":5,"ts_ms":1},"op":"c"}`),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
