@@ -12,6 +12,7 @@ func (d *decider) raise(reason string, fields []string, versions []Version, base
 	case ReasonDeleteVsUpdate, ReasonDeleteHeld, ReasonLoop:
 		st.Hold.Record = true
 	}
+	st.Hold.Changes++
 	for _, f := range fields {
 		if !contains(st.Hold.Fields, f) {
 			st.Hold.Fields = append(st.Hold.Fields, f)
@@ -26,6 +27,7 @@ func (d *decider) raise(reason string, fields []string, versions []Version, base
 // attach adds a later change to held fields to the record's DLQ entry, so the entry
 // always shows each system's latest version and nothing is lost while it waits.
 func (d *decider) attach(vals []Value) {
+	d.st.Hold.Changes++
 	names := make([]string, len(vals))
 	for i, v := range vals {
 		names[i] = v.Name
@@ -48,6 +50,7 @@ func (d *decider) unconfirmed(target string, a *Apply) {
 	id := entryID(d.st.Record, target, d.pos, a.EventID)
 	if d.st.Hold != nil {
 		id = d.st.Hold.EntryID
+		d.st.Hold.Changes++
 	}
 	d.out.add(Decision{
 		Kind: KindDLQ, Record: d.st.Record, System: a.Origin, EntryID: id,

@@ -463,3 +463,54 @@ func TestRecordIDs(t *testing.T) {
 		t.Errorf("ISO timestamp column parsed to %d", ch.TsUs)
 	}
 }
+
+func TestApplyReview(t *testing.T) {
+	held := func(t *testing.T) *harness {
+		h := newHarness(t, nil)
+		for _, e := range seq(
+			ev{system: "crm", op: u, tsMs: 2000, after: []string{`email_address="a@x"`, `notes="crm"`}},
+			ev{system: "billing", op: u, tsMs: 2100, after: []string{`email="a@x"`, `notes="billing"`}, want: []string{"dlq [notes] clock_skew"}},
+		) {
+			if got := h.run(e); e.want != nil && !slices.Equal(got, e.want) {
+				t.Fatalf("setup: %q", got)
+			}
+		}
+		return h
+	}
+	review := func(h *harness, rv resolver.Review) []string {
+		var out resolver.Output
+		h.r.ApplyReview(time.UnixMilli(h.nowMs), h.st, &rv, &out)
+		return summarize(out.Decisions)
+	}
+	t.Run("applies the chosen value where it differs and releases the hold", func(t *testing.T) {
+		h := held(t)
+		id := h.st.Hold.EntryID
+		got := review(h, resolver.Review{EntryID: id, Rev: 1, Values: []resolver.Value{{Name: "notes", FP: resolver.Fingerprint([]byte(`"agreed"`)), Value: []byte(`"agreed"`)}}})
+		want := []string{`apply review->billing upsert notes="agreed" rule=review`, `apply review->crm upsert notes="agreed" rule=review`}
+		if !slices.Equal(got, want) {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+		if h.st.Hold != nil {
+			t.Errorf("hold not released: %+v", h.st.Hold)
+		}
+		if again := review(h, resolver.Review{EntryID: id, Rev: 1}); !slices.Equal(again, []string{"ignored"}) {
+			t.Errorf("applying the same review twice: %q", again)
+		}
+	})
+	t.Run("a decision older than an attached change is refused", func(t *testing.T) {
+		h := held(t)
+		h.run(ev{system: "crm", op: u, tsMs: 5000, after: []string{`email_address="a@x"`, `notes="crm2"`}})
+		got := review(h, resolver.Review{EntryID: h.st.Hold.EntryID, Rev: 1, Values: []resolver.Value{{Name: "notes", Value: []byte(`"x"`)}}})
+		if !slices.Equal(got, []string{"dlq [notes] review_stale"}) || h.st.Hold == nil {
+			t.Errorf("got %q, hold %+v", got, h.st.Hold)
+		}
+	})
+	t.Run("a delete decided in review is applied everywhere", func(t *testing.T) {
+		h := held(t)
+		got := review(h, resolver.Review{EntryID: h.st.Hold.EntryID, Rev: 1, Delete: true})
+		want := []string{"apply review->billing delete  rule=review", "apply review->crm delete  rule=review"}
+		if !slices.Equal(got, want) {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	})
+}

@@ -85,6 +85,9 @@ type Hold struct {
 	EntryID string
 	Fields  []string
 	Record  bool // the whole record is held (a delete against an update, a loop)
+	// Changes counts the DLQ decisions made into the entry (its revision in the DLQ):
+	// a review decided on an older revision missed a later change and is not applied.
+	Changes uint32
 }
 
 // system returns the state of the named system, adding it when absent.

@@ -45,7 +45,7 @@ import (
 //	         uv inflight, inflight × (str event id, uv flags 1 Delete, ref origin,
 //	         sv TsUs, sv SentMs, values))
 //	pending  uv count, count × (ref system, sv TsUs, pos, sv DeadlineMs, values)
-//	hold     when flagged: str entry id, uv count, count × ref field
+//	hold     when flagged: str entry id, uv count, count × ref field, uv changes
 //	values   uv count, count × (ref name, fpval)
 const formatV1 = 1
 
@@ -227,6 +227,7 @@ func (e *encoder) body(st *resolver.State) {
 		for _, f := range h.Fields {
 			e.ref(f)
 		}
+		e.uv(uint64(h.Changes))
 	}
 }
 
@@ -499,6 +500,7 @@ func (d *decoder) state(st *resolver.State) {
 				st.Hold.Fields[i] = d.ref()
 			}
 		}
+		st.Hold.Changes = uint32(d.uv())
 	} else if flags&flagHoldRecord != 0 {
 		d.fail("whole-record hold flag without a hold")
 	}

@@ -69,7 +69,7 @@ func Sample(record string) *resolver.State {
 			Position: codecs.Position{Kind: codecs.PosKafka, A: 1, B: 2},
 			Fields:   []resolver.Value{{Name: "notes", FP: 3, Value: []byte(`"x\ny"`)}},
 		}},
-		Hold:        &resolver.Hold{EntryID: "dlq1", Fields: []string{"notes"}},
+		Hold:        &resolver.Hold{EntryID: "dlq1", Fields: []string{"notes"}, Changes: 3},
 		Deleted:     true,
 		DeletedMs:   123,
 		LoopStartMs: 55,
