@@ -19,6 +19,9 @@ type Change struct {
 	Target   string                     // apply_unconfirmed: the system that never confirmed
 	EventID  string                     // apply_unconfirmed: the apply's event id
 	At       time.Time                  // processing time of the cause
+	// Partition is the input partition the record's state lives in: where a review
+	// decision must be sent so the record's owner applies it in order.
+	Partition int32
 }
 
 // Version is one system's version of the entry's fields.

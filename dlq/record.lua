@@ -2,8 +2,8 @@
 -- KEYS[1] entry hash, KEYS[2] queue (all entries), KEYS[3] pending entries.
 -- ARGV[1] id, [2] record, [3] reason, [4] cause token ('' = never deduplicated),
 -- [5] at (unix ms), [6] at (RFC 3339), [7] target, [8] event id,
--- [9] attached items (JSON objects joined by ',', '' for none),
--- [10] n, then n field names; m, then m × (system, ts_us, version JSON);
+-- [9] attached items (JSON objects joined by ',', '' for none), [10] partition,
+-- [11] n, then n field names; m, then m × (system, ts_us, version JSON);
 -- b, then b × (field, base value JSON).
 -- Reply: the entry's new rev, or 0 when the cause was already recorded.
 -- Values are never decoded here: cjson reads numbers as doubles.
@@ -16,9 +16,13 @@ end
 if redis.call('EXISTS', key) == 0 then
   redis.call('HSET', key, 'id', ARGV[1], 'record', ARGV[2], 'reason', ARGV[3],
     'status', 'pending_review', 'queued_at', ARGV[6], 'fields', '[]', 'reasons', '[]',
-    'attached', '[]', 'rev', 0)
+    'attached', '[]', 'rev', 0, 'partition', ARGV[10])
   redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
   redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
+elseif ARGV[3] == 'review_stale' then
+  -- A decision reached the record after a later change: the entry is open again.
+  redis.call('HSET', key, 'status', 'pending_review')
+  redis.call('ZADD', KEYS[3], redis.call('ZSCORE', KEYS[2], ARGV[1]) or ARGV[5], ARGV[1])
 end
 if token ~= '' then
   redis.call('HSET', key, 'cause:' .. token, ARGV[6])
@@ -55,7 +59,7 @@ local function union(field, names)
 end
 
 union('reasons', {ARGV[3]})
-local i = 10
+local i = 11
 local n = tonumber(ARGV[i])
 local fields = {}
 for j = 1, n do

@@ -162,7 +162,7 @@ func (s *Store) call(c *Change) (scriptCall, error) {
 	if err != nil {
 		return scriptCall{}, err
 	}
-	args := []any{c.EntryID, c.Record, c.Reason, token, c.At.UnixMilli(), at, c.Target, c.EventID, attached}
+	args := []any{c.EntryID, c.Record, c.Reason, token, c.At.UnixMilli(), at, c.Target, c.EventID, attached, c.Partition}
 	args = append(args, len(c.Fields))
 	for _, f := range c.Fields {
 		args = append(args, f)
@@ -297,6 +297,15 @@ func parseEntry(h map[string]string) (*Entry, error) {
 			*dst = t
 		}
 	}
+	if v, ok := h["partition"]; ok {
+		p, err := strconv.ParseInt(v, 10, 32)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("field partition: %w", err))
+		}
+		e.Partition = int32(p)
+	}
+	e.DecidedBy, e.Choice, e.DismissReason = h["decided_by"], h["choice"], h["dismiss_reason"]
+	timeField("decided_at", &e.DecidedAt)
 	jsonField("reasons", &e.Reasons)
 	jsonField("fields", &e.Fields)
 	jsonField("attached", &e.Attached)

@@ -45,6 +45,14 @@ type Entry struct {
 	// (the first recorded, when several joined the entry).
 	Target  string `json:"target,omitempty"`
 	EventID string `json:"event_id,omitempty"`
+
+	// Partition is the input partition the record's state lives in.
+	Partition int32 `json:"partition"`
+	// The decision, once the entry is resolved or dismissed.
+	DecidedBy     string    `json:"decided_by,omitempty"`
+	DecidedAt     time.Time `json:"decided_at,omitzero"`
+	Choice        string    `json:"choice,omitempty"`
+	DismissReason string    `json:"dismiss_reason,omitempty"`
 }
 
 // Attached is a later change to held fields, attached to the entry.
@@ -66,9 +74,17 @@ func (e *Entry) WholeRecord() bool {
 // Filter selects entries for List. The zero Filter selects every entry.
 type Filter struct {
 	Status string // only entries with this status; "" for any
+	Field  string // only entries holding this canonical field; "" for any
+	System string // only entries with a version of this system; "" for any
 }
 
 func (f Filter) match(e *Entry) bool {
+	if f.Field != "" && !slices.Contains(e.Fields, f.Field) {
+		return false
+	}
+	if _, ok := e.Versions[f.System]; f.System != "" && !ok {
+		return false
+	}
 	return f.Status == "" || e.Status == f.Status
 }
 

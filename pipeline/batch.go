@@ -2,8 +2,10 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/concord-sync/concord/codecs"
+	"github.com/concord-sync/concord/dlq"
 	"github.com/concord-sync/concord/pipeline/state"
 	"github.com/concord-sync/concord/resolver"
 )
@@ -19,10 +22,11 @@ import (
 // item is one message of a batch after the first pass.
 type item struct {
 	msg    *kafka.Message
-	system string
+	system string // "" for a review decision
 	record string // "" for messages without a change
 	kind   codecs.Kind
-	err    error // poison
+	err    error        // poison
+	review *dlq.Command // a reviewer's decision
 }
 
 // process runs one batch: decode, read the states of its records in one round trip,
@@ -44,6 +48,12 @@ func (w *worker) process(ctx context.Context, batch []kafka.Message) error {
 		switch {
 		case it.err != nil:
 			out.poison(it)
+		case it.review != nil:
+			st := states[it.record]
+			out.o.Reset()
+			rv := reviewOf(it.review)
+			res.ApplyReview(now, st, &rv, &out.o)
+			out.collect(st, fmt.Sprintf("review@%s:%d", it.review.EntryID, it.review.Rev))
 		case it.record == "":
 			out.event(it.system, it.kind.String())
 		default:
@@ -77,19 +87,27 @@ func (w *worker) scan(res *resolver.Resolver, batch []kafka.Message) ([]item, []
 		m := &batch[i]
 		it := &items[i]
 		it.msg, it.system = m, w.p.systems[m.Topic]
-		if err := w.decoders[it.system].Decode(message(m), &ev); err != nil {
-			it.err = err
-			continue
+		switch {
+		case m.Topic == w.p.ReviewTopic():
+			if it.review, it.err = parseReview(m); it.err != nil {
+				continue
+			}
+			it.record = it.review.Record
+		default:
+			if err := w.decoders[it.system].Decode(message(m), &ev); err != nil {
+				it.err = err
+				continue
+			}
+			it.kind = ev.Kind
+			if ev.Kind != codecs.KindChange {
+				continue
+			}
+			if err := res.Canonicalize(it.system, &ev, &ch); err != nil {
+				it.err = err
+				continue
+			}
+			it.record = ch.Record
 		}
-		it.kind = ev.Kind
-		if ev.Kind != codecs.KindChange {
-			continue
-		}
-		if err := res.Canonicalize(it.system, &ev, &ch); err != nil {
-			it.err = err
-			continue
-		}
-		it.record = ch.Record
 		if !seen[it.record] {
 			seen[it.record] = true
 			records = append(records, it.record)
@@ -132,6 +150,9 @@ func (w *worker) finish(ctx context.Context, out *outputs, states map[string]*re
 		if err := w.p.opts.DLQ.Record(ctx, out.dlq); err != nil {
 			return fmt.Errorf("pipeline: recording %d DLQ entries: %w", len(out.dlq), err)
 		}
+	}
+	if err := w.p.opts.DLQ.Note(ctx, out.batchNote()); err != nil {
+		return err
 	}
 	if err := w.save(ctx, out.res, out.now.UnixMilli(), states); err != nil {
 		return err
@@ -206,3 +227,25 @@ func (w *worker) expireDue(ctx, gctx context.Context) bool {
 }
 
 func timeMs(ms int64) time.Time { return time.UnixMilli(ms) }
+
+// parseReview reads a reviewer's decision from the review topic.
+func parseReview(m *kafka.Message) (*dlq.Command, error) {
+	var c dlq.Command
+	if err := json.Unmarshal(m.Value, &c); err != nil {
+		return nil, fmt.Errorf("%w: review topic: not a review command: %w", codecs.ErrPoison, err)
+	}
+	if c.EntryID == "" || c.Record == "" {
+		return nil, fmt.Errorf("%w: review topic: a review command needs entry_id and record", codecs.ErrPoison)
+	}
+	return &c, nil
+}
+
+// reviewOf turns a review command into the resolver's Review.
+func reviewOf(c *dlq.Command) resolver.Review {
+	rv := resolver.Review{EntryID: c.EntryID, Rev: uint32(c.Rev), Delete: c.Delete, Release: c.Dismiss}
+	for _, f := range slices.Sorted(maps.Keys(c.Values)) {
+		v := []byte(c.Values[f])
+		rv.Values = append(rv.Values, resolver.Value{Name: f, FP: resolver.Fingerprint(v), Value: v})
+	}
+	return rv
+}

@@ -13,10 +13,15 @@ import (
 	"github.com/concord-sync/concord/resolver"
 )
 
-// DLQRecorder records the resolver's DLQ decisions. Recording a Change twice must
+// DLQRecorder records the resolver's DLQ decisions and notes each batch's automatic
+// decisions for the audit trail and pattern detection. Recording a Change twice must
 // have the effect of recording it once (batches are reprocessed after a crash).
+// Outbox and Ack hold the review decisions and audit entries waiting to be produced.
 type DLQRecorder interface {
 	Record(ctx context.Context, changes []dlq.Change) error
+	Note(ctx context.Context, b dlq.Batch) error
+	Outbox(ctx context.Context, limit int) ([]dlq.OutboxItem, error)
+	Ack(ctx context.Context, items []dlq.OutboxItem) error
 }
 
 // Rules gives the resolver to use for the next batch; hot reload swaps it.

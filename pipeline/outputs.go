@@ -34,6 +34,7 @@ type outputs struct {
 	o        resolver.Output
 	messages []kafka.Message
 	dlq      []dlq.Change
+	audit    []dlq.AuditEntry
 	counts   []resolver.Decision // kinds and rules only, counted once the batch commits
 	events   [][2]string         // system, op of every message, counted once the batch commits
 	poisoned []string            // systems of poison messages
@@ -60,6 +61,7 @@ func (out *outputs) collect(st *resolver.State, cause string) {
 				out.w.p.noteUnmapped(d.System, d.Field)
 			}
 		}
+		out.auditDecision(d)
 		out.counts = append(out.counts, resolver.Decision{Kind: d.Kind, Rule: d.Rule, Reason: d.Reason, System: d.System, Field: d.Field})
 	}
 }
@@ -95,13 +97,38 @@ func (out *outputs) apply(st *resolver.State, d *resolver.Decision) kafka.Messag
 	}
 }
 
+// auditDecision adds an automatic decision's rule to the audit trail: conflicts
+// decided by rule, entries sent to review, and changes skipped for authority. (Plain
+// syncs, echoes and duplicates are counted in the metrics, not audited one by one;
+// unmapped fields are logged once and counted.)
+func (out *outputs) auditDecision(d *resolver.Decision) {
+	a := dlq.AuditEntry{At: out.now, Record: d.Record, System: d.System, Rule: string(d.Rule), Reason: d.Reason}
+	switch {
+	case d.Kind == resolver.KindConflict:
+		a.Kind, a.Fields, a.Winner = "conflict", d.ConflictFields, d.Winner
+		if d.Loser != "" {
+			a.Losers = []string{d.Loser}
+		}
+	case d.Kind == resolver.KindDLQ && isConflict(d.Reason):
+		a.Kind, a.Fields, a.EntryID = "dlq", d.ConflictFields, d.EntryID
+	case d.Kind == resolver.KindSkip && d.Reason == resolver.ReasonNotAuthoritative:
+		a.Kind, a.Fields = "skip", []string{d.Field}
+	default:
+		return
+	}
+	out.audit = append(out.audit, a)
+	if b, err := json.Marshal(a); err == nil {
+		out.messages = append(out.messages, kafka.Message{Topic: AuditTopic(out.w.p.cfg), Key: []byte(a.Record), Value: b})
+	}
+}
+
 func (out *outputs) dlqChange(d *resolver.Decision, cause string) dlq.Change {
 	if d.Reason == resolver.ReasonApplyUnconfirmed {
 		cause = "unconfirmed@" + d.EventID
 	}
 	c := dlq.Change{
 		EntryID: d.EntryID, Record: d.Record, Reason: d.Reason, Fields: d.ConflictFields,
-		Cause: cause, Target: d.Target, EventID: d.EventID, At: out.now,
+		Cause: cause, Target: d.Target, EventID: d.EventID, At: out.now, Partition: out.w.fence.Partition,
 	}
 	for _, v := range d.Versions {
 		c.Versions = append(c.Versions, dlq.Version{System: v.System, TsUs: v.TsUs, Deleted: v.Deleted, Values: values(v.Fields)})
@@ -176,8 +203,19 @@ func (out *outputs) count() {
 // attached to an entry or an apply that was never confirmed).
 func isConflict(reason string) bool {
 	switch reason {
-	case resolver.ReasonAttached, resolver.ReasonApplyUnconfirmed, resolver.ReasonDeleteHeld:
+	case resolver.ReasonAttached, resolver.ReasonApplyUnconfirmed, resolver.ReasonDeleteHeld, resolver.ReasonReviewStale:
 		return false
 	}
 	return true
+}
+
+// batchNote is what the DLQ notes of the batch: its audit entries and counts.
+func (out *outputs) batchNote() dlq.Batch {
+	b := dlq.Batch{Audit: out.audit, Events: int64(len(out.events))}
+	for _, d := range out.counts {
+		if d.Kind == resolver.KindConflict || d.Kind == resolver.KindDLQ && isConflict(d.Reason) {
+			b.Conflicts++
+		}
+	}
+	return b
 }

@@ -23,8 +23,8 @@ type Processor struct {
 	opts    Options
 	cfg     *config.Config
 	log     *zap.Logger
-	inputs  []string          // input topics, sorted
-	systems map[string]string // input topic -> system
+	inputs  []string          // input topics (the systems' and the review topic), sorted
+	systems map[string]string // input topic -> system (the review topic maps to "")
 	writer  *kafka.Writer
 
 	ready      atomic.Bool
@@ -43,8 +43,23 @@ func New(opts Options) (*Processor, error) {
 		p.inputs = append(p.inputs, s.Topic)
 		p.systems[s.Topic] = name
 	}
+	p.inputs = append(p.inputs, p.ReviewTopic())
 	slices.Sort(p.inputs)
 	return p, nil
+}
+
+// ReviewTopic is where reviewers' decisions reach the pipeline: co-partitioned with
+// the input topics, each decision in its record's partition.
+func (p *Processor) ReviewTopic() string { return ReviewTopic(p.cfg) }
+
+// ReviewTopic is the review topic of a configuration.
+func ReviewTopic(cfg *config.Config) string { return cfg.Name + ".review" }
+
+// AuditTopic is where the audit trail is kept for long-term retention.
+func AuditTopic(cfg *config.Config) string { return cfg.Name + ".audit" }
+
+func (p *Processor) systemTopics() []string {
+	return slices.DeleteFunc(slices.Clone(p.inputs), func(t string) bool { return t == p.ReviewTopic() })
 }
 
 // Ready reports whether the processor has joined the group and holds its assignment.
@@ -63,25 +78,25 @@ func (p *Processor) Partitions() []int {
 func (p *Processor) Run(ctx context.Context) error {
 	brokers := p.cfg.Kafka.Brokers
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
-	counts, err := partitionCounts(ctx, client, p.inputs)
+	systemTopics := p.systemTopics()
+	counts, err := partitionCounts(ctx, client, systemTopics)
 	if err != nil {
 		return err
 	}
-	n, err := checkCopartitioned(counts, p.inputs)
+	n, err := checkCopartitioned(counts, systemTopics)
 	if err != nil {
 		return err
 	}
-	if err := ensureTopics(ctx, client, p.outputTopics(), n); err != nil {
+	if err := ensureTopics(ctx, client, append(p.outputTopics(), p.ReviewTopic()), n); err != nil {
 		return err
 	}
-	p.writer = &kafka.Writer{
-		Addr:         kafka.TCP(brokers...),
-		Balancer:     &kafka.Murmur2Balancer{},
-		BatchTimeout: 2 * time.Millisecond,
-		BatchSize:    p.opts.BatchSize,
-		RequiredAcks: kafka.RequireAll,
-		MaxAttempts:  5,
+	if counts, err = partitionCounts(ctx, client, p.inputs); err != nil {
+		return err
 	}
+	if _, err := checkCopartitioned(counts, p.inputs); err != nil {
+		return fmt.Errorf("%w (the review topic %s must have as many partitions as the input topics)", err, p.ReviewTopic())
+	}
+	p.writer = NewWriter(brokers, p.opts.BatchSize)
 	defer func() {
 		if err := p.writer.Close(); err != nil {
 			p.log.Warn("closing the Kafka writer", zap.Error(err))
@@ -103,7 +118,13 @@ func (p *Processor) Run(ctx context.Context) error {
 		return fmt.Errorf("pipeline: joining consumer group %s: %w", p.cfg.Name, err)
 	}
 	p.log.Info("consumer group started", zap.String("group", p.cfg.Name), zap.Strings("topics", p.inputs), zap.Int("partitions", n))
+	outboxDone := make(chan struct{})
+	go func() {
+		defer close(outboxDone)
+		p.drainOutbox(ctx)
+	}()
 	err = p.consume(ctx, cg)
+	<-outboxDone
 	p.ready.Store(false)
 	if cerr := cg.Close(); cerr != nil && !errors.Is(cerr, kafka.ErrGroupClosed) {
 		p.log.Warn("leaving the consumer group", zap.Error(cerr))
@@ -169,7 +190,7 @@ func (p *Processor) assigned(gen *kafka.Generation) []int {
 }
 
 func (p *Processor) outputTopics() []string {
-	topics := []string{p.poisonTopic()}
+	topics := []string{p.poisonTopic(), AuditTopic(p.cfg)}
 	for _, name := range p.cfg.SystemNames() {
 		topics = append(topics, p.cfg.Systems[name].Apply.Topic)
 	}

@@ -68,7 +68,7 @@ const (
 //
 //   - KindApply: Target, Delete, Fields (canonical names; only what the apply sets),
 //     Origin, Rule, Reason, EventID.
-//   - KindConflict: Fields' names (ConflictFields), Winner, Rule.
+//   - KindConflict: Fields' names (ConflictFields), Winner, Loser, Rule.
 //   - KindDLQ: EntryID, ConflictFields, Reason, Versions (each system's version of the
 //     held fields), Base (the agreed value before the conflict, where known).
 //   - KindSkip: Field, Reason.
@@ -92,6 +92,7 @@ type Decision struct {
 
 	ConflictFields []string
 	Winner         string
+	Loser          string // the system whose concurrent change lost
 
 	EntryID  string
 	Versions []Version

@@ -82,10 +82,10 @@ func (d *decider) deleteVersusUpdate(up *Apply) {
 	fields := st.agreedNames()
 	switch d.r.deletes {
 	case DeletesDeleteWins:
-		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: d.origin, ConflictFields: fields, Winner: d.origin, Rule: RuleDeleteWins})
+		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: d.origin, ConflictFields: fields, Winner: d.origin, Loser: up.Origin, Rule: RuleDeleteWins})
 		d.propagateDelete(RuleDeleteWins)
 	case DeletesUpdateWins:
-		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: d.origin, ConflictFields: fields, Winner: up.Origin, Rule: RuleUpdateWins})
+		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: d.origin, ConflictFields: fields, Winner: up.Origin, Loser: d.origin, Rule: RuleUpdateWins})
 		if image := st.agreedValues(); len(image) > 0 && !d.loopGuard(1) {
 			d.sendAs(up.Origin, up.TsUs, d.ss.Name, false, image, RuleUpdateWins, "")
 		}
@@ -110,9 +110,9 @@ func (d *decider) updateVersusDelete(del *Apply) {
 	}
 	switch d.r.deletes {
 	case DeletesDeleteWins:
-		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: d.origin, ConflictFields: names, Winner: del.Origin, Rule: RuleDeleteWins})
+		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: d.origin, ConflictFields: names, Winner: del.Origin, Loser: d.origin, Rule: RuleDeleteWins})
 	case DeletesUpdateWins:
-		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: d.origin, ConflictFields: names, Winner: d.origin, Rule: RuleUpdateWins})
+		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: d.origin, ConflictFields: names, Winner: d.origin, Loser: del.Origin, Rule: RuleUpdateWins})
 		st.Deleted = false
 		for i := range ch.After {
 			if class, _ := d.r.classify(ch.After[i].Name); class != classUnmapped {

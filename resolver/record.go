@@ -61,14 +61,14 @@ func (d *decider) resolveRecord(changes []Value) {
 		}, nil)
 	case delta > 0:
 		d.dropAllPending(otherSys)
-		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: ch.System, ConflictFields: names, Winner: ch.System, Rule: RuleLWW})
+		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: ch.System, ConflictFields: names, Winner: ch.System, Loser: otherSys, Rule: RuleLWW})
 		for _, n := range names {
 			if v, ok := findValue(ch.After, n); ok {
 				d.decide(v, RuleLWW)
 			}
 		}
 	default:
-		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: ch.System, ConflictFields: names, Winner: otherSys, Rule: RuleLWW})
+		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: ch.System, ConflictFields: names, Winner: otherSys, Loser: ch.System, Rule: RuleLWW})
 		d.loseRecord(ours, otherSys, otherTs, theirs)
 	}
 	d.fanOut(ch.After)

@@ -242,7 +242,7 @@ func (d *decider) resolveField(v *Value) {
 	switch {
 	case class == classOwned && owner != ch.System:
 		if other != nil {
-			d.conflict(v.Name, owner, RuleAuthority)
+			d.conflict(v.Name, owner, ch.System, RuleAuthority)
 		}
 		d.out.add(Decision{Kind: KindSkip, Record: st.Record, System: ch.System, Field: v.Name, Reason: ReasonNotAuthoritative})
 		d.enforceOwner(v.Name)
@@ -253,7 +253,7 @@ func (d *decider) resolveField(v *Value) {
 	case other.value.FP == v.FP:
 		d.agree(v, other)
 	case class == classOwned:
-		d.conflict(v.Name, ch.System, RuleAuthority)
+		d.conflict(v.Name, ch.System, other.system, RuleAuthority)
 		d.decide(v, RuleAuthority)
 	default:
 		d.lastWriteWins(v, other)
@@ -299,10 +299,10 @@ func (d *decider) lastWriteWins(v *Value, other *version) {
 		}, d.base(v.Name))
 	case delta > 0:
 		d.dropPending(other, v.Name)
-		d.conflict(v.Name, d.ch.System, RuleLWW)
+		d.conflict(v.Name, d.ch.System, other.system, RuleLWW)
 		d.decide(v, RuleLWW)
 	default:
-		d.conflict(v.Name, other.system, RuleLWW)
+		d.conflict(v.Name, other.system, d.ch.System, RuleLWW)
 		if other.pending >= 0 { // the held change wins: decide it now, together
 			won := *other.value
 			d.dropPending(other, v.Name)
@@ -362,9 +362,9 @@ func rank(r Rule) int {
 	}
 }
 
-func (d *decider) conflict(field, winner string, rule Rule) {
+func (d *decider) conflict(field, winner, loser string, rule Rule) {
 	d.out.add(Decision{
-		Kind: KindConflict, Record: d.st.Record, System: d.ch.System,
+		Kind: KindConflict, Record: d.st.Record, System: d.ch.System, Loser: loser,
 		ConflictFields: []string{field}, Winner: winner, Rule: rule,
 	})
 }

@@ -15,6 +15,7 @@ type Review struct {
 	Rev     uint32  // the entry revision the reviewer decided on
 	Values  []Value // field -> the value every system gets (canonical names)
 	Delete  bool    // the record is deleted everywhere instead
+	Release bool    // dismissed: release the hold, apply nothing
 }
 
 // ReasonReviewStale: a change was attached to the entry after the reviewer's decision
@@ -47,6 +48,9 @@ func (r *Resolver) ApplyReview(now time.Time, st *State, rv *Review, out *Output
 	}
 	hold := st.Hold
 	st.Hold = nil
+	if rv.Release {
+		return
+	}
 	if rv.Delete {
 		d.propagateDelete(RuleReview)
 		return

@@ -22,10 +22,10 @@ func (d *decider) resolveSnapshot() {
 		case a == nil:
 			d.decide(v, RuleSync)
 		case class == classOwned && owner == ch.System:
-			d.conflict(v.Name, owner, RuleAuthority)
+			d.conflict(v.Name, owner, a.Writer, RuleAuthority)
 			d.decide(v, RuleAuthority)
 		case class == classOwned:
-			d.conflict(v.Name, owner, RuleAuthority)
+			d.conflict(v.Name, owner, ch.System, RuleAuthority)
 			d.restore(v, a, RuleAuthority)
 		default:
 			d.divergent(v, a)
@@ -42,21 +42,21 @@ func (d *decider) divergent(v *Value, a *AgreedField) {
 		delta, tol := ch.TsUs-a.TsUs, d.r.toleranceUs(ch.System, a.Writer)
 		switch {
 		case delta > tol:
-			d.conflict(v.Name, ch.System, RuleLWW)
+			d.conflict(v.Name, ch.System, a.Writer, RuleLWW)
 			d.decide(v, RuleLWW)
 			return
 		case delta < -tol:
-			d.conflict(v.Name, a.Writer, RuleLWW)
+			d.conflict(v.Name, a.Writer, ch.System, RuleLWW)
 			d.restore(v, a, RuleLWW)
 			return
 		}
 	}
 	switch d.r.prefer {
 	case ch.System:
-		d.conflict(v.Name, ch.System, RuleInitialLoad)
+		d.conflict(v.Name, ch.System, a.Writer, RuleInitialLoad)
 		d.decide(v, RuleInitialLoad)
 	case a.Writer:
-		d.conflict(v.Name, a.Writer, RuleInitialLoad)
+		d.conflict(v.Name, a.Writer, ch.System, RuleInitialLoad)
 		d.restore(v, a, RuleInitialLoad)
 	default:
 		d.raise(ReasonInitialDivergent, []string{v.Name}, []Version{

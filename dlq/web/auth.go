@@ -35,7 +35,7 @@ const realm = "concord review"
 type authenticator struct {
 	token  *[sha256.Size]byte
 	users  map[string][sha256.Size]byte
-	csrf   []byte           // random per process: CSRF tokens are HMACs of the identity
+	csrf   []byte            // random per process: CSRF tokens are HMACs of the identity
 	absent [sha256.Size]byte // compared against for unknown users, so they take as long
 }
 

@@ -72,13 +72,13 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	pg, err := parsePages()
-	if err != nil {
-		return nil, fmt.Errorf("web: templates: %w", err)
-	}
 	as, err := loadAssets()
 	if err != nil {
 		return nil, fmt.Errorf("web: assets: %w", err)
+	}
+	pg, err := parsePages(as)
+	if err != nil {
+		return nil, fmt.Errorf("web: templates: %w", err)
 	}
 	h := &Handler{
 		reviews: opts.Reviews,
