@@ -125,6 +125,23 @@ func (e *env) produce(topic string, msgs ...kafka.Message) {
 	}
 }
 
+// produceTo writes messages to one partition of a topic, as a connector routing by
+// record ID would.
+func (e *env) produceTo(topic string, partition int, msgs ...kafka.Message) {
+	e.t.Helper()
+	w := &kafka.Writer{
+		Addr: kafka.TCP(e.brokers...), BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll,
+		Balancer: kafka.BalancerFunc(func(kafka.Message, ...int) int { return partition }),
+	}
+	defer func() { _ = w.Close() }()
+	for i := range msgs {
+		msgs[i].Topic = topic
+	}
+	if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 func change(keyCol, id string, op string, lsn int64, tsMs int64, after map[string]any) kafka.Message {
 	key, _ := json.Marshal(map[string]any{keyCol: id})
 	var afterJSON any
