@@ -69,10 +69,10 @@ func (s *Store) Patterns(ctx context.Context, shared []string) (*Patterns, error
 	return p, nil
 }
 
-func counts(zs []redis.Z, min int64) []Count {
+func counts(zs []redis.Z, least int64) []Count {
 	out := []Count{}
 	for _, z := range zs {
-		if n := int64(z.Score); n >= min {
+		if n := int64(z.Score); n >= least {
 			out = append(out, Count{Name: fmt.Sprint(z.Member), Count: n})
 		}
 	}

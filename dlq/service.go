@@ -80,10 +80,14 @@ func (s *Service) Resolve(ctx context.Context, r Resolution) (*Outcome, error) {
 		return nil, err
 	}
 	now := s.now()
-	cmd := Command{EntryID: e.ID, Record: e.Record, Rev: r.Rev, Reviewer: r.Reviewer, Values: values,
-		Delete: del, Partition: e.Partition, At: now}
-	audit := AuditEntry{At: now, Kind: "resolve", Record: e.Record, EntryID: e.ID, Reviewer: r.Reviewer,
-		Fields: e.Fields, Winner: winner, Losers: losers(e, &r, values), Rule: "review", Choice: choice, Values: values}
+	cmd := Command{
+		EntryID: e.ID, Record: e.Record, Rev: r.Rev, Reviewer: r.Reviewer, Values: values,
+		Delete: del, Partition: e.Partition, At: now,
+	}
+	audit := AuditEntry{
+		At: now, Kind: "resolve", Record: e.Record, EntryID: e.ID, Reviewer: r.Reviewer,
+		Fields: e.Fields, Winner: winner, Losers: losers(e, &r, values), Rule: "review", Choice: choice, Values: values,
+	}
 	if err := s.decide(ctx, e, StatusResolved, &r.Rev, r.Reviewer, choice, "", cmd, audit, now); err != nil {
 		return nil, err
 	}
@@ -102,8 +106,10 @@ func (s *Service) Dismiss(ctx context.Context, d Dismissal) error {
 	}
 	now := s.now()
 	cmd := Command{EntryID: e.ID, Record: e.Record, Rev: d.Rev, Reviewer: d.Reviewer, Dismiss: true, Partition: e.Partition, At: now}
-	audit := AuditEntry{At: now, Kind: "dismiss", Record: e.Record, EntryID: e.ID, Reviewer: d.Reviewer,
-		Fields: e.Fields, Reason: d.Reason, Choice: "dismiss"}
+	audit := AuditEntry{
+		At: now, Kind: "dismiss", Record: e.Record, EntryID: e.ID, Reviewer: d.Reviewer,
+		Fields: e.Fields, Reason: d.Reason, Choice: "dismiss",
+	}
 	return s.decide(ctx, e, StatusDismissed, &d.Rev, d.Reviewer, "dismiss", d.Reason, cmd, audit, now)
 }
 
@@ -114,8 +120,10 @@ func (s *Service) decide(ctx context.Context, e *Entry, status string, rev *int6
 	if err != nil {
 		return fmt.Errorf("dlq: review command: %w", err)
 	}
-	err = s.store.decide(ctx, decision{entryID: e.ID, status: status, reviewer: reviewer, choice: choice,
-		dismissReason: reason, rev: *rev, at: now, command: b, audit: audit})
+	err = s.store.decide(ctx, decision{
+		entryID: e.ID, status: status, reviewer: reviewer, choice: choice,
+		dismissReason: reason, rev: *rev, at: now, command: b, audit: audit,
+	})
 	if err != nil {
 		return err
 	}

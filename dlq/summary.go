@@ -2,6 +2,7 @@ package dlq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -48,7 +49,7 @@ func (s *Store) Summary(ctx context.Context, now time.Time) (*Summary, error) {
 	depth := pipe.ZCard(ctx, s.pendingKey())
 	oldest := pipe.ZRangeWithScores(ctx, s.pendingKey(), 0, 0)
 	stats := pipe.HMGet(ctx, s.statsKey(), "events", "conflicts")
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("dlq: reading the summary: %w", err)
 	}
 	sum := &Summary{Depth: depth.Val()}

@@ -18,7 +18,7 @@ type Review struct {
 	Release bool    // dismissed: release the hold, apply nothing
 }
 
-// ReasonReviewStale: a change was attached to the entry after the reviewer's decision
+// ReasonReviewStale means a change was attached to the entry after the reviewer's decision
 // was made and before it reached the record; the decision is not applied and the
 // entry goes back to review.
 const ReasonReviewStale = "review_stale"
@@ -38,12 +38,16 @@ func (r *Resolver) ApplyReview(now time.Time, st *State, rv *Review, out *Output
 		out.add(Decision{Kind: KindIgnored, Record: st.Record, System: SystemReview, Reason: "review_applied", EntryID: rv.EntryID})
 		return
 	}
-	d := decider{r: r, st: st, out: out, nowMs: now.UnixMilli(), origin: SystemReview,
-		originTs: now.UnixMicro(), pos: reviewPosition(rv.EntryID, st.Hold.Changes)}
+	d := decider{
+		r: r, st: st, out: out, nowMs: now.UnixMilli(), origin: SystemReview,
+		originTs: now.UnixMicro(), pos: reviewPosition(rv.EntryID, st.Hold.Changes),
+	}
 	if rv.Rev < st.Hold.Changes {
 		st.Hold.Changes++
-		out.add(Decision{Kind: KindDLQ, Record: st.Record, System: SystemReview, EntryID: rv.EntryID,
-			ConflictFields: st.Hold.Fields, Reason: ReasonReviewStale})
+		out.add(Decision{
+			Kind: KindDLQ, Record: st.Record, System: SystemReview, EntryID: rv.EntryID,
+			ConflictFields: st.Hold.Fields, Reason: ReasonReviewStale,
+		})
 		return
 	}
 	hold := st.Hold

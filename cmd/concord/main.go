@@ -23,6 +23,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newConfigCommand(), newReplayCommand(), newRunCommand(), newDemoCommand())
+	root.AddCommand(newConfigCommand(), newReplayCommand(), newRunCommand(), newDemoCommand(), newDLQCommand())
 	return root
 }

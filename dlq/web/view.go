@@ -115,7 +115,7 @@ type fieldRow struct {
 }
 
 type versionCell struct {
-	cell
+	Value   cell
 	System  string
 	Deleted bool
 }
@@ -148,7 +148,7 @@ func compare(e *dlq.Entry, systems []string) []fieldRow {
 		row := fieldRow{Field: f, Index: i, UnderReview: review[f], Base: valueCell(e.Base[f])}
 		for _, s := range systems {
 			v := e.Versions[s]
-			row.Cells = append(row.Cells, versionCell{cell: valueCell(v.Values[f]), System: s, Deleted: v.Deleted})
+			row.Cells = append(row.Cells, versionCell{Value: valueCell(v.Values[f]), System: s, Deleted: v.Deleted})
 		}
 		row.Differs = differs(e, systems, f)
 		rows = append(rows, row)
@@ -185,14 +185,14 @@ type attachedRow struct {
 }
 
 type namedCell struct {
-	Name string
-	cell
+	Name  string
+	Value cell
 }
 
 func namedCells(values map[string]json.RawMessage) []namedCell {
 	out := make([]namedCell, 0, len(values))
 	for _, k := range slices.Sorted(maps.Keys(values)) {
-		out = append(out, namedCell{Name: k, cell: valueCell(values[k])})
+		out = append(out, namedCell{Name: k, Value: valueCell(values[k])})
 	}
 	return out
 }

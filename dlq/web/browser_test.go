@@ -1,0 +1,129 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/concord-sync/concord/dlq"
+	"github.com/concord-sync/concord/internal/browsertest"
+)
+
+// TestBrowserReview drives the page in a real Chromium: sign in with basic auth, open
+// the queue, open an entry, decide per field (one system's version, one value typed
+// in) and submit; the DLQ must get exactly that decision and the page must say so.
+// On the way, the <script> value from an outside system must be visible text.
+func TestBrowserReview(t *testing.T) {
+	start := time.Now()
+	fake := newFake()
+	mux := http.NewServeMux()
+	mux.Handle(Prefix, newTestHandler(t, fake))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	ctx, stop := browsertest.New(t)
+	defer stop()
+	dialogs := watchDialogs(ctx, t)
+
+	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return strings.TrimSpace(s)
+	}
+
+	step("open the queue",
+		browsertest.BasicAuth(testUser, testPassword),
+		chromedp.Navigate(srv.URL+"/review/"),
+		chromedp.WaitVisible(chromedp.CSS("table.queue")),
+	)
+	if got := text("#depth"); got != "2" {
+		t.Errorf("DLQ depth shows %q, want 2", got)
+	}
+	if got := text(".who b"); got != testUser {
+		t.Errorf("signed in as %q, want %s", got, testUser)
+	}
+
+	step("open entry e1",
+		chromedp.Click(chromedp.CSS(`a.record[href="/review/entry/e1"]`)),
+		chromedp.WaitVisible(chromedp.ID("per-field")),
+	)
+	const billingNotes = `tr[data-field="notes"] td[data-system="billing"] .str`
+	if got := text(billingNotes); got != xss {
+		t.Errorf("billing's notes show as %q, want the text %q", got, xss)
+	}
+	injected, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("td script").length`))
+	if err != nil || injected != 0 {
+		t.Errorf("script elements inside the table: %d (%v)", injected, err)
+	}
+
+	// notes: crm's version; email: a value typed in (the page's script selects its
+	// radio as the reviewer types).
+	step("choose per field",
+		chromedp.Click(chromedp.CSS(`input[name="field.notes"][value="crm"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="value.email"]`), `"ann@new.example"`),
+		chromedp.Click(chromedp.ID("apply-fields")),
+		chromedp.WaitVisible(chromedp.ID("flash")),
+	)
+	if got := text("#flash"); !strings.Contains(got, "Resolved.") {
+		t.Errorf("flash message %q", got)
+	}
+	if got := text(".status"); got != dlq.StatusResolved {
+		t.Errorf("status after resolving %q", got)
+	}
+
+	res, _ := fake.decisions()
+	want := dlq.Resolution{
+		EntryID: "e1", Rev: 3, Fields: map[string]string{"notes": "crm"},
+		Values: map[string]json.RawMessage{"email": raw(`"ann@new.example"`)}, Reviewer: testUser,
+	}
+	if len(res) != 1 || !sameResolution(res[0], want) {
+		t.Errorf("the DLQ got %d resolutions %v, want %s", len(res), res, show(want))
+	}
+	if n := dialogs(); n != 0 {
+		t.Errorf("%d JavaScript dialogs opened: a value was executed", n)
+	}
+	t.Logf("browser test took %v", time.Since(start).Round(time.Millisecond))
+}
+
+// watchDialogs counts the JavaScript dialogs (alert, confirm, prompt) the page opens,
+// closing each so that the page does not block.
+func watchDialogs(ctx context.Context, t *testing.T) func() int {
+	t.Helper()
+	var mu sync.Mutex
+	n := 0
+	err := chromedp.Listen(ctx, func(ev any) {
+		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			mu.Lock()
+			n++
+			mu.Unlock()
+			go func() { // not from the listener: it must not run commands
+				_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+			}()
+		}
+	})
+	if err != nil {
+		t.Fatalf("listening for dialogs: %v", err)
+	}
+	return func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return n
+	}
+}
