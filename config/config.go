@@ -20,6 +20,7 @@ type Config struct {
 	Redis      Redis              `yaml:"redis"`
 	Systems    map[string]*System `yaml:"systems"`
 	Resolution Resolution         `yaml:"resolution"`
+	HTTP       HTTP               `yaml:"http"`
 	// Authority maps a canonical field to its owning system, or to Shared.
 	Authority map[string]string `yaml:"authority"`
 
@@ -185,4 +186,20 @@ func (d Duration) String() string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+// HTTP configures who may use the review page. Secrets never sit in the file itself:
+// the token comes from CONCORD_HTTP_TOKEN or token_file, passwords from an
+// environment variable or a file.
+type HTTP struct {
+	TokenFile string          `yaml:"token_file"` // file holding the bearer token
+	Token     string          `yaml:"-"`          // resolved: CONCORD_HTTP_TOKEN, else token_file
+	Users     map[string]User `yaml:"users"`      // basic-auth users
+}
+
+// User is a basic-auth user of the review page: its password comes from
+// PasswordEnv (an environment variable) or PasswordFile.
+type User struct {
+	PasswordEnv  string `yaml:"password_env"`
+	PasswordFile string `yaml:"password_file"`
 }

@@ -14,6 +14,7 @@ const (
 	EnvKafkaBrokers  = "CONCORD_KAFKA_BROKERS" // comma-separated; replaces kafka.brokers
 	EnvRedisAddr     = "CONCORD_REDIS_ADDR"    // replaces redis.addr
 	EnvRedisPassword = "CONCORD_REDIS_PASSWORD"
+	EnvHTTPToken     = "CONCORD_HTTP_TOKEN"
 )
 
 // Load reads the configuration file at path, parses it, applies the environment
@@ -94,6 +95,42 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	if v := getenv(EnvRedisPassword); v != "" {
 		c.Redis.Password = v
 	}
+	if v := getenv(EnvHTTPToken); v != "" {
+		c.HTTP.Token = v
+	}
+}
+
+// Secrets resolves the review page's credentials: the bearer token (already set from
+// CONCORD_HTTP_TOKEN, else read from token_file) and each user's password. Errors name
+// the key; an empty secret is an error.
+func (h *HTTP) Secrets(getenv func(string) string, readFile func(string) ([]byte, error)) (token string, users map[string]string, err error) {
+	token = h.Token
+	if token == "" && h.TokenFile != "" {
+		b, err := readFile(h.TokenFile)
+		if err != nil {
+			return "", nil, fmt.Errorf("http.token_file: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	users = map[string]string{}
+	for name, u := range h.Users {
+		var pw string
+		switch {
+		case u.PasswordEnv != "":
+			pw = getenv(u.PasswordEnv)
+		case u.PasswordFile != "":
+			b, err := readFile(u.PasswordFile)
+			if err != nil {
+				return "", nil, fmt.Errorf("http.users.%s.password_file: %w", name, err)
+			}
+			pw = strings.TrimSpace(string(b))
+		}
+		if pw == "" {
+			return "", nil, fmt.Errorf("http.users.%s: no password (set password_env to a variable that is set, or password_file)", name)
+		}
+		users[name] = pw
+	}
+	return token, users, nil
 }
 
 // splitList splits a comma-separated list, trimming spaces and dropping empty items.

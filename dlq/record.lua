@@ -3,7 +3,8 @@
 -- ARGV[1] id, [2] record, [3] reason, [4] cause token ('' = never deduplicated),
 -- [5] at (unix ms), [6] at (RFC 3339), [7] target, [8] event id,
 -- [9] attached items (JSON objects joined by ',', '' for none), [10] partition,
--- [11] n, then n field names; m, then m × (system, ts_us, version JSON);
+-- [11] n, then n field names; m, then m × (system, ts_us, version JSON without values,
+-- k, then k × (field, value JSON));
 -- b, then b × (field, base value JSON).
 -- Reply: the entry's new rev, or 0 when the cause was already recorded.
 -- Values are never decoded here: cjson reads numbers as doubles.
@@ -68,18 +69,28 @@ end
 union('fields', fields)
 i = i + n + 1
 
--- Each system's latest version: replaced unless the stored one is newer.
+-- Each system's latest version: its time and deleted flag replaced unless the stored
+-- one is newer, and its values laid field by field over the ones stored (a later
+-- change to one held field keeps the system's value of the others).
 n = tonumber(ARGV[i])
-for j = 0, n - 1 do
-  local system, ts, json = ARGV[i + 1 + 3 * j], tonumber(ARGV[i + 2 + 3 * j]), ARGV[i + 3 + 3 * j]
+i = i + 1
+for _ = 1, n do
+  local system, ts, json, k = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], tonumber(ARGV[i + 3])
   local f = 'version:' .. system
   local old = redis.call('HGET', key, f)
   local oldTs = old and tonumber(string.match(old, '^{"ts_us":(%-?%d+)'))
-  if not oldTs or ts >= oldTs then
+  local newer = not oldTs or ts >= oldTs
+  if newer then
     redis.call('HSET', key, f, json)
   end
+  for v = 0, k - 1 do
+    local vf = 'value:' .. system .. ':' .. ARGV[i + 4 + 2 * v]
+    if newer or redis.call('HEXISTS', key, vf) == 0 then
+      redis.call('HSET', key, vf, ARGV[i + 5 + 2 * v])
+    end
+  end
+  i = i + 4 + 2 * k
 end
-i = i + 3 * n + 1
 
 -- The value before the conflict: the first one known stays.
 n = tonumber(ARGV[i])

@@ -37,7 +37,8 @@ import (
 //	rev                          integer, incremented by every recorded change
 //	attached                     JSON array of {system, ts_us, deleted, values, cause, at}
 //	target, event_id             apply_unconfirmed: the unconfirmed target and apply
-//	version:<system>             JSON {ts_us, system, deleted, values}: the system's latest version
+//	version:<system>             JSON {ts_us, system, deleted}: the time of the system's latest version
+//	value:<system>:<field>       JSON: the system's latest value of the field
 //	base:<field>                 JSON: the field's agreed value before the conflict
 //	cause:<token>                RFC 3339 time a change was recorded; token is the JSON
 //	                             array [cause, reason, target, event_id, fields]
@@ -169,11 +170,18 @@ func (s *Store) call(c *Change) (scriptCall, error) {
 	}
 	args = append(args, len(c.Versions))
 	for _, v := range c.Versions {
-		b, err := json.Marshal(storedVersion{TsUs: v.TsUs, System: v.System, Deleted: v.Deleted, Values: v.Values})
+		b, err := json.Marshal(storedVersion{TsUs: v.TsUs, System: v.System, Deleted: v.Deleted})
 		if err != nil {
 			return scriptCall{}, fmt.Errorf("version of %s: %w", v.System, err)
 		}
-		args = append(args, v.System, v.TsUs, b)
+		args = append(args, v.System, v.TsUs, b, len(v.Values))
+		for _, f := range slices.Sorted(maps.Keys(v.Values)) {
+			val := v.Values[f]
+			if !json.Valid(val) {
+				return scriptCall{}, fmt.Errorf("value of %s in %s's version is not JSON", f, v.System)
+			}
+			args = append(args, f, []byte(val))
+		}
 	}
 	args = append(args, len(c.Base))
 	for _, f := range slices.Sorted(maps.Keys(c.Base)) {
@@ -323,7 +331,22 @@ func parseEntry(h map[string]string) (*Entry, error) {
 		case strings.HasPrefix(k, "version:"):
 			var sv storedVersion
 			jsonField(k, &sv)
-			e.Versions[strings.TrimPrefix(k, "version:")] = Version{System: sv.System, TsUs: sv.TsUs, Deleted: sv.Deleted, Values: sv.Values}
+			system := strings.TrimPrefix(k, "version:")
+			ver := e.Versions[system]
+			ver.System, ver.TsUs, ver.Deleted = sv.System, sv.TsUs, sv.Deleted
+			e.Versions[system] = ver
+		case strings.HasPrefix(k, "value:"):
+			system, field, ok := strings.Cut(strings.TrimPrefix(k, "value:"), ":")
+			if !ok {
+				errs = append(errs, fmt.Errorf("field %q: not value:<system>:<field>", k))
+				continue
+			}
+			ver := e.Versions[system]
+			if ver.Values == nil {
+				ver.Values = map[string]json.RawMessage{}
+			}
+			ver.Values[field] = json.RawMessage(v)
+			e.Versions[system] = ver
 		case strings.HasPrefix(k, "base:"):
 			if e.Base == nil {
 				e.Base = map[string]json.RawMessage{}

@@ -345,3 +345,26 @@ func sameSet(a, b []string) bool {
 	}
 	return true
 }
+
+// TestStoreMergesVersionsFieldByField: a later change to one held field keeps the
+// system's latest value of the others; an older change never overwrites a newer value.
+func TestStoreMergesVersionsFieldByField(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		s := dlq.NewStore(b.client, b.name)
+		phone := dlq.Change{
+			EntryID: "e1", Record: "42", Reason: "clock_skew", Fields: []string{"phone"},
+			Versions: []dlq.Version{{System: "crm", TsUs: 1_000_000, Values: map[string]json.RawMessage{"phone": raw(`"1"`)}}},
+			Cause:    "crm@phone", At: t0,
+		}
+		older := dlq.Change{
+			EntryID: "e1", Record: "42", Reason: "attached", Fields: []string{"notes"},
+			Versions: []dlq.Version{{System: "crm", TsUs: 500_000, Values: map[string]json.RawMessage{"notes": raw(`"stale"`)}}},
+			Cause:    "crm@old", At: t0,
+		}
+		record(t, s, conflict(), phone, older)
+		crm := get(t, s, "e1").Versions["crm"]
+		if string(crm.Values["notes"]) != `"called"` || string(crm.Values["phone"]) != `"1"` || crm.TsUs != 1_000_000 {
+			t.Errorf("crm's version = %+v, want notes \"called\" and phone \"1\"", crm)
+		}
+	})
+}

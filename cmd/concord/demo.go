@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"os/signal"
 	"slices"
 	"strings"
@@ -24,6 +27,7 @@ import (
 
 	"github.com/concord-sync/concord/config"
 	"github.com/concord-sync/concord/dlq"
+	"github.com/concord-sync/concord/dlq/web"
 	"github.com/concord-sync/concord/internal/sim"
 	"github.com/concord-sync/concord/pipeline"
 	"github.com/concord-sync/concord/pipeline/state"
@@ -70,18 +74,16 @@ aside. It must be 0.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			sum, err := runDemo(ctx, o, log, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			return printSummary(cmd.OutOrStdout(), sum, o.json)
+			return runDemo(ctx, o, log, cmd.ErrOrStderr(), func(sum *demoSummary) error {
+				return printSummary(cmd.OutOrStdout(), sum, o.json)
+			})
 		},
 	}
 	f := cmd.Flags()
 	f.DurationVar(&o.duration, "duration", 30*time.Second, "how long the systems make edits")
 	f.Float64Var(&o.rate, "rate", 200, "edits per second, both systems together")
 	f.DurationVar(&o.skew, "skew", 300*time.Millisecond, "how far billing's clock is ahead of crm's")
-	f.StringVar(&o.http, "http", "", "serve /healthz, /readyz and /metrics on this address, e.g. 127.0.0.1:8080")
+	f.StringVar(&o.http, "http", "127.0.0.1:0", `serve the review page, /healthz, /readyz and /metrics on this address ("" for none; port 0 picks a free one)`)
 	f.BoolVar(&o.json, "json", false, "print the summary as one JSON object (and no progress line)")
 	f.IntVar(&o.records, "records", 200, "how many records the systems share")
 	f.Int64Var(&o.seed, "seed", 1, "seed of the simulated edits")
@@ -107,34 +109,38 @@ type demoSummary struct {
 
 const demoPartitions = 4
 
-func runDemo(ctx context.Context, o demoOptions, log *zap.Logger, progress io.Writer) (*demoSummary, error) {
+// runDemo runs the demo and reports its summary while everything still runs. Without
+// --json, with the review page served, it then keeps running (the systems no longer
+// edit, the sinks and concord keep going) so DLQ entries can be resolved in the page,
+// until interrupted.
+func runDemo(ctx context.Context, o demoOptions, log *zap.Logger, progress io.Writer, report func(*demoSummary) error) error {
 	cfg, err := config.Parse(demoConfig)
 	if err != nil {
-		return nil, fmt.Errorf("demo configuration: %w", err)
+		return fmt.Errorf("demo configuration: %w", err)
 	}
 	inputs := []string{cfg.Systems["crm"].Topic, cfg.Systems["billing"].Topic}
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(demoPartitions, inputs...),
 		kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(demoPartitions))
 	if err != nil {
-		return nil, fmt.Errorf("starting the embedded Kafka broker: %w", err)
+		return fmt.Errorf("starting the embedded Kafka broker: %w", err)
 	}
 	defer kc.Close()
 	mr, err := miniredis.Run()
 	if err != nil {
-		return nil, fmt.Errorf("starting the embedded Redis: %w", err)
+		return fmt.Errorf("starting the embedded Redis: %w", err)
 	}
 	defer mr.Close()
 	cfg.Kafka.Brokers = kc.ListenAddrs()
 	cfg.Redis.Addr = mr.Addr()
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("demo configuration: %w", err)
+		return fmt.Errorf("demo configuration: %w", err)
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	defer func() { _ = rdb.Close() }()
 
 	res, err := resolver.New(cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	reg := prometheus.NewRegistry()
 	dlqStore := dlq.NewStore(rdb, cfg.Name)
@@ -144,19 +150,18 @@ func runDemo(ctx context.Context, o demoOptions, log *zap.Logger, progress io.Wr
 		Logger: log, Metrics: pipeline.NewMetrics(reg),
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	simulation, err := sim.New(demoSystems(cfg, o), log)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if o.http != "" {
-		srv, err := serveHTTP(o.http, newMux(proc.Ready, reg), log)
+		stop, err := serveDemoHTTP(o.http, cfg, rdb, proc, reg, log, progress)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		defer shutdownHTTP(srv, log)
-		_, _ = fmt.Fprintf(progress, "metrics and health on http://%s/metrics\n", o.http)
+		defer stop()
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -167,14 +172,26 @@ func runDemo(ctx context.Context, o demoOptions, log *zap.Logger, progress io.Wr
 
 	start := time.Now()
 	settled := demoWait(gctx, o, simulation, reg, progress, start)
+	if gctx.Err() != nil {
+		cancel()
+		if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		return ctx.Err()
+	}
+	sum, err := summarize(gctx, cfg, simulation, reg, dlqStore, time.Since(start), settled)
+	if err == nil {
+		err = report(sum)
+	}
+	if err == nil && !o.json && o.http != "" {
+		_, _ = fmt.Fprintln(progress, "the review page stays up (the systems no longer edit); Ctrl-C to stop")
+		<-gctx.Done()
+	}
 	cancel()
-	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
-		return nil, err
+	if werr := g.Wait(); werr != nil && !errors.Is(werr, context.Canceled) && err == nil {
+		err = werr
 	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	return summarize(context.Background(), cfg, simulation, reg, dlqStore, time.Since(start), settled)
+	return err
 }
 
 // demoSystems describes the CRM (full before images, its clock on time, Debezium
@@ -299,4 +316,42 @@ func printSummary(w io.Writer, s *demoSummary, asJSON bool) error {
 		return fmt.Errorf("%d records diverged: %v", s.DivergedRecords, s.Diverged)
 	}
 	return nil
+}
+
+// serveDemoHTTP serves the review page (with a fresh sign-in, or the bearer token of
+// CONCORD_HTTP_TOKEN), health and metrics, and prints where and how to sign in.
+func serveDemoHTTP(addr string, cfg *config.Config, rdb redis.UniversalClient, proc *pipeline.Processor,
+	reg *prometheus.Registry, log *zap.Logger, progress io.Writer,
+) (func(), error) {
+	store := dlq.NewStore(rdb, cfg.Name)
+	w := pipeline.NewWriter(cfg.Kafka.Brokers, 100)
+	svc := dlq.NewService(store, sharedFields(cfg), func(ctx context.Context) error {
+		return pipeline.DrainOutbox(ctx, cfg, store, w)
+	})
+	auth := web.Auth{Token: os.Getenv(config.EnvHTTPToken), Users: map[string]string{"demo": randomSecret()}}
+	if auth.Token == "" {
+		auth.Token = randomSecret()
+	}
+	h, err := newReviewHandler(cfg, svc, auth, log)
+	if err != nil {
+		_ = w.Close()
+		return nil, err
+	}
+	mux := newMux(proc.Ready, reg)
+	mux.Handle(web.Prefix, h)
+	srv, url, err := serveHTTP(addr, mux, log)
+	if err != nil {
+		_ = w.Close()
+		return nil, err
+	}
+	_, _ = fmt.Fprintf(progress, "review page: %s/review/  (user demo, password %s; or Authorization: Bearer %s)\nmetrics: %s/metrics\n",
+		url, auth.Users["demo"], auth.Token, url)
+	return func() { shutdownHTTP(srv, log); _ = w.Close() }, nil
+}
+
+// randomSecret is 16 random bytes in hex.
+func randomSecret() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

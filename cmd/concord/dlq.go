@@ -37,7 +37,7 @@ func openReview(cfgPath string) (*reviewEnv, func(), error) {
 	store := dlq.NewStore(rdb, cfg.Name)
 	w := pipeline.NewWriter(cfg.Kafka.Brokers, 100)
 	flush := func(ctx context.Context) error {
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, flushTimeout)
 		defer cancel()
 		return pipeline.DrainOutbox(ctx, cfg, store, w)
 	}
@@ -73,7 +73,7 @@ name. Output is an aligned table, or JSON with --json.`,
 	_ = cmd.MarkPersistentFlagRequired("config")
 	open := func() (*reviewEnv, func(), error) { return openReview(cfgPath) }
 	cmd.AddCommand(newDLQListCommand(open), newDLQShowCommand(open), newDLQResolveCommand(open),
-		newDLQDismissCommand(open), newDLQAuditCommand(open), newDLQPatternsCommand(open))
+		newDLQDismissCommand(open), newDLQAuditCommand(open), newDLQPatternsCommand(open), newDLQServeCommand(open))
 	return cmd
 }
 

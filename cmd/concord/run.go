@@ -21,6 +21,7 @@ import (
 
 	"github.com/concord-sync/concord/config"
 	"github.com/concord-sync/concord/dlq"
+	"github.com/concord-sync/concord/dlq/web"
 	"github.com/concord-sync/concord/pipeline"
 	"github.com/concord-sync/concord/pipeline/state"
 	"github.com/concord-sync/concord/resolver"
@@ -88,7 +89,24 @@ func run(ctx context.Context, cfg *config.Config, httpAddr string, log *zap.Logg
 		return err
 	}
 	if httpAddr != "" {
-		srv, err := serveHTTP(httpAddr, newMux(p.Ready, reg), log)
+		mux := newMux(p.Ready, reg)
+		store := dlq.NewStore(rdb, cfg.Name)
+		w := pipeline.NewWriter(cfg.Kafka.Brokers, 100)
+		defer func() { _ = w.Close() }()
+		svc := dlq.NewService(store, sharedFields(cfg), func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, flushTimeout)
+			defer cancel()
+			return pipeline.DrainOutbox(ctx, cfg, store, w)
+		})
+		switch h, err := reviewPage(cfg, svc, log); {
+		case errors.Is(err, errNoReviewAuth):
+			log.Warn("review page not served", zap.Error(err))
+		case err != nil:
+			return err
+		default:
+			mux.Handle(web.Prefix, h)
+		}
+		srv, _, err := serveHTTP(httpAddr, mux, log)
 		if err != nil {
 			return err
 		}
@@ -110,15 +128,18 @@ func newMux(ready func() bool, reg *prometheus.Registry) *http.ServeMux {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if reg != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	}
 	return mux
 }
 
-// serveHTTP listens on addr and serves h in the background.
-func serveHTTP(addr string, h http.Handler, log *zap.Logger) (*http.Server, error) {
+// serveHTTP listens on addr and serves h in the background; it returns the server
+// and its base URL (with the port chosen when addr asked for port 0).
+func serveHTTP(addr string, h http.Handler, log *zap.Logger) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("--http %s: %w", addr, err)
+		return nil, "", fmt.Errorf("--http %s: %w", addr, err)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -127,7 +148,7 @@ func serveHTTP(addr string, h http.Handler, log *zap.Logger) (*http.Server, erro
 		}
 	}()
 	log.Info("serving http", zap.String("addr", ln.Addr().String()))
-	return srv, nil
+	return srv, "http://" + ln.Addr().String(), nil
 }
 
 func shutdownHTTP(srv *http.Server, log *zap.Logger) {
