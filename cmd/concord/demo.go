@@ -328,6 +328,7 @@ func serveDemoHTTP(addr string, cfg *config.Config, rdb redis.UniversalClient, p
 	svc := dlq.NewService(store, sharedFields(cfg), func(ctx context.Context) error {
 		return pipeline.DrainOutbox(ctx, cfg, store, w)
 	})
+	reg.MustRegister(dlq.NewCollector(svc))
 	auth := web.Auth{Token: os.Getenv(config.EnvHTTPToken), Users: map[string]string{"demo": randomSecret()}}
 	if auth.Token == "" {
 		auth.Token = randomSecret()

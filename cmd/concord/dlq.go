@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"os/user"
 	"slices"
 	"strings"
@@ -39,7 +40,11 @@ func openReview(cfgPath string) (*reviewEnv, func(), error) {
 	flush := func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, flushTimeout)
 		defer cancel()
-		return pipeline.DrainOutbox(ctx, cfg, store, w)
+		err := pipeline.DrainOutbox(ctx, cfg, store, w)
+		if err != nil {
+			_, _ = fmt.Fprintf(os.Stderr, "concord: the decision is recorded but could not be sent to Kafka yet (%v); a running concord sends it\n", err)
+		}
+		return err
 	}
 	env := &reviewEnv{cfg: cfg, rdb: rdb, svc: dlq.NewService(store, sharedFields(cfg), flush)}
 	return env, func() { _ = w.Close(); _ = rdb.Close() }, nil

@@ -65,7 +65,12 @@ authority: {notes: shared, phone: shared}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- proc.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("processor: %v", err)
+		}
+	}()
 
 	w := pipeline.NewWriter(brokers, 10)
 	defer func() { _ = w.Close() }()

@@ -75,13 +75,21 @@ func run(ctx context.Context, cfg *config.Config, httpAddr string, log *zap.Logg
 	if err != nil {
 		return err
 	}
+	store := dlq.NewStore(rdb, cfg.Name)
+	w := pipeline.NewWriter(cfg.Kafka.Brokers, 100)
+	defer func() { _ = w.Close() }()
+	svc := dlq.NewService(store, sharedFields(cfg), func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, flushTimeout)
+		defer cancel()
+		return pipeline.DrainOutbox(ctx, cfg, store, w)
+	})
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), dlq.NewCollector(svc))
 	p, err := pipeline.New(pipeline.Options{
 		Config:  cfg,
 		Rules:   pipeline.StaticRules{R: res},
 		Store:   state.NewRedis(rdb, cfg.Name),
-		DLQ:     dlq.NewStore(rdb, cfg.Name),
+		DLQ:     store,
 		Logger:  log,
 		Metrics: pipeline.NewMetrics(reg),
 	})
@@ -90,14 +98,6 @@ func run(ctx context.Context, cfg *config.Config, httpAddr string, log *zap.Logg
 	}
 	if httpAddr != "" {
 		mux := newMux(p.Ready, reg)
-		store := dlq.NewStore(rdb, cfg.Name)
-		w := pipeline.NewWriter(cfg.Kafka.Brokers, 100)
-		defer func() { _ = w.Close() }()
-		svc := dlq.NewService(store, sharedFields(cfg), func(ctx context.Context) error {
-			ctx, cancel := context.WithTimeout(ctx, flushTimeout)
-			defer cancel()
-			return pipeline.DrainOutbox(ctx, cfg, store, w)
-		})
 		switch h, err := reviewPage(cfg, svc, log); {
 		case errors.Is(err, errNoReviewAuth):
 			log.Warn("review page not served", zap.Error(err))
