@@ -104,6 +104,9 @@ type Resolution struct {
 	ApplyTimeout       Duration       `yaml:"apply_timeout"`       // default 15m
 	InitialLoadPrefer  string         `yaml:"initial_load_prefer"` // a system name, or empty
 	LoopGuard          LoopGuard      `yaml:"loop_guard"`
+	// WidenByClockUncertainty adds the measured uncertainty of both systems' clock
+	// offsets (concord_clock_offset_uncertainty_seconds) to the clock-skew tolerance.
+	WidenByClockUncertainty bool `yaml:"widen_by_clock_uncertainty"`
 }
 
 // SkewOverride is the clock-skew tolerance between two particular systems.

@@ -33,7 +33,7 @@ type item struct {
 // resolve every change in order, then produce, record DLQ entries, write the states
 // in one round trip and commit.
 func (w *worker) process(ctx context.Context, batch []kafka.Message) error {
-	res := w.p.opts.Rules.Resolver()
+	res := w.p.opts.Rules.Resolver().Widened(w.p.clocks.uncertainties())
 	now := w.p.opts.Now()
 	items, records := w.scan(res, batch)
 	states, err := w.load(ctx, records)
@@ -70,6 +70,7 @@ func (w *worker) process(ctx context.Context, batch []kafka.Message) error {
 			out.o.Reset()
 			res.Resolve(now, st, &ch, &out.o)
 			out.collect(st, it.system+"@"+ch.Position.String())
+			out.timing(it.system, ev.TsMs, ch.TsUs)
 		}
 	}
 	return w.finish(ctx, out, states, batch)
@@ -146,6 +147,7 @@ func (w *worker) finish(ctx context.Context, out *outputs, states map[string]*re
 			return fmt.Errorf("pipeline: producing %d messages: %w", len(out.messages), err)
 		}
 	}
+	out.produced = time.Now()
 	if len(out.dlq) > 0 {
 		if err := w.p.opts.DLQ.Record(ctx, out.dlq); err != nil {
 			return fmt.Errorf("pipeline: recording %d DLQ entries: %w", len(out.dlq), err)

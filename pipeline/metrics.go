@@ -7,34 +7,48 @@ import (
 // Metrics are the processor's Prometheus metrics. Register them with the registry the
 // caller passes in; nothing is registered globally.
 type Metrics struct {
-	Events    *prometheus.CounterVec // system, op (c, u, d, r, or the kind of a non-change)
-	Decisions *prometheus.CounterVec // kind, rule
-	Conflicts *prometheus.CounterVec // rule
-	Poison    *prometheus.CounterVec // system
-	Unmapped  *prometheus.CounterVec // system, field
-	Batch     prometheus.Histogram   // seconds per batch, produce to commit
-	Fenced    prometheus.Counter
-	Retries   prometheus.Counter
+	Events      *prometheus.CounterVec   // system, op (c, u, d, r, or the kind of a non-change)
+	Decisions   *prometheus.CounterVec   // kind, rule
+	Conflicts   *prometheus.CounterVec   // rule
+	Echoes      *prometheus.CounterVec   // system
+	Duplicates  *prometheus.CounterVec   // system
+	Poison      *prometheus.CounterVec   // system
+	Unmapped    *prometheus.CounterVec   // system, field
+	SyncLag     *prometheus.HistogramVec // from, to
+	ConsumerLag *prometheus.GaugeVec     // topic, partition
+	ClockOffset *prometheus.GaugeVec     // system
+	ClockUncert *prometheus.GaugeVec     // system
+	Reloads     *prometheus.CounterVec   // result
+	Batch       prometheus.Histogram     // seconds per batch, produce to commit
+	Fenced      prometheus.Counter
+	Retries     prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	}
+	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	}
 	m := &Metrics{
-		Events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "concord_events_total", Help: "Change events read, by system and op (c, u, d, r) or message kind.",
-		}, []string{"system", "op"}),
-		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "concord_decisions_total", Help: "Resolver decisions, by kind and rule.",
-		}, []string{"kind", "rule"}),
-		Conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "concord_conflicts_total", Help: "Concurrent changes decided by rule or sent to review, by rule (review for the DLQ).",
-		}, []string{"rule"}),
-		Poison: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "concord_poison_total", Help: "Messages that could not be decoded, sent to the poison topic, by system.",
-		}, []string{"system"}),
-		Unmapped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "concord_unmapped_fields_total", Help: "Changes to fields in no authority entry, skipped, by system and field.",
-		}, []string{"system", "field"}),
+		Events:     counter("concord_events_total", "Change events read, by system and op (c, u, d, r) or message kind.", "system", "op"),
+		Decisions:  counter("concord_decisions_total", "Resolver decisions, by kind and rule.", "kind", "rule"),
+		Conflicts:  counter("concord_conflicts_total", "Concurrent changes decided by rule or sent to review, by rule (review for the DLQ).", "rule"),
+		Echoes:     counter("concord_echoes_total", "Change events recognised as concord's own applies coming back, by system.", "system"),
+		Duplicates: counter("concord_duplicates_total", "Change events at or before a position already processed, by system.", "system"),
+		Poison:     counter("concord_poison_total", "Messages that could not be decoded, sent to the poison topic, by system.", "system"),
+		Unmapped:   counter("concord_unmapped_fields_total", "Changes to fields in no authority entry, skipped, by system and field.", "system", "field"),
+		SyncLag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "concord_sync_lag_seconds",
+			Help:    "Apply produced time minus the source commit time of the change it carries, per system pair.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900},
+		}, []string{"from", "to"}),
+		ConsumerLag: gauge("concord_consumer_lag", "Messages behind the partition's high watermark, per input topic and partition.", "topic", "partition"),
+		ClockOffset: gauge("concord_clock_offset_seconds", "Estimated offset of a system's change timestamps against concord's clock (positive: ahead).", "system"),
+		ClockUncert: gauge("concord_clock_offset_uncertainty_seconds", "Half-width of the interval the clock offset is known to lie in.", "system"),
+		Reloads:     counter("concord_config_reloads_total", "Configuration reloads, by result (ok, invalid: the old configuration kept running).", "result"),
 		Batch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "concord_batch_seconds", Help: "Time to process one batch, from decode to offset commit.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
@@ -46,6 +60,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "concord_batch_retries_total", Help: "Batches retried after a Kafka or Redis failure.",
 		}),
 	}
-	reg.MustRegister(m.Events, m.Decisions, m.Conflicts, m.Poison, m.Unmapped, m.Batch, m.Fenced, m.Retries)
+	reg.MustRegister(m.Events, m.Decisions, m.Conflicts, m.Echoes, m.Duplicates, m.Poison, m.Unmapped,
+		m.SyncLag, m.ConsumerLag, m.ClockOffset, m.ClockUncert, m.Reloads, m.Batch, m.Fenced, m.Retries)
 	return m
 }

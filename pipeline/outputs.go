@@ -38,6 +38,33 @@ type outputs struct {
 	counts   []resolver.Decision // kinds and rules only, counted once the batch commits
 	events   [][2]string         // system, op of every message, counted once the batch commits
 	poisoned []string            // systems of poison messages
+	lags     []lagSample         // applies carrying a change of known commit time
+	echoes   []echoSample        // round trips, for the clock offsets
+	produced time.Time           // when the batch's messages were acknowledged
+}
+
+type lagSample struct {
+	from, to string
+	commitMs int64
+}
+
+type echoSample struct {
+	system       string
+	tsUs, sentMs int64
+}
+
+// timing notes, for the change just resolved, its applies' sync lag (from the
+// change's source commit time) and its echoes' round trips.
+func (out *outputs) timing(system string, commitMs, tsUs int64) {
+	for i := range out.o.Decisions {
+		d := &out.o.Decisions[i]
+		switch {
+		case d.Kind == resolver.KindApply && d.Origin == system && commitMs > 0:
+			out.lags = append(out.lags, lagSample{from: system, to: d.Target, commitMs: commitMs})
+		case d.Kind == resolver.KindEcho:
+			out.echoes = append(out.echoes, echoSample{system: system, tsUs: tsUs, sentMs: d.SentMs})
+		}
+	}
 }
 
 func (out *outputs) event(system, op string) { out.events = append(out.events, [2]string{system, op}) }
@@ -180,6 +207,12 @@ func (out *outputs) poison(it *item) {
 // count updates the decision metrics once the batch is committed.
 func (out *outputs) count() {
 	m := out.w.p.opts.Metrics
+	for _, l := range out.lags {
+		m.SyncLag.WithLabelValues(l.from, l.to).Observe(out.produced.Sub(time.UnixMilli(l.commitMs)).Seconds())
+	}
+	for _, e := range out.echoes {
+		out.w.p.clocks.observe(e.system, e.tsUs, e.sentMs, out.now)
+	}
 	for _, e := range out.events {
 		m.Events.WithLabelValues(e[0], e[1]).Inc()
 	}
@@ -195,6 +228,10 @@ func (out *outputs) count() {
 			m.Conflicts.WithLabelValues(string(resolver.RuleReview)).Inc()
 		case d.Kind == resolver.KindSkip && d.Reason == resolver.ReasonUnmapped:
 			m.Unmapped.WithLabelValues(d.System, d.Field).Inc()
+		case d.Kind == resolver.KindEcho:
+			m.Echoes.WithLabelValues(d.System).Inc()
+		case d.Kind == resolver.KindDuplicate:
+			m.Duplicates.WithLabelValues(d.System).Inc()
 		}
 	}
 }

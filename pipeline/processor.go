@@ -27,6 +27,7 @@ type Processor struct {
 	systems map[string]string // input topic -> system (the review topic maps to "")
 	writer  *kafka.Writer
 
+	clocks     *clocks
 	ready      atomic.Bool
 	unmapped   sync.Map // "system\x00field" of unmapped fields already logged
 	mu         sync.Mutex
@@ -38,7 +39,7 @@ func New(opts Options) (*Processor, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
-	p := &Processor{opts: opts, cfg: opts.Config, log: opts.Logger, systems: map[string]string{}}
+	p := &Processor{opts: opts, cfg: opts.Config, log: opts.Logger, systems: map[string]string{}, clocks: newClocks(opts.Metrics)}
 	for name, s := range p.cfg.Systems {
 		p.inputs = append(p.inputs, s.Topic)
 		p.systems[s.Topic] = name

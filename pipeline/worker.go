@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -23,6 +24,7 @@ type worker struct {
 	fence   state.Fence
 
 	decoders map[string]*codecs.Decoder
+	readers  []*kafka.Reader
 }
 
 func newWorker(p *Processor, gen *kafka.Generation, part int, offsets map[string]int64) *worker {
@@ -46,6 +48,7 @@ func (w *worker) run(ctx, gctx context.Context) {
 	msgs := make(chan kafka.Message, w.p.opts.BatchSize)
 	done := make(chan struct{})
 	readers := w.startReaders(readCtx, msgs, done)
+	w.readers = readers
 	defer func() {
 		cancel()
 		for _, r := range readers {
@@ -53,6 +56,9 @@ func (w *worker) run(ctx, gctx context.Context) {
 		}
 		for range readers {
 			<-done
+		}
+		for _, r := range readers {
+			w.p.opts.Metrics.ConsumerLag.DeleteLabelValues(r.Config().Topic, strconv.Itoa(w.part))
 		}
 	}()
 	ticker := time.NewTicker(w.p.opts.ExpireInterval)
@@ -71,10 +77,12 @@ func (w *worker) run(ctx, gctx context.Context) {
 			if !w.handle(ctx, gctx, batch) {
 				return
 			}
+			w.reportLag()
 		case <-ticker.C:
 			if !w.expireDue(ctx, gctx) {
 				return
 			}
+			w.reportLag()
 		}
 	}
 }
@@ -183,6 +191,16 @@ func (w *worker) retry(ctx, gctx context.Context, fn func(context.Context) error
 			return gctx.Err()
 		}
 		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// reportLag sets the consumer lag of the partition of every input topic: how far the
+// last message read is behind the high watermark.
+func (w *worker) reportLag() {
+	for _, r := range w.readers {
+		if lag := r.Lag(); lag >= 0 {
+			w.p.opts.Metrics.ConsumerLag.WithLabelValues(r.Config().Topic, strconv.Itoa(w.part)).Set(float64(lag))
+		}
 	}
 }
 

@@ -98,6 +98,10 @@ type Decision struct {
 	Versions []Version
 	Base     []Value
 
+	// SentMs is, on an echo, when the acknowledged apply was decided (concord's
+	// clock): with the echo's timestamp it bounds the system's clock offset.
+	SentMs int64
+
 	Field string
 }
 

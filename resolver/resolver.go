@@ -77,7 +77,7 @@ func (d *decider) ackEcho() *Apply {
 	}
 	acked := ss.InFlight[i]
 	ss.InFlight = append(ss.InFlight[:0], ss.InFlight[i+1:]...)
-	d.out.add(Decision{Kind: KindEcho, Record: d.st.Record, System: ch.System, EventID: acked.EventID})
+	d.out.add(Decision{Kind: KindEcho, Record: d.st.Record, System: ch.System, EventID: acked.EventID, SentMs: acked.SentMs})
 	return &acked
 }
 

@@ -30,6 +30,8 @@ type Resolver struct {
 	loopWindow       time.Duration
 	tolerance        time.Duration
 	pairTolerance    map[[2]string]time.Duration
+	widenOpt         bool                     // resolution.widen_by_clock_uncertainty
+	widen            map[string]time.Duration // per system: added to the tolerance
 }
 
 type systemRules struct {
@@ -69,6 +71,7 @@ func New(cfg *config.Config) (*Resolver, error) {
 		loopWindow:       res.LoopGuard.Window.Duration,
 		tolerance:        res.ClockSkewTolerance.Duration,
 		pairTolerance:    make(map[[2]string]time.Duration),
+		widenOpt:         res.WidenByClockUncertainty,
 	}
 	if r.deletes == "" {
 		r.deletes = DeletesReview
@@ -191,10 +194,24 @@ func (r *Resolver) system(name string) *systemRules {
 }
 
 func (r *Resolver) toleranceUs(a, b string) int64 {
-	if t, ok := r.pairTolerance[pairKey(a, b)]; ok {
-		return t.Microseconds()
+	t, ok := r.pairTolerance[pairKey(a, b)]
+	if !ok {
+		t = r.tolerance
 	}
-	return r.tolerance.Microseconds()
+	return (t + r.widen[a] + r.widen[b]).Microseconds()
+}
+
+// Widened returns the resolver with each system's clock uncertainty added to the
+// clock-skew tolerance of every pair it is in, when
+// resolution.widen_by_clock_uncertainty is on; else the resolver itself. The
+// resolver stays pure: the uncertainties are an input, measured by the pipeline.
+func (r *Resolver) Widened(uncertainty map[string]time.Duration) *Resolver {
+	if !r.widenOpt || len(uncertainty) == 0 {
+		return r
+	}
+	c := *r
+	c.widen = uncertainty
+	return &c
 }
 
 // fieldClass says how a canonical field is resolved.

@@ -39,7 +39,9 @@ undecodable messages to <name>.poison and ambiguous conflicts to the DLQ in Redi
 
 Several processes with the same configuration split the partitions between them and take
 over when one stops. SIGTERM or SIGINT finishes the batch in progress, commits it and
-leaves the group. --http serves /healthz, /readyz and /metrics.
+leaves the group. The authority map and the resolution settings reload when the file
+changes or on SIGHUP (an invalid file keeps the running configuration). --http serves
+/healthz, /readyz, /metrics and the review page (/review/).
 
 Logs are JSON on a non-terminal stderr and readable text on a terminal.`,
 		Example: "  concord run --config concord.yaml --http 127.0.0.1:8080",
@@ -53,7 +55,7 @@ Logs are JSON on a non-terminal stderr and readable text on a terminal.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return run(ctx, cfg, httpAddr, log)
+			return run(ctx, cfgPath, cfg, httpAddr, log)
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "configuration file (YAML)")
@@ -63,7 +65,7 @@ Logs are JSON on a non-terminal stderr and readable text on a terminal.`,
 }
 
 // run runs a processor against the configured Kafka and Redis until ctx is done.
-func run(ctx context.Context, cfg *config.Config, httpAddr string, log *zap.Logger) error {
+func run(ctx context.Context, cfgPath string, cfg *config.Config, httpAddr string, log *zap.Logger) error {
 	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs: []string{cfg.Redis.Addr}, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
 	})
@@ -85,17 +87,38 @@ func run(ctx context.Context, cfg *config.Config, httpAddr string, log *zap.Logg
 	})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), dlq.NewCollector(svc))
+	metrics := pipeline.NewMetrics(reg)
+	rules := pipeline.NewLiveRules(res)
 	p, err := pipeline.New(pipeline.Options{
 		Config:  cfg,
-		Rules:   pipeline.StaticRules{R: res},
+		Rules:   rules,
 		Store:   state.NewRedis(rdb, cfg.Name),
 		DLQ:     store,
 		Logger:  log,
-		Metrics: pipeline.NewMetrics(reg),
+		Metrics: metrics,
 	})
 	if err != nil {
 		return err
 	}
+	reloader := pipeline.NewReloader(cfgPath, cfg, rules, log, metrics)
+	go func() {
+		if err := reloader.Watch(ctx); err != nil {
+			log.Warn("configuration changes are picked up on SIGHUP only", zap.Error(err))
+		}
+	}()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_ = reloader.Reload() // logged and counted
+			}
+		}
+	}()
 	if httpAddr != "" {
 		mux := newMux(p.Ready, reg)
 		switch h, err := reviewPage(cfg, svc, log); {

@@ -91,6 +91,19 @@ authority: {email: crm, notes: shared}
 		time.Sleep(20 * time.Millisecond)
 	}
 
+	// SIGHUP reloads the authority map; an invalid file is refused and counted.
+	if err := os.WriteFile(cfgPath, []byte(strings.Replace(cfg, "email: crm", "email: billing", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitMetric(t, addr, `concord_config_reloads_total{result="ok"}`)
+	if err := os.WriteFile(cfgPath, []byte(strings.Replace(cfg, "email: crm", "email: nobody", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitMetric(t, addr, `concord_config_reloads_total{result="invalid"}`)
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -145,4 +158,16 @@ func waitHTTP(t *testing.T, url string, status int) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s never answered %d", url, status)
+}
+
+// waitMetric waits until /metrics shows a series.
+func waitMetric(t *testing.T, addr, series string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(get(t, "http://"+addr+"/metrics"), series) {
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics never showed %s", series)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
