@@ -18,7 +18,9 @@ import (
 
 // LiveRules is Rules whose resolver a reload swaps atomically: each batch takes the
 // resolver current when it starts, so a new configuration applies from the next batch.
-type LiveRules struct{ cur atomic.Pointer[resolver.Resolver] }
+type LiveRules struct {
+	cur atomic.Pointer[resolver.Resolver]
+}
 
 // NewLiveRules starts with r.
 func NewLiveRules(r *resolver.Resolver) *LiveRules {

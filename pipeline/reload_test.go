@@ -37,9 +37,11 @@ func notesDecision(t *testing.T, rules pipeline.Rules) string {
 		lsn    uint64
 		notes  string
 	}{{"crm", 1, `"a"`}, {"billing", 1, `"a"`}, {"billing", 2, `"b"`}} {
-		ev := codecs.Event{Kind: codecs.KindChange, Op: codecs.OpUpdate, TsMs: int64(e.lsn),
+		ev := codecs.Event{
+			Kind: codecs.KindChange, Op: codecs.OpUpdate, TsMs: int64(e.lsn),
 			Position: codecs.Position{Kind: codecs.PosPostgres, A: e.lsn},
-			After:    codecs.Row{{Name: "id", Value: []byte("1")}, {Name: "notes", Value: []byte(e.notes)}}}
+			After:    codecs.Row{{Name: "id", Value: []byte("1")}, {Name: "notes", Value: []byte(e.notes)}},
+		}
 		if err := r.Canonicalize(e.system, &ev, &ch); err != nil {
 			t.Fatal(err)
 		}
