@@ -21,6 +21,7 @@ type Config struct {
 	Systems    map[string]*System `yaml:"systems"`
 	Resolution Resolution         `yaml:"resolution"`
 	HTTP       HTTP               `yaml:"http"`
+	Operations Operations         `yaml:"operations"`
 	// Authority maps a canonical field to its owning system, or to Shared.
 	Authority map[string]string `yaml:"authority"`
 
@@ -205,4 +206,11 @@ type HTTP struct {
 type User struct {
 	PasswordEnv  string `yaml:"password_env"`
 	PasswordFile string `yaml:"password_file"`
+}
+
+// Operations holds settings of what concord reports.
+type Operations struct {
+	// ParityGrace is how long a record may be held by some systems and not others
+	// before it counts as parity drift (concord_parity_drift_records). Default 5m.
+	ParityGrace Duration `yaml:"parity_grace"`
 }

@@ -11,6 +11,7 @@ const (
 	defaultApplyTimeout       = 15 * time.Minute
 	defaultLoopMaxApplies     = 20
 	defaultLoopWindow         = time.Minute
+	defaultParityGrace        = 5 * time.Minute
 )
 
 // ApplyDefaults fills every setting the file left out, names each System after its key
@@ -36,6 +37,7 @@ func (c *Config) ApplyDefaults() {
 		s.indexColumns()
 	}
 	c.resolutionDefaults()
+	setDuration(&c.Operations.ParityGrace, defaultParityGrace, c.unset("operations.parity_grace", c.Operations.ParityGrace.Duration == 0))
 }
 
 func (c *Config) systemDefaults(s *System) {

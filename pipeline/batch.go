@@ -36,10 +36,11 @@ func (w *worker) process(ctx context.Context, batch []kafka.Message) error {
 	res := w.p.opts.Rules.Resolver().Widened(w.p.clocks.uncertainties())
 	now := w.p.opts.Now()
 	items, records := w.scan(res, batch)
-	states, err := w.load(ctx, records)
+	l, err := w.load(ctx, records)
 	if err != nil {
 		return err
 	}
+	states := l.states
 	out := newOutputs(w, res, now)
 	var ev codecs.Event
 	var ch resolver.Change
@@ -73,7 +74,7 @@ func (w *worker) process(ctx context.Context, batch []kafka.Message) error {
 			out.timing(it.system, ev.TsMs, ch.TsUs)
 		}
 	}
-	return w.finish(ctx, out, states, batch)
+	return w.finish(ctx, out, l, batch)
 }
 
 // scan is the first pass: it decodes each message to find its record, and classifies
@@ -123,25 +124,43 @@ func message(m *kafka.Message) codecs.Message {
 
 // load reads the states of the records in one round trip; a record without state
 // gets a new one.
-func (w *worker) load(ctx context.Context, records []string) (map[string]*resolver.State, error) {
+func (w *worker) load(ctx context.Context, records []string) (loaded, error) {
 	got, err := w.p.opts.Store.Get(ctx, w.fence.Partition, records)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline: reading record states: %w", err)
+		return loaded{}, fmt.Errorf("pipeline: reading record states: %w", err)
 	}
-	states := make(map[string]*resolver.State, len(records))
+	l := loaded{states: make(map[string]*resolver.State, len(records)), heldBefore: make(map[string][]string, len(records))}
 	for i, r := range records {
 		st := got[i]
 		if st == nil {
 			st = &resolver.State{Record: r}
 		}
-		states[r] = st
+		l.states[r] = st
+		l.heldBefore[r] = held(st)
 	}
-	return states, nil
+	return l, nil
+}
+
+// loaded are a batch's record states, and which systems held each record before.
+type loaded struct {
+	states     map[string]*resolver.State
+	heldBefore map[string][]string
+}
+
+// held names the systems that hold the record, as they last showed it.
+func held(st *resolver.State) []string {
+	var out []string
+	for i := range st.Systems {
+		if ss := &st.Systems[i]; ss.Known && !ss.Deleted {
+			out = append(out, ss.Name)
+		}
+	}
+	return out
 }
 
 // finish makes the batch's effects durable in the order that makes a crash safe:
 // apply events and poison messages, DLQ entries, states, offsets.
-func (w *worker) finish(ctx context.Context, out *outputs, states map[string]*resolver.State, batch []kafka.Message) error {
+func (w *worker) finish(ctx context.Context, out *outputs, l loaded, batch []kafka.Message) error {
 	if len(out.messages) > 0 {
 		if err := w.p.writer.WriteMessages(ctx, out.messages...); err != nil {
 			return fmt.Errorf("pipeline: producing %d messages: %w", len(out.messages), err)
@@ -156,7 +175,7 @@ func (w *worker) finish(ctx context.Context, out *outputs, states map[string]*re
 	if err := w.p.opts.DLQ.Note(ctx, out.batchNote()); err != nil {
 		return err
 	}
-	if err := w.save(ctx, out.res, out.now.UnixMilli(), states); err != nil {
+	if err := w.save(ctx, out.res, out.now.UnixMilli(), l); err != nil {
 		return err
 	}
 	if batch != nil {
@@ -170,20 +189,24 @@ func (w *worker) finish(ctx context.Context, out *outputs, states map[string]*re
 
 // save writes the states in one round trip, dropping tombstones past their retention
 // and indexing when each record next has time-driven work.
-func (w *worker) save(ctx context.Context, res *resolver.Resolver, nowMs int64, states map[string]*resolver.State) error {
-	writes := make([]state.Write, 0, len(states))
-	records := make([]string, 0, len(states))
-	for r := range states {
+func (w *worker) save(ctx context.Context, res *resolver.Resolver, nowMs int64, l loaded) error {
+	writes := make([]state.Write, 0, len(l.states))
+	records := make([]string, 0, len(l.states))
+	for r := range l.states {
 		records = append(records, r)
 	}
 	slices.Sort(records)
+	systems := res.Systems()
 	for _, r := range records {
-		st := states[r]
+		st := l.states[r]
 		drop := res.Droppable(timeMs(nowMs), st)
 		if drop && st.Version == 0 {
 			continue // never stored: nothing to delete
 		}
-		writes = append(writes, state.Write{State: st, Delete: drop, DueMs: st.NextDeadlineMs(res)})
+		writes = append(writes, state.Write{
+			State: st, Delete: drop, DueMs: st.NextDeadlineMs(res),
+			Systems: systems, Held: held(st), HeldBefore: l.heldBefore[r], DriftSinceMs: nowMs,
+		})
 	}
 	if err := w.p.opts.Store.Put(ctx, w.fence, writes); err != nil {
 		if errors.Is(err, state.ErrFenced) || errors.Is(err, state.ErrVersionConflict) {
@@ -209,17 +232,18 @@ func (w *worker) expireDue(ctx, gctx context.Context) bool {
 	}
 	err = w.retry(ctx, gctx, func(bctx context.Context) error {
 		res := w.p.opts.Rules.Resolver()
-		states, err := w.load(bctx, due)
+		l, err := w.load(bctx, due)
 		if err != nil {
 			return err
 		}
+		states := l.states
 		out := newOutputs(w, res, now)
 		for _, r := range due {
 			out.o.Reset()
 			res.Expire(now, states[r], &out.o)
 			out.collect(states[r], "expire@"+strconv.FormatInt(now.UnixMilli(), 10))
 		}
-		return w.finish(bctx, out, states, nil)
+		return w.finish(bctx, out, l, nil)
 	})
 	if err != nil {
 		w.log.Warn("expiring due records", zap.Error(err))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap/zaptest"
 
@@ -270,5 +271,48 @@ func TestPairWindowSurvivesRestart(t *testing.T) {
 	apply := readApplies(t, e.brokers, "contacts.apply.billing", 2)[1]
 	if !strings.Contains(string(apply.Value), `"notes":"held"`) {
 		t.Errorf("the held change was not applied after the restart: %s", apply.Value)
+	}
+}
+
+// TestParityMetrics: concord_records counts what each system holds, and a record one
+// system lacks past the grace period is parity drift until it arrives.
+func TestParityMetrics(t *testing.T) {
+	e := newEnv(t, 2)
+	e.cfg.Operations.ParityGrace.Duration = time.Millisecond
+	p, _ := e.start("p1")
+	parity := p.ParityCollector()
+	value := func(metric, system string) float64 {
+		t.Helper()
+		return testutil.ToFloat64(filtered{parity, metric, system})
+	}
+	e.produceTo(crmTopic, 1, change("id", "7", "c", 1, 1_700_000_000_000, map[string]any{"notes": "x"}))
+	readApplies(t, e.brokers, "contacts.apply.billing", 1)
+	waitFor(t, "billing's drift", func() bool { return value("concord_parity_drift_records", "billing") == 1 })
+	if got := value("concord_records", "crm"); got != 1 {
+		t.Errorf("concord_records{crm} = %v, want 1", got)
+	}
+	// The sink writes it: billing's echo ends the drift.
+	e.produceTo(billingTopic, 1, change("cust_id", "7", "c", 1, 1_700_000_000_500, map[string]any{"notes": "x", "updated_at": 1_700_000_000_500}))
+	waitFor(t, "the drift to end", func() bool {
+		return value("concord_parity_drift_records", "billing") == 0 && value("concord_records", "billing") == 1
+	})
+}
+
+// filtered is one series of a collector, for testutil.ToFloat64.
+type filtered struct {
+	c              prometheus.Collector
+	metric, system string
+}
+
+func (f filtered) Describe(ch chan<- *prometheus.Desc) { f.c.Describe(ch) }
+
+func (f filtered) Collect(ch chan<- prometheus.Metric) {
+	all := make(chan prometheus.Metric, 16)
+	go func() { f.c.Collect(all); close(all) }()
+	for m := range all {
+		var d dto.Metric
+		if err := m.Write(&d); err == nil && strings.Contains(m.Desc().String(), `"`+f.metric+`"`) && hasLabels(&d, []string{"system", f.system}) {
+			ch <- m
+		}
 	}
 }

@@ -27,11 +27,13 @@ type Processor struct {
 	systems map[string]string // input topic -> system (the review topic maps to "")
 	writer  *kafka.Writer
 
-	clocks     *clocks
-	ready      atomic.Bool
-	unmapped   sync.Map // "system\x00field" of unmapped fields already logged
-	mu         sync.Mutex
-	partitions []int // partitions this instance works on now
+	clocks *clocks
+	ready  atomic.Bool
+	// partitionCount is the input topics' partition count once Run has checked them.
+	partitionCount atomic.Int32
+	unmapped       sync.Map // "system\x00field" of unmapped fields already logged
+	mu             sync.Mutex
+	partitions     []int // partitions this instance works on now
 }
 
 // New checks the options and returns a processor; Run starts it.
@@ -88,6 +90,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.partitionCount.Store(int32(n))
 	if err := ensureTopics(ctx, client, append(p.outputTopics(), p.ReviewTopic()), n); err != nil {
 		return err
 	}

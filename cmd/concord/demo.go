@@ -152,6 +152,7 @@ func runDemo(ctx context.Context, o demoOptions, log *zap.Logger, progress io.Wr
 	if err != nil {
 		return err
 	}
+	reg.MustRegister(proc.ParityCollector())
 	simulation, err := sim.New(demoSystems(cfg, o), log)
 	if err != nil {
 		return err

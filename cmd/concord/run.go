@@ -100,6 +100,7 @@ func run(ctx context.Context, cfgPath string, cfg *config.Config, httpAddr strin
 	if err != nil {
 		return err
 	}
+	reg.MustRegister(p.ParityCollector())
 	reloader := pipeline.NewReloader(cfgPath, cfg, rules, log, metrics)
 	go func() {
 		if err := reloader.Watch(ctx); err != nil {

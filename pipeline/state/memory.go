@@ -18,6 +18,8 @@ type Memory struct {
 	fences map[int32]int64
 	states map[memKey]*resolver.State
 	due    map[memKey]int64
+	counts map[int32]map[string]int64  // partition -> system -> records held
+	drift  map[memKey]map[string]int64 // record -> system -> lacking since (ms)
 }
 
 type memKey struct {
@@ -27,7 +29,10 @@ type memKey struct {
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
-	return &Memory{fences: make(map[int32]int64), states: make(map[memKey]*resolver.State), due: make(map[memKey]int64)}
+	return &Memory{
+		fences: make(map[int32]int64), states: make(map[memKey]*resolver.State), due: make(map[memKey]int64),
+		counts: make(map[int32]map[string]int64), drift: make(map[memKey]map[string]int64),
+	}
 }
 
 // Claim implements Store.
@@ -73,6 +78,7 @@ func (m *Memory) Put(_ context.Context, f Fence, writes []Write) error {
 	}
 	for _, w := range writes {
 		k := memKey{f.Partition, w.State.Record}
+		m.count(f.Partition, k, &w)
 		if w.DueMs > 0 && !w.Delete {
 			m.due[k] = w.DueMs
 		} else {
@@ -109,4 +115,50 @@ func (m *Memory) Due(_ context.Context, partition int32, nowMs int64, limit int)
 		out = append(out, d.record)
 	}
 	return out, nil
+}
+
+// count applies a write's parity changes.
+func (m *Memory) count(partition int32, k memKey, w *Write) {
+	deltas, lacking := w.drift()
+	if m.counts[partition] == nil {
+		m.counts[partition] = map[string]int64{}
+	}
+	for s, d := range deltas {
+		m.counts[partition][s] += d
+	}
+	for s, lack := range lacking {
+		switch {
+		case lack && m.drift[k] == nil:
+			m.drift[k] = map[string]int64{s: w.DriftSinceMs}
+		case lack:
+			if _, ok := m.drift[k][s]; !ok {
+				m.drift[k][s] = w.DriftSinceMs
+			}
+		case m.drift[k] != nil:
+			delete(m.drift[k], s)
+		}
+	}
+}
+
+// Counts implements Store.
+func (m *Memory) Counts(_ context.Context, partitions []int32, systems []string, sinceMs int64) (Counts, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := Counts{Records: map[string]int64{}, Drift: map[string]int64{}}
+	for _, p := range partitions {
+		for _, s := range systems {
+			c.Records[s] += m.counts[p][s]
+		}
+	}
+	for k, bySystem := range m.drift {
+		if !slices.Contains(partitions, k.partition) {
+			continue
+		}
+		for _, s := range systems {
+			if at, ok := bySystem[s]; ok && at <= sinceMs {
+				c.Drift[s]++
+			}
+		}
+	}
+	return c, nil
 }

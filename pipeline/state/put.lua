@@ -1,10 +1,12 @@
 -- Put: write a batch of one partition's states atomically, fenced and versioned, and
--- keep the partition's deadline index.
--- KEYS[1] fence key, KEYS[2] deadline index (sorted set), KEYS[3..n+2] state keys.
--- ARGV[1] writer's generation (decimal); ARGV[2..n+1] expected stored versions
--- (8 bytes big-endian, all zero for "no state"); ARGV[n+2..2n+1] new values
--- (version+1 prefix and encoded state), or "" to delete; ARGV[2n+2..3n+1] due times
--- (decimal ms, "0" for none); ARGV[3n+2..4n+1] the records (index members).
+-- keep the partition's deadline index and parity figures.
+-- KEYS[1] fence, KEYS[2] deadline index (sorted set), KEYS[3] counts (hash: records
+-- per system), KEYS[4..n+3] the states, KEYS[n+4..] drift indexes (sorted sets).
+-- ARGV[1] writer's generation (decimal), ARGV[2] n; then per write: expected stored
+-- version (8 bytes big-endian, all zero for "no state"), new value (version+1 prefix
+-- and encoded state, or "" to delete), due time (decimal ms, "0" for none), record;
+-- then d, d × (counts field, delta); then m, m × (drift key index, "a" add | "r"
+-- remove, record, since ms).
 -- Reply: {0} written; {1, stored generation} fenced, nothing written;
 -- {2, i, stored version} write i expected another version, nothing written
 -- (the fence is raised all the same: the writer holds the partition).
@@ -16,30 +18,46 @@ end
 if cur ~= ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1])
 end
-local n = #KEYS - 2
+local n = tonumber(ARGV[2])
 local none = string.rep('\0', 8)
 for i = 1, n do
-  local v = redis.call('GET', KEYS[i + 2])
+  local v = redis.call('GET', KEYS[i + 3])
   local stored = none
   if v then
     stored = string.sub(v, 1, 8)
   end
-  if stored ~= ARGV[i + 1] then
+  if stored ~= ARGV[3 + 4 * (i - 1)] then
     return {2, i, stored}
   end
 end
 for i = 1, n do
-  local val = ARGV[n + 1 + i]
+  local a = 3 + 4 * (i - 1)
+  local val, due, record = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   if val == '' then
-    redis.call('DEL', KEYS[i + 2])
+    redis.call('DEL', KEYS[i + 3])
   else
-    redis.call('SET', KEYS[i + 2], val)
+    redis.call('SET', KEYS[i + 3], val)
   end
-  local due = ARGV[2 * n + 1 + i]
   if due == '0' then
-    redis.call('ZREM', KEYS[2], ARGV[3 * n + 1 + i])
+    redis.call('ZREM', KEYS[2], record)
   else
-    redis.call('ZADD', KEYS[2], due, ARGV[3 * n + 1 + i])
+    redis.call('ZADD', KEYS[2], due, record)
+  end
+end
+local a = 3 + 4 * n
+local d = tonumber(ARGV[a])
+for j = 0, d - 1 do
+  redis.call('HINCRBY', KEYS[3], ARGV[a + 1 + 2 * j], ARGV[a + 2 + 2 * j])
+end
+a = a + 1 + 2 * d
+local m = tonumber(ARGV[a])
+for j = 0, m - 1 do
+  local b = a + 1 + 4 * j
+  local key = KEYS[n + 3 + tonumber(ARGV[b])]
+  if ARGV[b + 1] == 'a' then
+    redis.call('ZADD', key, 'NX', ARGV[b + 3], ARGV[b + 2])
+  else
+    redis.call('ZREM', key, ARGV[b + 2])
   end
 end
 return {0}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -136,31 +137,34 @@ func decodeStored(s string) (*resolver.State, error) {
 	return st, nil
 }
 
-// Put implements Store.
-//
-// KEYS = fence, state of each write; ARGV = generation, then each write's expected
-// version (8 bytes), then each write's new value ("" deletes).
+// CountsKey returns the key of a partition's records-per-system counts.
+func (r *Redis) CountsKey(partition int32) string { return r.partitionTag(partition) + ":counts" }
+
+// DriftKey returns the key of a partition's index of records a system lacks while
+// another holds them, scored by since when.
+func (r *Redis) DriftKey(partition int32, system string) string {
+	return r.partitionTag(partition) + ":drift:" + system
+}
+
+// Put implements Store: one script call (see put.lua for its keys and arguments).
 func (r *Redis) Put(ctx context.Context, f Fence, writes []Write) error {
 	n := len(writes)
-	keys := make([]string, 2+n)
-	args := make([]any, 1+4*n)
-	keys[0], keys[1] = r.FenceKey(f.Partition), r.DueKey(f.Partition)
-	args[0] = generation(f)
-	for i, w := range writes {
-		keys[2+i] = r.StateKey(f.Partition, w.State.Record)
-		args[1+i] = versionBytes(w.State.Version)
-		args[1+2*n+i] = "0"
+	keys := make([]string, 3, 3+n+4)
+	keys[0], keys[1], keys[2] = r.FenceKey(f.Partition), r.DueKey(f.Partition), r.CountsKey(f.Partition)
+	args := make([]any, 2, 2+4*n+8)
+	args[0], args[1] = generation(f), n
+	for _, w := range writes {
+		keys = append(keys, r.StateKey(f.Partition, w.State.Record))
+		due, val := "0", any("")
 		if w.DueMs > 0 && !w.Delete {
-			args[1+2*n+i] = strconv.FormatInt(w.DueMs, 10)
+			due = strconv.FormatInt(w.DueMs, 10)
 		}
-		args[1+3*n+i] = w.State.Record
-		if w.Delete {
-			args[1+n+i] = ""
-			continue
+		if !w.Delete {
+			val = MarshalState(versionBytes(w.State.Version+1), w.State)
 		}
-		v := versionBytes(w.State.Version + 1)
-		args[1+n+i] = MarshalState(v, w.State)
+		args = append(args, versionBytes(w.State.Version), val, due, w.State.Record)
 	}
+	keys, args = r.parityArgs(f.Partition, writes, keys, args)
 	res, err := putScript.Run(ctx, r.client, keys, args...).Slice()
 	if err != nil {
 		return fmt.Errorf("state: writing %d states of partition %d to Redis: %w", len(writes), f.Partition, err)
@@ -228,4 +232,79 @@ func (r *Redis) Due(ctx context.Context, partition int32, nowMs int64, limit int
 		return nil, fmt.Errorf("state: reading due records of partition %d: %w", partition, err)
 	}
 	return records, nil
+}
+
+// parityArgs appends the counts deltas and drift index changes of the writes.
+func (r *Redis) parityArgs(partition int32, writes []Write, keys []string, args []any) ([]string, []any) {
+	deltas := map[string]int64{}
+	type change struct {
+		system, op, record string
+		since              int64
+	}
+	var changes []change
+	for i := range writes {
+		d, lacking := writes[i].drift()
+		for s, v := range d {
+			deltas[s] += v
+		}
+		for _, s := range writes[i].Systems {
+			op := "r"
+			if lacking[s] {
+				op = "a"
+			}
+			changes = append(changes, change{s, op, writes[i].State.Record, writes[i].DriftSinceMs})
+		}
+	}
+	fields := make([]string, 0, len(deltas))
+	for s, v := range deltas {
+		if v != 0 {
+			fields = append(fields, s)
+		}
+	}
+	slices.Sort(fields)
+	args = append(args, len(fields))
+	for _, s := range fields {
+		args = append(args, "records:"+s, deltas[s])
+	}
+	index := map[string]int{}
+	args = append(args, len(changes))
+	for _, c := range changes {
+		i, ok := index[c.system]
+		if !ok {
+			keys = append(keys, r.DriftKey(partition, c.system))
+			i = len(index) + 1
+			index[c.system] = i
+		}
+		args = append(args, i, c.op, c.record, c.since)
+	}
+	return keys, args
+}
+
+// Counts implements Store: one pipelined round trip.
+func (r *Redis) Counts(ctx context.Context, partitions []int32, systems []string, sinceMs int64) (Counts, error) {
+	pipe := r.client.Pipeline()
+	type cmds struct {
+		records *redis.MapStringStringCmd
+		drift   map[string]*redis.IntCmd
+	}
+	all := make([]cmds, len(partitions))
+	for i, p := range partitions {
+		all[i].records = pipe.HGetAll(ctx, r.CountsKey(p))
+		all[i].drift = map[string]*redis.IntCmd{}
+		for _, s := range systems {
+			all[i].drift[s] = pipe.ZCount(ctx, r.DriftKey(p, s), "-inf", strconv.FormatInt(sinceMs, 10))
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return Counts{}, fmt.Errorf("state: reading parity counts: %w", err)
+	}
+	c := Counts{Records: map[string]int64{}, Drift: map[string]int64{}}
+	for _, p := range all {
+		for _, s := range systems {
+			n, _ := strconv.ParseInt(p.records.Val()["records:"+s], 10, 64)
+			c.Records[s] += n
+			c.Drift[s] += p.drift[s].Val()
+		}
+	}
+	return c, nil
 }

@@ -27,10 +27,25 @@ type Fence struct {
 // Write is one record's new state. Delete removes the record's state instead (a
 // tombstone past its retention). DueMs is when the record next has time-driven work
 // (resolver.State.NextDeadlineMs; 0 for none): the store indexes it for Due.
+//
+// Held and HeldBefore are the systems that hold the record after this write and that
+// held it in the stored state (nil for a new record): the store counts records per
+// system and indexes records some system lacks while another holds them (parity
+// drift), from DriftSinceMs on.
 type Write struct {
-	State  *resolver.State
-	Delete bool
-	DueMs  int64
+	State        *resolver.State
+	Delete       bool
+	DueMs        int64
+	Systems      []string // every configured system (for the drift index)
+	Held         []string
+	HeldBefore   []string
+	DriftSinceMs int64 // the write's time: when a drift the write starts began
+}
+
+// Counts are the parity figures of some partitions, summed.
+type Counts struct {
+	Records map[string]int64 // system -> records it holds
+	Drift   map[string]int64 // system -> records it has lacked, while another holds them, since at least the grace time
 }
 
 // Store keeps resolver.State per record, grouped by input partition.
@@ -55,4 +70,38 @@ type Store interface {
 	// is at or before nowMs: records whose pairing window closes or whose applies
 	// time out without a new event. The index survives restarts with the states.
 	Due(ctx context.Context, partition int32, nowMs int64, limit int) ([]string, error)
+	// Counts sums, over the given partitions, the records each system holds and
+	// the records each system has lacked since before sinceMs while another system
+	// holds them.
+	Counts(ctx context.Context, partitions []int32, systems []string, sinceMs int64) (Counts, error)
+}
+
+// drift is what a write changes in the parity figures: per system, +1/-1 records
+// held, and whether the record now drifts for it (another system holds it, it does not).
+func (w *Write) drift() (deltas map[string]int64, lacking map[string]bool) {
+	deltas, lacking = map[string]int64{}, map[string]bool{}
+	held := w.Held
+	if w.Delete {
+		held = nil
+	}
+	for _, s := range w.Systems {
+		now, before := contains(held, s), contains(w.HeldBefore, s)
+		switch {
+		case now && !before:
+			deltas[s]++
+		case before && !now:
+			deltas[s]--
+		}
+		lacking[s] = !now && len(held) > 0
+	}
+	return deltas, lacking
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

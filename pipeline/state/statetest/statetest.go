@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore func(t *testing.T) state.Store) {
 		{"ConcurrentWritersOneWins", testConcurrentWriters},
 		{"CallerOwnsStates", testNoAliasing},
 		{"DueIndex", testDue},
+		{"ParityCounts", testCounts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -321,5 +322,49 @@ func testDue(t *testing.T, s state.Store) {
 	}
 	if got := due(1000, 10); fmt.Sprint(got) != "[a]" {
 		t.Errorf("after b's deadline is cleared, Due = %v, want [a]", got)
+	}
+}
+
+func testCounts(t *testing.T, s state.Store) {
+	systems := []string{"billing", "crm"}
+	f0, f1 := state.Fence{Partition: 0, Generation: 1}, state.Fence{Partition: 1, Generation: 1}
+	claim(t, s, f0)
+	claim(t, s, f1)
+	put := func(f state.Fence, w state.Write) {
+		t.Helper()
+		w.Systems = systems
+		if err := s.Put(ctx, f, []state.Write{w}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b, c := Sample("a"), Sample("b"), Sample("c")
+	put(f0, state.Write{State: a, Held: []string{"crm"}, DriftSinceMs: 100})            // billing lacks a since 100
+	put(f1, state.Write{State: b, Held: []string{"crm", "billing"}, DriftSinceMs: 100}) // in both
+	put(f1, state.Write{State: c, Held: []string{"billing"}, DriftSinceMs: 300})        // crm lacks c since 300
+	put(f0, state.Write{State: a, Held: []string{"crm"}, HeldBefore: []string{"crm"}, DriftSinceMs: 200})
+	counts := func(since int64) state.Counts {
+		t.Helper()
+		got, err := s.Counts(ctx, []int32{0, 1}, systems, since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	got := counts(250)
+	if got.Records["crm"] != 2 || got.Records["billing"] != 2 {
+		t.Errorf("records = %v, want crm 2, billing 2", got.Records)
+	}
+	if got.Drift["billing"] != 1 || got.Drift["crm"] != 0 {
+		t.Errorf("drift since 250 = %v, want billing 1 (since 100, kept by the rewrite at 200), crm 0 (since 300)", got.Drift)
+	}
+	if got := counts(300); got.Drift["crm"] != 1 {
+		t.Errorf("drift since 300 = %v, want crm 1", got.Drift)
+	}
+	// billing gets record a, then c is deleted everywhere.
+	put(f0, state.Write{State: a, Held: systems, HeldBefore: []string{"crm"}, DriftSinceMs: 400})
+	put(f1, state.Write{State: c, Delete: true, HeldBefore: []string{"billing"}, DriftSinceMs: 500})
+	got = counts(1000)
+	if got.Records["crm"] != 2 || got.Records["billing"] != 2 || got.Drift["billing"] != 0 || got.Drift["crm"] != 0 {
+		t.Errorf("after the fixes: %+v, want 2 records each and no drift", got)
 	}
 }
