@@ -514,3 +514,25 @@ func TestApplyReview(t *testing.T) {
 		}
 	})
 }
+
+// TestWidenedTolerance: with resolution.widen_by_clock_uncertainty, the measured
+// uncertainty of both clocks widens the tolerance; without it, it does not.
+func TestWidenedTolerance(t *testing.T) {
+	concurrent := func(h *harness) []string {
+		for _, e := range seq(ev{system: "crm", op: u, tsMs: 2000, after: []string{`email_address="a@x"`, `notes="crm"`}}) {
+			h.run(e)
+		}
+		return h.run(ev{system: "billing", op: u, tsMs: 2700, after: []string{`email="a@x"`, `notes="billing"`}})
+	}
+	unc := map[string]time.Duration{"crm": 150 * time.Millisecond, "billing": 100 * time.Millisecond}
+	h := newHarness(t, nil)
+	h.r = h.r.Widened(unc)
+	if got := concurrent(h); got[0] != "conflict [notes] winner=billing rule=lww" {
+		t.Errorf("without the option, 700ms apart is last-write-wins: %q", got)
+	}
+	h = newHarness(t, func(c *config.Config) { c.Resolution.WidenByClockUncertainty = true })
+	h.r = h.r.Widened(unc)
+	if got := concurrent(h); got[0] != "dlq [notes] clock_skew" {
+		t.Errorf("with 500ms + 250ms of uncertainty, 700ms apart is ambiguous: %q", got)
+	}
+}
