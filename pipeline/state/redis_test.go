@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -267,4 +268,46 @@ func BenchmarkRedisGetPut500(b *testing.B) {
 	}
 	b.ReportMetric(float64(rt.n.Load())/float64(b.N), "roundtrips/op")
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/500, "us/record")
+}
+
+// BenchmarkRedisMemoryPerRecord reports what a typical record costs in Redis memory
+// (key, value and Redis's own overhead), for sizing: it writes b.N×1000 typical states
+// into a fresh database and compares used_memory before and after.
+func BenchmarkRedisMemoryPerRecord(b *testing.B) {
+	srv := testenv.Redis(b)
+	if !srv.Real {
+		b.Skip("needs a real redis-server")
+	}
+	client := srv.Client(b)
+	s := state.NewRedis(client, "contacts")
+	ctx := context.Background()
+	f := state.Fence{Partition: 0, Generation: 1}
+	if err := s.Claim(ctx, f); err != nil {
+		b.Fatal(err)
+	}
+	used := func() int64 {
+		info, err := client.Info(ctx, "memory").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for line := range strings.SplitSeq(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				return n
+			}
+		}
+		b.Fatal("no used_memory in INFO")
+		return 0
+	}
+	before := used()
+	records := 0
+	for i := range b.N * 1000 {
+		st := typicalState()
+		st.Record = strconv.Itoa(1_000_000 + i)
+		if err := s.Put(ctx, f, []state.Write{{State: st, Systems: []string{"billing", "crm"}, Held: []string{"billing", "crm"}}}); err != nil {
+			b.Fatal(err)
+		}
+		records++
+	}
+	b.ReportMetric(float64(used()-before)/float64(records), "redis_bytes/record")
 }
