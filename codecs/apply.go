@@ -28,7 +28,12 @@ type Apply struct {
 
 // AppendKey appends the Kafka key: the key columns as a flat JSON object (the shape
 // of a Debezium key with schemas disabled), so one record's applies share a partition.
+// With Schema (flat format), the key carries its Connect schema too, as JDBC sinks
+// with primary.key.mode=record_key need.
 func (e ApplyEncoder) AppendKey(dst []byte, a *Apply) []byte {
+	if e.Format == FormatFlat && e.Schema {
+		return appendSchemaEnvelope(dst, a.Key, nil)
+	}
 	return appendObject(dst, a.Key, nil)
 }
 
@@ -87,9 +92,15 @@ func appendObject(dst []byte, rows ...Row) []byte {
 }
 
 func (e ApplyEncoder) appendSchemaFlat(dst []byte, a *Apply) []byte {
+	return appendSchemaEnvelope(dst, a.Key, a.Fields)
+}
+
+// appendSchemaEnvelope appends {"schema":…,"payload":…} for the key columns (required)
+// and the fields (optional), as Kafka's JsonConverter writes with schemas enabled.
+func appendSchemaEnvelope(dst []byte, key, fields Row) []byte {
 	dst = append(dst, `{"schema":{"type":"struct","optional":false,"fields":[`...)
 	first := true
-	for _, row := range [2]Row{a.Key, a.Fields} {
+	for i, row := range [2]Row{key, fields} {
 		for _, c := range row {
 			if !first {
 				dst = append(dst, ',')
@@ -99,11 +110,15 @@ func (e ApplyEncoder) appendSchemaFlat(dst []byte, a *Apply) []byte {
 			dst = appendJSONString(dst, []byte(c.Name))
 			dst = append(dst, `,"type":"`...)
 			dst = append(dst, connectType(c.Value)...)
-			dst = append(dst, `","optional":true}`...)
+			if i == 0 {
+				dst = append(dst, `","optional":false}`...)
+			} else {
+				dst = append(dst, `","optional":true}`...)
+			}
 		}
 	}
 	dst = append(dst, `]},"payload":`...)
-	dst = appendObject(dst, a.Key, a.Fields)
+	dst = appendObject(dst, key, fields)
 	return append(dst, '}')
 }
 

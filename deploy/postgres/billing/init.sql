@@ -1,0 +1,33 @@
+-- The billing platform's side of the demo stack: different column names (email,
+-- name) and key column (cust_id) from the CRM, and its own last-write clock,
+-- updated_at, which concord compares for last-write-wins (systems.billing.timestamp)
+-- and never syncs. Run once by the postgres image on an empty data directory.
+CREATE TABLE public.customers (
+    cust_id        text PRIMARY KEY,
+    email          text,
+    name           text,
+    payment_status text,
+    notes          text,
+    phone          text,
+    updated_at     timestamptz NOT NULL DEFAULT now()
+);
+
+-- Every change that alters the row moves updated_at, whoever writes it (the billing
+-- application or the JDBC sink applying concord's decisions), so the column is the
+-- row's own clock. An update that changes nothing keeps the old time.
+CREATE FUNCTION public.customers_touch_updated_at() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW IS DISTINCT FROM OLD THEN
+        NEW.updated_at := now();
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER customers_touch_updated_at
+    BEFORE UPDATE ON public.customers
+    FOR EACH ROW EXECUTE FUNCTION public.customers_touch_updated_at();
+
+INSERT INTO public.customers (cust_id, email, name, payment_status, notes, phone) VALUES
+    ('c-2001', 'cy@example.com', 'Cy Park', 'current', 'annual plan', '+44 20 7946 0101');

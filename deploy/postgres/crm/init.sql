@@ -1,0 +1,23 @@
+-- The CRM's side of the demo stack: its own column names (email_address, full_name)
+-- and key column (id). Run once by the postgres image on an empty data directory.
+--
+-- payment_status is owned by billing (authority in deploy/concord/concord.yaml) and
+-- kept here as a read-only copy: concord sends every synced field to every system,
+-- and the JDBC sink runs with schema.evolution=none, so each system's table needs a
+-- column for every canonical field it can receive.
+CREATE TABLE public.contacts (
+    id             text PRIMARY KEY,
+    email_address  text,
+    full_name      text,
+    notes          text,
+    phone          text,
+    payment_status text
+);
+
+-- Debezium's update and delete events carry the whole previous row, so concord can
+-- tell which columns a change touched without relying on the image it saw last.
+ALTER TABLE public.contacts REPLICA IDENTITY FULL;
+
+INSERT INTO public.contacts (id, email_address, full_name, notes, phone) VALUES
+    ('c-1001', 'ann@example.com', 'Ann Lee', 'met at the spring fair', '+44 20 7946 0001'),
+    ('c-1002', 'bo@example.com', 'Bo Chen', NULL, '+44 20 7946 0002');
