@@ -19,16 +19,32 @@ func TestApplyEncoder(t *testing.T) {
 		a          codecs.Apply
 		key, value string // value "" = tombstone
 	}{
-		{"debezium upsert", codecs.ApplyEncoder{Name: "contacts"}, up, `{"cust_id":"c-1"}`,
-			`{"before":null,"after":{"cust_id":"c-1","notes":"hi \"there\"","n":12.5,"ok":true,"x":null},"source":{"connector":"concord","name":"contacts","ts_ms":1700000000000},"op":"u","ts_ms":1700000000000}`},
-		{"debezium delete", codecs.ApplyEncoder{Name: "contacts"}, del, `{"cust_id":"c-1"}`,
-			`{"before":{"cust_id":"c-1"},"after":null,"source":{"connector":"concord","name":"contacts","ts_ms":1700000000000},"op":"d","ts_ms":1700000000000}`},
-		{"flat upsert", codecs.ApplyEncoder{Format: codecs.FormatFlat}, up, `{"cust_id":"c-1"}`,
-			`{"cust_id":"c-1","notes":"hi \"there\"","n":12.5,"ok":true,"x":null}`},
+		{
+			"debezium upsert",
+			codecs.ApplyEncoder{Name: "contacts"},
+			up, `{"cust_id":"c-1"}`,
+			`{"before":null,"after":{"cust_id":"c-1","notes":"hi \"there\"","n":12.5,"ok":true,"x":null},"source":{"connector":"concord","name":"contacts","ts_ms":1700000000000},"op":"u","ts_ms":1700000000000}`,
+		},
+		{
+			"debezium delete",
+			codecs.ApplyEncoder{Name: "contacts"},
+			del, `{"cust_id":"c-1"}`,
+			`{"before":{"cust_id":"c-1"},"after":null,"source":{"connector":"concord","name":"contacts","ts_ms":1700000000000},"op":"d","ts_ms":1700000000000}`,
+		},
+		{
+			"flat upsert",
+			codecs.ApplyEncoder{Format: codecs.FormatFlat},
+			up, `{"cust_id":"c-1"}`,
+			`{"cust_id":"c-1","notes":"hi \"there\"","n":12.5,"ok":true,"x":null}`,
+		},
 		{"flat delete is a tombstone", codecs.ApplyEncoder{Format: codecs.FormatFlat}, del, `{"cust_id":"c-1"}`, ""},
-		{"flat with schema", codecs.ApplyEncoder{Format: codecs.FormatFlat, Schema: true}, up,
+		{
+			"flat with schema",
+			codecs.ApplyEncoder{Format: codecs.FormatFlat, Schema: true},
+			up,
 			`{"schema":{"type":"struct","optional":false,"fields":[{"field":"cust_id","type":"string","optional":false}]},"payload":{"cust_id":"c-1"}}`,
-			`{"schema":{"type":"struct","optional":false,"fields":[{"field":"cust_id","type":"string","optional":false},{"field":"notes","type":"string","optional":true},{"field":"n","type":"double","optional":true},{"field":"ok","type":"boolean","optional":true},{"field":"x","type":"string","optional":true}]},"payload":{"cust_id":"c-1","notes":"hi \"there\"","n":12.5,"ok":true,"x":null}}`},
+			`{"schema":{"type":"struct","optional":false,"fields":[{"field":"cust_id","type":"string","optional":false},{"field":"notes","type":"string","optional":true},{"field":"n","type":"double","optional":true},{"field":"ok","type":"boolean","optional":true},{"field":"x","type":"string","optional":true}]},"payload":{"cust_id":"c-1","notes":"hi \"there\"","n":12.5,"ok":true,"x":null}}`,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
