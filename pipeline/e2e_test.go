@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/concord-sync/concord/internal/testenv"
+
 	"go.uber.org/zap/zaptest"
 
 	"github.com/concord-sync/concord/dlq"
@@ -45,9 +47,9 @@ func TestEchoesNeverLoop(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	m := e.metrics["p1"]
-	waitFor(t, "10,000 change events", func() bool { return sumCounter(m.Events) > 10_000 })
+	testenv.Eventually(t, "10,000 change events", func() bool { return sumCounter(m.Events) > 10_000 })
 	s.StopEditing()
-	waitFor(t, "the sync to settle", func() bool { return s.Quiet(time.Second) })
+	testenv.Eventually(t, "the sync to settle", func() bool { return s.Quiet(time.Second) })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -73,7 +73,7 @@ func TestPoisonGoesToPoisonTopicAndPartitionKeepsFlowing(t *testing.T) {
 func TestFencedProcessorCannotWriteState(t *testing.T) {
 	e := newEnv(t, 1)
 	p, _ := e.start("p1")
-	waitFor(t, "p1 ready", func() bool { return p.Ready() && len(p.Partitions()) == 1 })
+	testenv.Eventually(t, "p1 ready", func() bool { return p.Ready() && len(p.Partitions()) == 1 })
 	e.produce(crmTopic, change("id", "1", "c", 10, 1_700_000_000_000, map[string]any{"notes": "first"}))
 	readApplies(t, e.brokers, "contacts.apply.billing", 1)
 	// A newer generation claims the partition, as after a rebalance the old owner missed.
@@ -81,7 +81,7 @@ func TestFencedProcessorCannotWriteState(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.produce(crmTopic, change("id", "1", "u", 11, 1_700_000_001_000, map[string]any{"notes": "second"}))
-	waitFor(t, "the fenced write to be refused", func() bool { return testutil.ToFloat64(e.metrics["p1"].Fenced) == 1 })
+	testenv.Eventually(t, "the fenced write to be refused", func() bool { return testutil.ToFloat64(e.metrics["p1"].Fenced) == 1 })
 	st, err := e.store.Get(context.Background(), 0, []string{"1"})
 	if err != nil {
 		t.Fatal(err)
@@ -90,17 +90,6 @@ func TestFencedProcessorCannotWriteState(t *testing.T) {
 		if s.Name == "crm" && s.Pos.A != 10 {
 			t.Errorf("the fenced processor's state write landed: crm position %d", s.Pos.A)
 		}
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -186,7 +175,7 @@ func TestTwoProcessorsSplitAndTakeOver(t *testing.T) {
 	e := newEnv(t, 4)
 	p1, _ := e.start("p1")
 	p2, stop2 := e.start("p2")
-	waitFor(t, "the partitions to be split", func() bool {
+	testenv.Eventually(t, "the partitions to be split", func() bool {
 		return len(p1.Partitions()) == 2 && len(p2.Partitions()) == 2
 	})
 	var msgs []kafka.Message
@@ -196,7 +185,7 @@ func TestTwoProcessorsSplitAndTakeOver(t *testing.T) {
 	e.produce(crmTopic, msgs...)
 	readApplies(t, e.brokers, "contacts.apply.billing", 40)
 	stop2()
-	waitFor(t, "p1 to take over every partition", func() bool { return len(p1.Partitions()) == 4 })
+	testenv.Eventually(t, "p1 to take over every partition", func() bool { return len(p1.Partitions()) == 4 })
 	msgs = msgs[:0]
 	for r := range 40 {
 		msgs = append(msgs, change("id", fmt.Sprint(r), "u", int64(r+100), 1_700_000_001_000, map[string]any{"notes": "after"}))
@@ -235,7 +224,7 @@ func TestConcurrentEdits(t *testing.T) {
 	if !strings.Contains(string(toCrm[0].Value), `"notes":"billing"`) || header(toCrm[0], "concord.rule") != "lww" {
 		t.Errorf("the later write did not win on crm: %s %v", toCrm[0].Value, toCrm[0].Headers)
 	}
-	waitFor(t, "a DLQ entry for record dlq", func() bool {
+	testenv.Eventually(t, "a DLQ entry for record dlq", func() bool {
 		entries, err := e.dlq.List(context.Background(), dlq.Filter{Status: dlq.StatusPending})
 		if err != nil {
 			t.Fatal(err)
@@ -262,7 +251,7 @@ func TestPairWindowSurvivesRestart(t *testing.T) {
 	e.produce(crmTopic, change("id", "held", "c", 1, 1_700_000_000_000, map[string]any{"notes": "created"}))
 	readApplies(t, e.brokers, "contacts.apply.billing", 1) // a create is never held
 	e.produce(crmTopic, change("id", "held", "u", 2, 1_700_000_001_000, map[string]any{"notes": "held"}))
-	waitFor(t, "the change to be held in the state store", func() bool {
+	testenv.Eventually(t, "the change to be held in the state store", func() bool {
 		st, err := e.store.Get(context.Background(), 0, []string{"held"})
 		return err == nil && st[0] != nil && len(st[0].Pending) == 1
 	})
@@ -287,13 +276,13 @@ func TestParityMetrics(t *testing.T) {
 	}
 	e.produceTo(crmTopic, 1, change("id", "7", "c", 1, 1_700_000_000_000, map[string]any{"notes": "x"}))
 	readApplies(t, e.brokers, "contacts.apply.billing", 1)
-	waitFor(t, "billing's drift", func() bool { return value("concord_parity_drift_records", "billing") == 1 })
+	testenv.Eventually(t, "billing's drift", func() bool { return value("concord_parity_drift_records", "billing") == 1 })
 	if got := value("concord_records", "crm"); got != 1 {
 		t.Errorf("concord_records{crm} = %v, want 1", got)
 	}
 	// The sink writes it: billing's echo ends the drift.
 	e.produceTo(billingTopic, 1, change("cust_id", "7", "c", 1, 1_700_000_000_500, map[string]any{"notes": "x", "updated_at": 1_700_000_000_500}))
-	waitFor(t, "the drift to end", func() bool {
+	testenv.Eventually(t, "the drift to end", func() bool {
 		return value("concord_parity_drift_records", "billing") == 0 && value("concord_records", "billing") == 1
 	})
 }

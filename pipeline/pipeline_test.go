@@ -209,10 +209,10 @@ func TestSyncBothWays(t *testing.T) {
 	// The apply's sync lag (produced minus the change's source commit time) and the
 	// partition's consumer lag are measured.
 	metrics := e.metrics["p1"]
-	waitFor(t, "the sync lag of crm to billing", func() bool {
+	testenv.Eventually(t, "the sync lag of crm to billing", func() bool {
 		return testutil.CollectAndCount(metrics.SyncLag, "concord_sync_lag_seconds") == 1
 	})
-	waitFor(t, "the consumer lag", func() bool { return testutil.CollectAndCount(metrics.ConsumerLag) >= 2 })
+	testenv.Eventually(t, "the consumer lag", func() bool { return testutil.CollectAndCount(metrics.ConsumerLag) >= 2 })
 	// billing's echo produces nothing; billing's own change flows back to crm.
 	e.produce(billingTopic,
 		change("cust_id", "7", "c", 50, 1_700_000_001_000, map[string]any{"email": "a@x", "full_name": "Ann", "notes": "n0", "updated_at": 1_700_000_001_000}),

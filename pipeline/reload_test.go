@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/concord-sync/concord/internal/testenv"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest"
@@ -85,13 +87,13 @@ func TestReloadAppliesAuthorityAndKeepsTheOldConfigWhenInvalid(t *testing.T) {
 		t.Fatalf("with notes shared, billing's change gives %q, want apply", got)
 	}
 	write("crm") // the file changes: crm now owns notes
-	waitFor(t, "the reload", func() bool { return testutil.ToFloat64(m.Reloads.WithLabelValues("ok")) >= 1 })
+	testenv.Eventually(t, "the reload", func() bool { return testutil.ToFloat64(m.Reloads.WithLabelValues("ok")) >= 1 })
 	if got := notesDecision(t, rules); got != "skip" {
 		t.Errorf("after the reload billing's change gives %q, want skip (not authoritative)", got)
 	}
 
 	write("erp") // not a system: invalid
-	waitFor(t, "the refused reload", func() bool { return testutil.ToFloat64(m.Reloads.WithLabelValues("invalid")) >= 1 })
+	testenv.Eventually(t, "the refused reload", func() bool { return testutil.ToFloat64(m.Reloads.WithLabelValues("invalid")) >= 1 })
 	if got := notesDecision(t, rules); got != "skip" {
 		t.Errorf("an invalid file changed the running rules: billing's change gives %q", got)
 	}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/concord-sync/concord/internal/testenv"
+
 	"github.com/segmentio/kafka-go"
 
 	"github.com/concord-sync/concord/dlq"
@@ -26,7 +28,7 @@ func TestReviewResolvesThroughThePipeline(t *testing.T) {
 	readApplies(t, e.brokers, "contacts.apply.billing", 1)
 	e.produceTo(billingTopic, 1, change("cust_id", "r", "c", 1, t0+100, map[string]any{"notes": "billing", "phone": "1", "updated_at": t0 + 100}))
 	var entry *dlq.Entry
-	waitFor(t, "the DLQ entry", func() bool {
+	testenv.Eventually(t, "the DLQ entry", func() bool {
 		entries, err := e.dlq.List(context.Background(), dlq.Filter{Status: dlq.StatusPending})
 		if err != nil {
 			t.Fatal(err)
@@ -94,7 +96,7 @@ func TestReviewResolvesThroughThePipeline(t *testing.T) {
 		b, _ := json.Marshal(audit)
 		t.Errorf("audit trail = %s", b)
 	}
-	waitFor(t, "the hold to be released", func() bool {
+	testenv.Eventually(t, "the hold to be released", func() bool {
 		st, err := e.store.Get(context.Background(), 1, []string{"r"})
 		return err == nil && st[0] != nil && st[0].Hold == nil
 	})

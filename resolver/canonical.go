@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,14 +74,18 @@ func (r *Resolver) RecordOfKey(system string, key codecs.Row) (string, error) {
 	return r.recordID(sr, &codecs.Event{Key: key})
 }
 
-// values appends the synced columns of a row (not key, timestamp or marker columns)
-// under their canonical names.
+// values appends the synced columns of a row (not key, timestamp or marker columns,
+// nor a column a mapping shadows) under their canonical names.
 func (sr *systemRules) values(dst []Value, row codecs.Row) []Value {
 	for _, c := range row {
-		if c.Name == sr.tsCol || c.Name == sr.marker || contains(sr.keyCols, c.Name) {
+		if c.Name == sr.tsCol || c.Name == sr.marker || slices.Contains(sr.keyCols, c.Name) {
 			continue
 		}
-		dst = append(dst, Value{Name: sr.field(c.Name), FP: Fingerprint(c.Value), Value: c.Value})
+		field := sr.cfg.FieldOf(c.Name)
+		if field == "" {
+			continue
+		}
+		dst = append(dst, Value{Name: field, FP: Fingerprint(c.Value), Value: c.Value})
 	}
 	return dst
 }

@@ -1,5 +1,7 @@
 package resolver
 
+import "slices"
+
 // raise sends fields to the DLQ and holds them: one entry per record, so a record
 // already under review gains the fields in its existing entry. Reasons that concern
 // the whole record (a delete against an update, a loop) hold every field.
@@ -14,7 +16,7 @@ func (d *decider) raise(reason string, fields []string, versions []Version, base
 	}
 	st.Hold.Changes++
 	for _, f := range fields {
-		if !contains(st.Hold.Fields, f) {
+		if !slices.Contains(st.Hold.Fields, f) {
 			st.Hold.Fields = append(st.Hold.Fields, f)
 		}
 	}

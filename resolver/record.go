@@ -1,5 +1,7 @@
 package resolver
 
+import "slices"
+
 // recordConcurrent reports, for granularity record, whether the event's change is
 // concurrent with another system's change to any field of the record.
 func (d *decider) recordConcurrent() bool {
@@ -43,7 +45,7 @@ func (d *decider) resolveRecord(changes []Value) {
 	}
 	names = append(names, ours...)
 	for _, v := range theirs {
-		if class, _ := d.r.classify(v.Name); class == classShared && !contains(names, v.Name) {
+		if class, _ := d.r.classify(v.Name); class == classShared && !slices.Contains(names, v.Name) {
 			names = append(names, v.Name)
 		}
 	}

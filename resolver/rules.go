@@ -35,12 +35,11 @@ type Resolver struct {
 }
 
 type systemRules struct {
-	name     string
-	fieldOf  map[string]string // column -> canonical field
-	columnOf map[string]string // canonical field -> column
-	keyCols  []string          // columns of the key fields, in key order
-	tsCol    string            // "" when the timestamp is source.ts_ms
-	marker   string            // origin marker column, "" for none
+	name    string
+	cfg     *config.System // column mapping (Column, FieldOf)
+	keyCols []string       // columns of the key fields, in key order
+	tsCol   string         // "" when the timestamp is source.ts_ms
+	marker  string         // origin marker column, "" for none
 }
 
 // Deletes policies.
@@ -106,41 +105,18 @@ func New(cfg *config.Config) (*Resolver, error) {
 }
 
 func compileSystem(name string, s *config.System) (systemRules, error) {
-	sr := systemRules{
-		name:     name,
-		fieldOf:  make(map[string]string, len(s.Fields)),
-		columnOf: make(map[string]string, len(s.Fields)),
-		marker:   s.OriginMarker,
-	}
-	for field, col := range s.Fields {
-		sr.fieldOf[col] = field
-		sr.columnOf[field] = col
-	}
+	sr := systemRules{name: name, cfg: s, marker: s.OriginMarker}
 	if len(s.Key) == 0 {
 		return sr, fmt.Errorf("resolver: systems.%s.key: required", name)
 	}
 	for _, k := range s.Key {
 		sr.keyCols = append(sr.keyCols, sr.column(k))
 	}
-	if s.Timestamp != "" && s.Timestamp != "source.ts_ms" {
-		sr.tsCol = s.Timestamp
-	}
+	sr.tsCol, _ = s.TimestampColumn()
 	return sr, nil
 }
 
-func (sr *systemRules) column(field string) string {
-	if c, ok := sr.columnOf[field]; ok {
-		return c
-	}
-	return field
-}
-
-func (sr *systemRules) field(column string) string {
-	if f, ok := sr.fieldOf[column]; ok {
-		return f
-	}
-	return column
-}
+func (sr *systemRules) column(field string) string { return sr.cfg.Column(field) }
 
 func pairKey(a, b string) [2]string {
 	if a > b {

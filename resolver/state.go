@@ -1,6 +1,8 @@
 package resolver
 
 import (
+	"slices"
+
 	"github.com/concord-sync/concord/codecs"
 )
 
@@ -119,7 +121,7 @@ func (s *State) setAgreed(f AgreedField) {
 }
 
 func (s *State) held(field string) bool {
-	return s.Hold != nil && (s.Hold.Record || contains(s.Hold.Fields, field))
+	return s.Hold != nil && (s.Hold.Record || slices.Contains(s.Hold.Fields, field))
 }
 
 // Idle reports whether the state no longer needs to be kept in full: nothing in
@@ -225,13 +227,4 @@ func findValue(vs []Value, name string) (*Value, bool) {
 		}
 	}
 	return nil, false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -87,7 +87,7 @@ authority: {notes: shared, phone: shared}
 	firstApply(t, brokers, "contacts.apply.billing")
 	produce("billing.public.customers", `{"cust_id":"7"}`, fmt.Sprintf(`{"op":"c","after":{"cust_id":"7","notes":"billing","phone":"2","updated_at":%d},"source":{"connector":"postgresql","lsn":1,"ts_ms":%d}}`, t0+100, t0+100))
 	var entry *dlq.Entry
-	waitUntil(t, "the conflict in the DLQ", func() bool {
+	testenv.Eventually(t, "the conflict in the DLQ", func() bool {
 		es, err := store.List(context.Background(), dlq.Filter{Status: dlq.StatusPending})
 		if err == nil && len(es) == 1 && len(es[0].Fields) == 2 {
 			entry = es[0]
@@ -171,17 +171,6 @@ func reviewApply(t *testing.T, brokers []string, topic string) kafka.Message {
 				return m
 			}
 		}
-	}
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

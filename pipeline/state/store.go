@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/concord-sync/concord/resolver"
 )
@@ -85,7 +86,7 @@ func (w *Write) drift() (deltas map[string]int64, lacking map[string]bool) {
 		held = nil
 	}
 	for _, s := range w.Systems {
-		now, before := contains(held, s), contains(w.HeldBefore, s)
+		now, before := slices.Contains(held, s), slices.Contains(w.HeldBefore, s)
 		switch {
 		case now && !before:
 			deltas[s]++
@@ -95,13 +96,4 @@ func (w *Write) drift() (deltas map[string]int64, lacking map[string]bool) {
 		lacking[s] = !now && len(held) > 0
 	}
 	return deltas, lacking
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
