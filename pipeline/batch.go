@@ -31,14 +31,14 @@ type item struct {
 
 // process runs one batch: decode, read the states of its records in one round trip,
 // resolve every change in order, then produce, record DLQ entries, write the states
-// in one round trip and commit.
-func (w *worker) process(ctx context.Context, batch []kafka.Message) error {
+// in one round trip and commit. It returns when the batch's output was acknowledged.
+func (w *worker) process(ctx context.Context, batch []kafka.Message) (time.Time, error) {
 	res := w.p.opts.Rules.Resolver().Widened(w.p.clocks.uncertainties())
 	now := w.p.opts.Now()
 	items, records := w.scan(res, batch)
 	l, err := w.load(ctx, records)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	states := l.states
 	out := newOutputs(w, res, now)
@@ -61,10 +61,10 @@ func (w *worker) process(ctx context.Context, batch []kafka.Message) error {
 			// Decode again: the first pass kept only the record id, so decoding stays
 			// allocation free and a batch never holds every event in memory.
 			if err := w.decoders[it.system].Decode(message(it.msg), &ev); err != nil {
-				return fmt.Errorf("pipeline: a message decoded once failed the second time: %w", err)
+				return time.Time{}, fmt.Errorf("pipeline: a message decoded once failed the second time: %w", err)
 			}
 			if err := res.Canonicalize(it.system, &ev, &ch); err != nil {
-				return fmt.Errorf("pipeline: canonicalizing a decoded message: %w", err)
+				return time.Time{}, fmt.Errorf("pipeline: canonicalizing a decoded message: %w", err)
 			}
 			out.event(it.system, ev.Op.String())
 			st := states[it.record]
@@ -74,7 +74,8 @@ func (w *worker) process(ctx context.Context, batch []kafka.Message) error {
 			out.timing(it.system, ev.TsMs, ch.TsUs)
 		}
 	}
-	return w.finish(ctx, out, l, batch)
+	err = w.finish(ctx, out, l, batch)
+	return out.produced, err
 }
 
 // scan is the first pass: it decodes each message to find its record, and classifies

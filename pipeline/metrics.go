@@ -20,6 +20,7 @@ type Metrics struct {
 	ClockUncert *prometheus.GaugeVec     // system
 	Reloads     *prometheus.CounterVec   // result
 	Batch       prometheus.Histogram     // seconds per batch, produce to commit
+	Latency     prometheus.Histogram     // seconds from a message fetched to its batch's output acknowledged
 	Fenced      prometheus.Counter
 	Retries     prometheus.Counter
 }
@@ -53,6 +54,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "concord_batch_seconds", Help: "Time to process one batch, from decode to offset commit.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
+		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "concord_consume_to_produce_seconds",
+			Help:    "From a message fetched to its batch's apply events acknowledged by Kafka.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
 		Fenced: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "concord_fenced_total", Help: "Batches refused because a newer generation owns the partition.",
 		}),
@@ -61,6 +67,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.Events, m.Decisions, m.Conflicts, m.Echoes, m.Duplicates, m.Poison, m.Unmapped,
-		m.SyncLag, m.ConsumerLag, m.ClockOffset, m.ClockUncert, m.Reloads, m.Batch, m.Fenced, m.Retries)
+		m.SyncLag, m.ConsumerLag, m.ClockOffset, m.ClockUncert, m.Reloads, m.Batch, m.Latency, m.Fenced, m.Retries)
 	return m
 }

@@ -60,6 +60,10 @@ type Options struct {
 	BatchTimeout time.Duration
 
 	Now func() time.Time // default time.Now
+
+	// OnLatency, when set, is called with each message's consume-to-produce latency
+	// (concord bench keeps them to compute exact percentiles).
+	OnLatency func(time.Duration)
 }
 
 func (o *Options) defaults() error {

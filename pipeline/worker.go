@@ -45,7 +45,7 @@ func (w *worker) run(ctx, gctx context.Context) {
 	}
 	readCtx, cancel := context.WithCancel(gctx)
 	defer cancel()
-	msgs := make(chan kafka.Message, w.p.opts.BatchSize)
+	msgs := make(chan fetched, w.p.opts.BatchSize)
 	done := make(chan struct{})
 	readers := w.startReaders(readCtx, msgs, done)
 	w.readers = readers
@@ -73,8 +73,8 @@ func (w *worker) run(ctx, gctx context.Context) {
 			w.log.Info("partition released at the end of the generation")
 			return
 		case m := <-msgs:
-			batch := w.collect(ctx, gctx, msgs, m)
-			if !w.handle(ctx, gctx, batch) {
+			batch, fetchedAt := w.collect(ctx, gctx, msgs, m)
+			if !w.handle(ctx, gctx, batch, fetchedAt) {
 				return
 			}
 			w.reportLag()
@@ -89,7 +89,13 @@ func (w *worker) run(ctx, gctx context.Context) {
 
 // startReaders starts one reader goroutine per input topic for the partition; each
 // sends its messages, in order, to msgs. Each goroutine signals done when it ends.
-func (w *worker) startReaders(ctx context.Context, msgs chan<- kafka.Message, done chan<- struct{}) []*kafka.Reader {
+// fetched is a message and when it was fetched (for the consume-to-produce latency).
+type fetched struct {
+	kafka.Message
+	at time.Time
+}
+
+func (w *worker) startReaders(ctx context.Context, msgs chan<- fetched, done chan<- struct{}) []*kafka.Reader {
 	var readers []*kafka.Reader
 	for _, topic := range w.p.inputs {
 		r := kafka.NewReader(kafka.ReaderConfig{
@@ -119,7 +125,7 @@ func (w *worker) startReaders(ctx context.Context, msgs chan<- kafka.Message, do
 					return
 				}
 				select {
-				case msgs <- m:
+				case msgs <- fetched{m, time.Now()}:
 				case <-ctx.Done():
 					return
 				}
@@ -131,34 +137,47 @@ func (w *worker) startReaders(ctx context.Context, msgs chan<- kafka.Message, do
 
 // collect gathers a batch: the first message, then whatever arrives within the linger
 // time, up to the batch size.
-func (w *worker) collect(ctx, gctx context.Context, msgs <-chan kafka.Message, first kafka.Message) []kafka.Message {
-	batch := []kafka.Message{first}
+func (w *worker) collect(ctx, gctx context.Context, msgs <-chan fetched, first fetched) ([]kafka.Message, []time.Time) {
+	batch, at := []kafka.Message{first.Message}, []time.Time{first.at}
 	linger := time.NewTimer(w.p.opts.Linger)
 	defer linger.Stop()
 	for len(batch) < w.p.opts.BatchSize {
 		select {
 		case m := <-msgs:
-			batch = append(batch, m)
+			batch, at = append(batch, m.Message), append(at, m.at)
 		case <-linger.C:
-			return batch
+			return batch, at
 		case <-ctx.Done():
-			return batch
+			return batch, at
 		case <-gctx.Done():
-			return batch
+			return batch, at
 		}
 	}
-	return batch
+	return batch, at
 }
 
 // handle processes a batch until it is done; it returns false when the partition
 // must be given up.
-func (w *worker) handle(ctx, gctx context.Context, batch []kafka.Message) bool {
+func (w *worker) handle(ctx, gctx context.Context, batch []kafka.Message, fetchedAt []time.Time) bool {
 	start := time.Now()
-	err := w.retry(ctx, gctx, func(bctx context.Context) error { return w.process(bctx, batch) })
+	var produced time.Time
+	err := w.retry(ctx, gctx, func(bctx context.Context) error {
+		var err error
+		produced, err = w.process(bctx, batch)
+		return err
+	})
 	if err != nil {
 		return false
 	}
-	w.p.opts.Metrics.Batch.Observe(time.Since(start).Seconds())
+	m := w.p.opts.Metrics
+	m.Batch.Observe(time.Since(start).Seconds())
+	for _, at := range fetchedAt {
+		d := produced.Sub(at)
+		m.Latency.Observe(d.Seconds())
+		if w.p.opts.OnLatency != nil {
+			w.p.opts.OnLatency(d)
+		}
+	}
 	return true
 }
 
