@@ -23,6 +23,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newConfigCommand(), newReplayCommand(), newRunCommand(), newDemoCommand(), newDLQCommand())
+	root.AddCommand(newConfigCommand(), newReplayCommand(), newRunCommand(), newDemoCommand(), newDLQCommand(), newBenchCommand())
 	return root
 }

@@ -248,8 +248,12 @@ func (r *Redis) parityArgs(partition int32, writes []Write, keys []string, args 
 			deltas[s] += v
 		}
 		for _, s := range writes[i].Systems {
+			lack, changed := lacking[s]
+			if !changed {
+				continue
+			}
 			op := "r"
-			if lacking[s] {
+			if lack {
 				op = "a"
 			}
 			changes = append(changes, change{s, op, writes[i].State.Record, writes[i].DriftSinceMs})

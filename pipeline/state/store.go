@@ -78,7 +78,10 @@ type Store interface {
 }
 
 // drift is what a write changes in the parity figures: per system, +1/-1 records
-// held, and whether the record now drifts for it (another system holds it, it does not).
+// held, and, for the systems whose drift starts or ends with this write, whether the
+// record now drifts for it (another system holds it, it does not). A system whose
+// drift is unchanged is left out, so a batch of records held everywhere costs the
+// drift index nothing.
 func (w *Write) drift() (deltas map[string]int64, lacking map[string]bool) {
 	deltas, lacking = map[string]int64{}, map[string]bool{}
 	held := w.Held
@@ -93,7 +96,10 @@ func (w *Write) drift() (deltas map[string]int64, lacking map[string]bool) {
 		case before && !now:
 			deltas[s]--
 		}
-		lacking[s] = !now && len(held) > 0
+		lackNow, lackBefore := !now && len(held) > 0, !before && len(w.HeldBefore) > 0
+		if lackNow != lackBefore {
+			lacking[s] = lackNow
+		}
 	}
 	return deltas, lacking
 }

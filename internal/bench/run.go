@@ -1,0 +1,361 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/zap"
+
+	"github.com/concord-sync/concord/dlq"
+	"github.com/concord-sync/concord/pipeline"
+	"github.com/concord-sync/concord/pipeline/state"
+	"github.com/concord-sync/concord/resolver"
+)
+
+// Options configure a benchmark run.
+type Options struct {
+	Events        int     // change events to process (default 100,000)
+	Records       int     // distinct records (default 10,000)
+	ConflictRatio float64 // share of updates that meet a concurrent edit (default 0.01)
+	Partitions    int     // input partitions (default 4)
+	RedisAddr     string  // a real Redis; "" for miniredis
+	Latency       time.Duration
+	Log           *zap.Logger
+}
+
+// Result is what concord bench reports (DESIGN.md section 9).
+type Result struct {
+	Events                     int     `json:"events"`
+	Seconds                    float64 `json:"seconds"`
+	EventsPerSecond            float64 `json:"events_per_second"`
+	PassthroughEventsPerSecond float64 `json:"passthrough_events_per_second"`
+	Ratio                      float64 `json:"ratio"`
+	LatencyRate                float64 `json:"latency_events_per_second"` // the steady rate the latency was measured at
+	P50Ms                      float64 `json:"p50_ms"`
+	P99Ms                      float64 `json:"p99_ms"`
+	StateBytesPerRecord        float64 `json:"state_bytes_per_record"`
+	ResolverEventsPerSecond    float64 `json:"resolver_events_per_second"`
+	ResolverAllocsPerEvent     float64 `json:"resolver_allocs_per_event"`
+	MaxRSSBytes                int64   `json:"max_rss_bytes"`
+	Conflicts                  int64   `json:"conflicts"`
+	Batches                    int64   `json:"batches"`       // batches of the throughput phase
+	BatchMs                    float64 `json:"mean_batch_ms"` // their mean duration
+	Redis                      string  `json:"redis"`
+	Partitions                 int     `json:"partitions"`
+}
+
+func (o *Options) defaults() {
+	if o.Events <= 0 {
+		o.Events = 100_000
+	}
+	if o.Records <= 0 {
+		o.Records = 10_000
+	}
+	if o.ConflictRatio < 0 {
+		o.ConflictRatio = 0
+	}
+	if o.Partitions <= 0 {
+		o.Partitions = 4
+	}
+	if o.Latency <= 0 {
+		o.Latency = 5 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+}
+
+// Run runs the benchmark: the pipeline over a backlog of generated events, the plain
+// consume-and-produce pass over the same events, the latency at a steady rate, the
+// state size and the resolver alone.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	o.defaults()
+	topics := []string{crmTopic, billingTopic, "pass.crm", "pass.billing", "pass.out"}
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(o.Partitions), topics...),
+		kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(o.Partitions))
+	if err != nil {
+		return nil, fmt.Errorf("bench: starting kfake: %w", err)
+	}
+	defer kc.Close()
+	res := &Result{Redis: o.RedisAddr, Partitions: o.Partitions}
+	addr := o.RedisAddr
+	if addr == "" {
+		mr, err := miniredis.Run()
+		if err != nil {
+			return nil, fmt.Errorf("bench: starting miniredis: %w", err)
+		}
+		defer mr.Close()
+		addr, res.Redis = mr.Addr(), "miniredis"
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer func() { _ = rdb.Close() }()
+	if err := rdb.FlushDB(ctx).Err(); err != nil && o.RedisAddr != "" {
+		return nil, fmt.Errorf("bench: redis at %s: %w", addr, err)
+	}
+	broker := kc.ListenAddrs()[0]
+
+	wl := newWorkload(o.Records, o.Partitions, o.ConflictRatio, 1, func() int64 { return time.Now().UnixMilli() })
+	msgs := generate(wl, o.Events)
+	res.Events = len(msgs)
+	if err := produce(ctx, broker, msgs, nil); err != nil {
+		return nil, err
+	}
+	if err := produce(ctx, broker, msgs, map[string]string{crmTopic: "pass.crm", billingTopic: "pass.billing"}); err != nil {
+		return nil, err
+	}
+
+	p, err := newPipeline(broker, addr, rdb, o)
+	if err != nil {
+		return nil, err
+	}
+	secs, err := p.throughput(ctx, len(msgs))
+	if err != nil {
+		return nil, err
+	}
+	res.Seconds, res.EventsPerSecond = secs, float64(len(msgs))/secs
+	res.Conflicts = int64(sumOf(p.reg, "concord_conflicts_total"))
+	res.Batches, res.BatchMs = histogramOf(p.reg, "concord_batch_seconds")
+
+	pass, err := passthrough(ctx, broker, o.Partitions, len(msgs))
+	if err != nil {
+		return nil, err
+	}
+	res.PassthroughEventsPerSecond = float64(len(msgs)) / pass
+	res.Ratio = res.EventsPerSecond / res.PassthroughEventsPerSecond
+
+	res.LatencyRate = min(2000, res.EventsPerSecond/4)
+	res.P50Ms, res.P99Ms, err = p.latency(ctx, broker, wl, res.LatencyRate, o.Latency)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.stop(); err != nil {
+		return nil, err
+	}
+	if res.StateBytesPerRecord, err = stateSize(ctx, rdb, o); err != nil {
+		return nil, err
+	}
+	hot := testing.Benchmark(HotPath)
+	res.ResolverEventsPerSecond = 2 * float64(hot.N) / hot.T.Seconds()
+	res.ResolverAllocsPerEvent = float64(hot.AllocsPerOp()) / 2
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		res.MaxRSSBytes = ru.Maxrss * 1024 // kilobytes on Linux
+	}
+	return res, nil
+}
+
+func generate(wl *workload, n int) []kafka.Message {
+	var msgs []kafka.Message
+	for len(msgs) < n {
+		msgs = append(msgs, wl.next()...)
+	}
+	return msgs
+}
+
+// partitioned keeps each message's own partition (the workload routes by record id).
+var partitioned = kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition })
+
+// produce writes the messages, each to its own partition, to their topics or to the
+// topics rename gives instead.
+func produce(ctx context.Context, broker string, msgs []kafka.Message, rename map[string]string) error {
+	w := &kafka.Writer{Addr: kafka.TCP(broker), Balancer: partitioned, BatchTimeout: 2 * time.Millisecond, BatchSize: 5000, RequiredAcks: kafka.RequireAll}
+	defer func() { _ = w.Close() }()
+	out := make([]kafka.Message, len(msgs))
+	for i, m := range msgs {
+		if t, ok := rename[m.Topic]; ok {
+			m.Topic = t
+		}
+		out[i] = m
+	}
+	for chunk := range slices.Chunk(out, 10_000) {
+		if err := w.WriteMessages(ctx, chunk...); err != nil {
+			return fmt.Errorf("bench: producing the workload: %w", err)
+		}
+	}
+	return nil
+}
+
+// bpipeline is a processor under measurement.
+type bpipeline struct {
+	proc      *pipeline.Processor
+	reg       *prometheus.Registry
+	cancel    context.CancelFunc
+	done      chan error
+	recording atomic.Bool
+	mu        sync.Mutex
+	latencies []time.Duration
+}
+
+func newPipeline(broker, redisAddr string, rdb *redis.Client, o Options) (*bpipeline, error) {
+	cfg, err := Config(broker, redisAddr)
+	if err != nil {
+		return nil, err
+	}
+	r, err := resolver.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	b := &bpipeline{reg: prometheus.NewRegistry(), done: make(chan error, 1)}
+	b.proc, err = pipeline.New(pipeline.Options{
+		Config: cfg, Rules: pipeline.StaticRules{R: r}, Store: state.NewRedis(rdb, cfg.Name),
+		DLQ: dlq.NewStore(rdb, cfg.Name), Logger: o.Log, Metrics: pipeline.NewMetrics(b.reg),
+		OnLatency: func(d time.Duration) {
+			if b.recording.Load() {
+				b.mu.Lock()
+				b.latencies = append(b.latencies, d)
+				b.mu.Unlock()
+			}
+		},
+	})
+	return b, err
+}
+
+// throughput starts the processor on the backlog and returns how long it took, from
+// holding its partitions to having processed every event.
+func (b *bpipeline) throughput(ctx context.Context, events int) (float64, error) {
+	runCtx, cancel := context.WithCancel(ctx)
+	b.cancel = cancel
+	go func() { b.done <- b.proc.Run(runCtx) }()
+	if err := waitUntil(ctx, b.done, func() bool { return b.proc.Ready() }); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	err := waitUntil(ctx, b.done, func() bool { return sumOf(b.reg, "concord_events_total") >= float64(events) })
+	return time.Since(start).Seconds(), err
+}
+
+// latency produces live events at a steady rate for d and returns the p50 and p99
+// of their consume-to-produce latency, in milliseconds.
+func (b *bpipeline) latency(ctx context.Context, broker string, wl *workload, rate float64, d time.Duration) (float64, float64, error) {
+	w := &kafka.Writer{Addr: kafka.TCP(broker), Balancer: partitioned, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	defer func() { _ = w.Close() }()
+	b.recording.Store(true)
+	before := sumOf(b.reg, "concord_events_total")
+	sent := 0
+	start := time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for time.Since(start) < d {
+		<-tick.C
+		due := int(rate*time.Since(start).Seconds()) - sent
+		var msgs []kafka.Message
+		for len(msgs) < due {
+			msgs = append(msgs, wl.next()...)
+		}
+		if len(msgs) > 0 {
+			if err := w.WriteMessages(ctx, msgs...); err != nil {
+				return 0, 0, fmt.Errorf("bench: producing live events: %w", err)
+			}
+			sent += len(msgs)
+		}
+	}
+	if err := waitUntil(ctx, b.done, func() bool { return sumOf(b.reg, "concord_events_total") >= before+float64(sent) }); err != nil {
+		return 0, 0, err
+	}
+	b.recording.Store(false)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.latencies) == 0 {
+		return 0, 0, errors.New("bench: no latency measured")
+	}
+	slices.Sort(b.latencies)
+	at := func(q float64) float64 {
+		return float64(b.latencies[int(q*float64(len(b.latencies)-1))].Microseconds()) / 1000
+	}
+	return at(0.50), at(0.99), nil
+}
+
+func (b *bpipeline) stop() error {
+	b.cancel()
+	return <-b.done
+}
+
+// stateSize is the mean encoded size of the records' states.
+func stateSize(ctx context.Context, rdb *redis.Client, o Options) (float64, error) {
+	store := state.NewRedis(rdb, "bench")
+	byPartition := map[int32][]string{}
+	for r := range min(o.Records, 2000) {
+		id := fmt.Sprintf("r-%d", r)
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(id))
+		p := int32(h.Sum32() % uint32(o.Partitions))
+		byPartition[p] = append(byPartition[p], id)
+	}
+	total, n := 0, 0
+	for p, ids := range byPartition {
+		states, err := store.Get(ctx, p, ids)
+		if err != nil {
+			return 0, err
+		}
+		for _, st := range states {
+			if st != nil {
+				total += len(state.MarshalState(nil, st))
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return 0, errors.New("bench: no state stored")
+	}
+	return float64(total) / float64(n), nil
+}
+
+func waitUntil(ctx context.Context, done <-chan error, cond func() bool) error {
+	for !cond() {
+		select {
+		case err := <-done:
+			return fmt.Errorf("bench: the processor stopped: %w", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// sumOf adds up every series of a counter in the registry.
+func sumOf(reg *prometheus.Registry, name string) float64 {
+	families, err := reg.Gather()
+	if err != nil {
+		return 0
+	}
+	var total float64
+	for _, f := range families {
+		if f.GetName() == name {
+			for _, m := range f.GetMetric() {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total
+}
+
+// histogramOf returns a histogram's count and mean in milliseconds.
+func histogramOf(reg *prometheus.Registry, name string) (int64, float64) {
+	families, err := reg.Gather()
+	if err != nil {
+		return 0, 0
+	}
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			h := f.GetMetric()[0].GetHistogram()
+			if n := h.GetSampleCount(); n > 0 {
+				return int64(n), 1000 * h.GetSampleSum() / float64(n)
+			}
+		}
+	}
+	return 0, 0
+}
