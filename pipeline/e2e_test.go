@@ -50,6 +50,14 @@ func TestEchoesNeverLoop(t *testing.T) {
 	testenv.Eventually(t, "10,000 change events", func() bool { return sumCounter(m.Events) > 10_000 })
 	s.StopEditing()
 	testenv.Eventually(t, "the sync to settle", func() bool { return s.Quiet(time.Second) })
+	// ...and concord to have read every change event the systems published.
+	testenv.Eventually(t, "concord to read every change event", func() bool {
+		var published int64
+		for _, st := range s.Stats().Systems {
+			published += st.Published
+		}
+		return sumCounter(m.Events) >= float64(published)
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

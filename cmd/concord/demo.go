@@ -248,7 +248,7 @@ func demoWait(ctx context.Context, o demoOptions, s *sim.Sim, reg *prometheus.Re
 				_, _ = fmt.Fprint(progress, "\n  edits stopped; letting the sync settle")
 			}
 		}
-		if !editing && s.Quiet(2*time.Second) {
+		if !editing && s.Quiet(2*time.Second) && caughtUp(s, reg) {
 			if !o.json {
 				_, _ = fmt.Fprintln(progress)
 			}
@@ -356,4 +356,14 @@ func randomSecret() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// caughtUp reports whether concord has read every change event and tombstone the
+// systems published.
+func caughtUp(s *sim.Sim, reg *prometheus.Registry) bool {
+	var published int64
+	for _, st := range s.Stats().Systems {
+		published += st.Published + st.Tombstones
+	}
+	return gather(reg).sum("concord_events_total") >= published
 }
