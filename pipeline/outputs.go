@@ -204,7 +204,7 @@ func (out *outputs) poison(it *item) {
 	out.event(it.system, "poison")
 }
 
-// count updates the decision metrics once the batch is committed.
+// count updates the metrics once the batch is committed.
 func (out *outputs) count() {
 	m := out.w.p.opts.Metrics
 	for _, l := range out.lags {
@@ -212,9 +212,6 @@ func (out *outputs) count() {
 	}
 	for _, e := range out.echoes {
 		out.w.p.clocks.observe(e.system, e.tsUs, e.sentMs, out.now)
-	}
-	for _, e := range out.events {
-		m.Events.WithLabelValues(e[0], e[1]).Inc()
 	}
 	for _, s := range out.poisoned {
 		m.Poison.WithLabelValues(s).Inc()
@@ -233,6 +230,11 @@ func (out *outputs) count() {
 		case d.Kind == resolver.KindDuplicate:
 			m.Duplicates.WithLabelValues(d.System).Inc()
 		}
+	}
+	// Events last: once concord_events_total shows a batch, everything it decided is
+	// counted too (the demo and the tests wait on it).
+	for _, e := range out.events {
+		m.Events.WithLabelValues(e[0], e[1]).Inc()
 	}
 }
 
