@@ -239,23 +239,10 @@ func TestStoreKeysShareOneHashTag(t *testing.T) {
 		t.Errorf("keys = %q, want %q", keys, want)
 	}
 	for _, k := range keys {
-		if tag := hashTag(k); tag != "contacts:dlq" {
+		if tag := testenv.HashTag(k); tag != "contacts:dlq" {
 			t.Errorf("key %q hashes %q, want the hash tag contacts:dlq", k, tag)
 		}
 	}
-}
-
-// hashTag returns the part of a key Redis Cluster hashes (CLUSTER KEYSLOT's rule).
-func hashTag(key string) string {
-	open := strings.IndexByte(key, '{')
-	if open < 0 {
-		return key
-	}
-	end := strings.IndexByte(key[open+1:], '}')
-	if end <= 0 {
-		return key
-	}
-	return key[open+1 : open+1+end]
 }
 
 func TestStoreRecoversFromAFlushedScriptCache(t *testing.T) {

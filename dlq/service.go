@@ -88,7 +88,7 @@ func (s *Service) Resolve(ctx context.Context, r Resolution) (*Outcome, error) {
 		At: now, Kind: "resolve", Record: e.Record, EntryID: e.ID, Reviewer: r.Reviewer,
 		Fields: e.Fields, Winner: winner, Losers: losers(e, &r, values), Rule: "review", Choice: choice, Values: values,
 	}
-	if err := s.decide(ctx, e, StatusResolved, &r.Rev, r.Reviewer, choice, "", cmd, audit, now); err != nil {
+	if err := s.decide(ctx, e, StatusResolved, choice, "", cmd, audit); err != nil {
 		return nil, err
 	}
 	e.Status, e.DecidedBy, e.Choice, e.DecidedAt = StatusResolved, r.Reviewer, choice, now
@@ -110,19 +110,18 @@ func (s *Service) Dismiss(ctx context.Context, d Dismissal) error {
 		At: now, Kind: "dismiss", Record: e.Record, EntryID: e.ID, Reviewer: d.Reviewer,
 		Fields: e.Fields, Reason: d.Reason, Choice: "dismiss",
 	}
-	return s.decide(ctx, e, StatusDismissed, &d.Rev, d.Reviewer, "dismiss", d.Reason, cmd, audit, now)
+	return s.decide(ctx, e, StatusDismissed, "dismiss", d.Reason, cmd, audit)
 }
 
-func (s *Service) decide(ctx context.Context, e *Entry, status string, rev *int64, reviewer, choice, reason string,
-	cmd Command, audit AuditEntry, now time.Time,
-) error {
+// decide records the decision cmd carries (its revision, reviewer and time) on e.
+func (s *Service) decide(ctx context.Context, e *Entry, status, choice, reason string, cmd Command, audit AuditEntry) error {
 	b, err := json.Marshal(cmd)
 	if err != nil {
 		return fmt.Errorf("dlq: review command: %w", err)
 	}
 	err = s.store.decide(ctx, decision{
-		entryID: e.ID, status: status, reviewer: reviewer, choice: choice,
-		dismissReason: reason, rev: *rev, at: now, command: b, audit: audit,
+		entryID: e.ID, status: status, reviewer: cmd.Reviewer, choice: choice,
+		dismissReason: reason, rev: cmd.Rev, at: cmd.At, command: b, audit: audit,
 	})
 	if err != nil {
 		return err

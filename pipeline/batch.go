@@ -33,7 +33,10 @@ type item struct {
 // resolve every change in order, then produce, record DLQ entries, write the states
 // in one round trip and commit. It returns when the batch's output was acknowledged.
 func (w *worker) process(ctx context.Context, batch []kafka.Message) (time.Time, error) {
-	res := w.p.opts.Rules.Resolver().Widened(w.p.clocks.uncertainties())
+	res := w.p.opts.Rules.Resolver()
+	if res.WidensByClockUncertainty() {
+		res = res.Widened(w.p.clocks.uncertainties())
+	}
 	now := w.p.opts.Now()
 	items, records := w.scan(res, batch)
 	l, err := w.load(ctx, records)

@@ -177,6 +177,10 @@ func (r *Resolver) toleranceUs(a, b string) int64 {
 	return (t + r.widen[a] + r.widen[b]).Microseconds()
 }
 
+// WidensByClockUncertainty reports whether resolution.widen_by_clock_uncertainty is
+// on, so callers measure the uncertainties only when they are used.
+func (r *Resolver) WidensByClockUncertainty() bool { return r.widenOpt }
+
 // Widened returns the resolver with each system's clock uncertainty added to the
 // clock-skew tolerance of every pair it is in, when
 // resolution.widen_by_clock_uncertainty is on; else the resolver itself. The

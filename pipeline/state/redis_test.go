@@ -136,7 +136,7 @@ func TestRedisKeyLayout(t *testing.T) {
 		t.Errorf("keys = %q, want %d states and a fence", keys, len(recs))
 	}
 	for _, k := range keys {
-		if tag := hashTag(k); tag != "contacts:p7" {
+		if tag := testenv.HashTag(k); tag != "contacts:p7" {
 			t.Errorf("key %q has hash tag %q, want contacts:p7", k, tag)
 		}
 	}
@@ -151,19 +151,6 @@ func TestRedisKeyLayout(t *testing.T) {
 	if err := state.UnmarshalState(raw[8:], &st); err != nil || st.Record != "a{b}c" {
 		t.Errorf("stored state decodes to %q, %v", st.Record, err)
 	}
-}
-
-// hashTag returns the part of a key Redis Cluster hashes (CLUSTER KEYSLOT's rule).
-func hashTag(key string) string {
-	open := strings.IndexByte(key, '{')
-	if open < 0 {
-		return key
-	}
-	end := strings.IndexByte(key[open+1:], '}')
-	if end <= 0 {
-		return key
-	}
-	return key[open+1 : open+1+end]
 }
 
 func TestRedisGetCorruptState(t *testing.T) {
