@@ -33,6 +33,7 @@ func (r *Resolver) Canonicalize(system string, ev *codecs.Event, ch *Change) err
 	ch.System = sr.name
 	ch.Op = ev.Op
 	ch.Position = ev.Position
+	ch.CommitMs = ev.TsMs
 	ch.Marker = ""
 	ch.After = sr.values(ch.After[:0], ev.After)
 	if ev.After == nil {

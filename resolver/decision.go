@@ -12,6 +12,7 @@ type Change struct {
 	After    []Value   // synced fields of the after image; nil for a delete
 	Before   []Value   // synced fields of the before image; nil when absent
 	TsUs     int64     // the system's timestamp for this change (configured source)
+	CommitMs int64     // source.ts_ms: when the source database committed it (0 when unknown)
 	Position codecs.Position
 	Marker   string   // origin marker column value (an apply's event id), if any
 	Unmapped []string // fields changed or shown that no authority entry covers

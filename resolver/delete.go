@@ -41,13 +41,13 @@ func (d *decider) closeWindowForDelete() {
 	d.ss = st.system(d.ch.System) // flushing may have grown st.Systems
 }
 
-// latestUpsert returns the latest in-flight apply to the system that is not a delete:
-// a change the system deleted the record without having seen.
+// latestUpsert returns the apply that will leave the system holding the record when
+// it has just deleted it: the latest live apply, when it is not a delete. That is a
+// change the system deleted the record without having seen (an upsert followed by a
+// delete leaves it deleted, as the delete agreed).
 func latestUpsert(ss *SystemState) *Apply {
-	for i := len(ss.InFlight) - 1; i >= 0; i-- {
-		if !ss.InFlight[i].Delete {
-			return &ss.InFlight[i]
-		}
+	if a := ss.lastLive(); a != nil && !a.Delete {
+		return a
 	}
 	return nil
 }

@@ -49,10 +49,16 @@ func (d *decider) unconfirmed(target string, a *Apply) {
 	for i, v := range a.Fields {
 		names[i] = v.Name
 	}
-	id := entryID(d.st.Record, target, d.pos, a.EventID)
-	if d.st.Hold != nil {
+	var id string
+	switch {
+	case d.st.Hold != nil:
 		id = d.st.Hold.EntryID
 		d.st.Hold.Changes++
+	case d.st.Unconfirmed != "":
+		id = d.st.Unconfirmed // one open entry per record
+	default:
+		id = entryID(d.st.Record, target, d.pos, a.EventID)
+		d.st.Unconfirmed = id
 	}
 	d.out.add(Decision{
 		Kind: KindDLQ, Record: d.st.Record, System: a.Origin, EntryID: id,

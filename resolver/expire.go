@@ -3,7 +3,8 @@ package resolver
 import "time"
 
 // Expire does a record's time-driven work at now: in-flight applies not seen back
-// within apply_timeout are dropped and reported (DLQ reason apply_unconfirmed), and
+// within apply_timeout are expired and reported (DLQ reason apply_unconfirmed; they
+// no longer count as on their way, but a late echo is still recognised), and
 // changes whose pairing window has closed are decided and fanned out. Resolve calls it
 // first; the pipeline also calls it from a timer for records with a deadline due
 // (State.NextDeadlineMs).
@@ -15,10 +16,13 @@ func (r *Resolver) Expire(now time.Time, st *State, out *Output) {
 		kept := ss.InFlight[:0]
 		for j := range ss.InFlight {
 			a := ss.InFlight[j]
-			if timeout > 0 && a.SentMs+timeout <= nowMs {
+			if a.live() && timeout > 0 && a.SentMs+timeout <= nowMs {
+				if a.Snapshotted {
+					continue // a snapshot showed its values: the system has them
+				}
 				d := decider{r: r, st: st, out: out, nowMs: nowMs, origin: a.Origin}
 				d.unconfirmed(ss.Name, &a)
-				continue
+				a.Expired = true // kept, so that a late echo is still recognised
 			}
 			kept = append(kept, a)
 		}

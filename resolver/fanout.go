@@ -21,7 +21,7 @@ func (d *decider) fanOut(image []Value) {
 	for i := range d.r.systems {
 		name := d.r.systems[i].name
 		ss := d.st.system(name)
-		if ss.Deleted && !d.r.propagateDeletes && len(ss.InFlight) == 0 {
+		if ss.Deleted && !d.r.propagateDeletes && ss.lastLive() == nil {
 			continue // it deleted the record and deletes are not propagated: leave it alone
 		}
 		start := len(d.out.fields)
@@ -151,10 +151,12 @@ func copyValues(vs []Value) []Value {
 }
 
 // eventID is deterministic in the record, the target, the causing change (system and
-// position) and the apply's rank among those the change caused: reprocessing the same
-// events yields the same ids.
+// position) and the number of applies sent for the record before it: reprocessing the
+// same events yields the same ids, and no two applies of a record share one (two
+// applies caused by one change, one sent at once and one when its pairing window
+// closes, would otherwise).
 func (d *decider) eventID(target string) string {
-	d.sends++
+	d.st.Sent++
 	var buf [160]byte
 	b := append(buf[:0], d.st.Record...)
 	b = append(b, 0)
@@ -164,7 +166,7 @@ func (d *decider) eventID(target string) string {
 	b = append(b, 0)
 	b = d.pos.AppendText(b)
 	b = append(b, 0)
-	b = strconv.AppendInt(b, int64(d.sends), 10)
+	b = strconv.AppendUint(b, d.st.Sent, 10)
 	return hashID(b)
 }
 

@@ -5,8 +5,10 @@ import "slices"
 // recordConcurrent reports, for granularity record, whether the event's change is
 // concurrent with another system's change to any field of the record.
 func (d *decider) recordConcurrent() bool {
-	if latestUpsert(d.ss) != nil {
-		return true
+	for i := range d.ss.InFlight {
+		if a := &d.ss.InFlight[i]; a.live() && !a.Delete {
+			return true
+		}
 	}
 	for _, p := range d.st.Pending {
 		if p.System != d.ch.System {
@@ -23,9 +25,9 @@ func (d *decider) resolveRecord(changes []Value) {
 	st, ch := d.st, d.ch
 	otherSys, otherTs := "", int64(0)
 	var theirs []Value
-	if up := latestUpsert(d.ss); up != nil {
-		otherSys, otherTs = up.Origin, up.TsUs
-		for _, a := range d.ss.InFlight {
+	for _, a := range d.ss.InFlight {
+		if a.live() && !a.Delete {
+			otherSys, otherTs = a.Origin, a.TsUs
 			theirs = mergeValues(theirs, a.Fields)
 		}
 	}

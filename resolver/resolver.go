@@ -27,6 +27,9 @@ func (r *Resolver) Resolve(now time.Time, st *State, ch *Change, out *Output) {
 		origin: ch.System, originTs: ch.TsUs, pos: ch.Position,
 	}
 	d.acked = d.ackEcho()
+	if d.acked == nil && ch.Op != codecs.OpRead {
+		d.dropExpired()
+	}
 	switch {
 	case ch.Op == codecs.OpDelete:
 		d.resolveDelete()
@@ -53,7 +56,6 @@ type decider struct {
 	origin   string
 	originTs int64
 	pos      codecs.Position
-	sends    int // applies sent in this call, salts event ids
 
 	// writer and writerTs name whose value the fan-out carries when that is not the
 	// event's system (a change held in the pairing window that won against it).
@@ -65,12 +67,15 @@ type decider struct {
 	creating bool // the event creates a record no other system holds
 }
 
-// ackEcho recognises the echo of an in-flight apply to the event's system: by the
-// origin marker, or by the after image matching what the apply set. The apply and the
-// older ones are acknowledged. Matching the oldest apply first keeps a later apply's
-// echo from being taken for an earlier one.
+// ackEcho recognises the echo of an in-flight apply to the event's system and
+// acknowledges it together with the older applies it passes (see matchEcho). A
+// snapshot read is never an echo: it only marks the applies whose values it shows.
 func (d *decider) ackEcho() *Apply {
 	ss, ch := d.ss, d.ch
+	if ch.Op == codecs.OpRead {
+		d.markSnapshotted()
+		return nil
+	}
 	i := d.matchEcho()
 	if i < 0 {
 		return nil
@@ -81,74 +86,141 @@ func (d *decider) ackEcho() *Apply {
 	return &acked
 }
 
+// matchEcho returns the index of the in-flight apply the event is the echo of, or -1.
+//
+// A sink writes a system's applies in the order they were sent and every write but a
+// no-op one (a key-only insert of a row that exists) commits one change event, so an
+// event can only be the echo of the oldest apply still expected to land. Older
+// applies are passed only when they may never be seen: expired ones, ones a snapshot
+// showed, and key-only creates of a row the event shows to exist. Matching any later
+// apply whose values the image shows would take a winner re-applied to its own system
+// for the echo while the applies before it are still on their way.
+//
+// With an origin marker configured, an upsert is matched by the marker alone: an
+// event whose marker names no in-flight apply is the system's own change.
 func (d *decider) matchEcho() int {
 	ss, ch := d.ss, d.ch
-	if ch.Marker != "" {
+	if ch.Op != codecs.OpDelete && d.r.system(ch.System).marker != "" {
 		for i := range ss.InFlight {
-			if ss.InFlight[i].EventID == ch.Marker {
+			if ch.Marker != "" && ss.InFlight[i].EventID == ch.Marker {
 				return i
 			}
 		}
+		return -1
 	}
 	for i := range ss.InFlight {
 		a := &ss.InFlight[i]
-		if a.Delete || ch.Op == codecs.OpDelete {
-			if a.Delete && ch.Op == codecs.OpDelete {
-				return i
-			}
-			continue
-		}
-		if landed(ch.After, ss.InFlight[:i+1]) {
+		if d.echoes(a) {
 			return i
+		}
+		if a.live() && !a.Snapshotted && !d.moot(a) {
+			return -1
 		}
 	}
 	return -1
 }
 
-// landed reports whether an image is what the system shows once the given applies
-// (oldest first) have all landed in order: every field they set holds the value of the
-// latest apply setting it. Matching only the newest apply's fields is not enough: the
-// winner's value re-applied to its own system matches that system's image at once,
-// long before the older applies it must follow have landed.
-func landed(image []Value, applies []Apply) bool {
-	start := 0
-	for j := range applies {
-		if applies[j].Delete {
-			start = j + 1 // a delete then a create: only what came after counts
+// echoes reports whether the event is what the system commits when its sink writes
+// the apply: a delete for a delete; otherwise the apply's values over the image the
+// system showed before (its before image, else the one last seen), every other
+// column unchanged, or, for an insert (the row was missing), the apply's values with
+// the other columns at their defaults. An event committed before the apply was sent,
+// by more than the clock-skew tolerance, is never its echo.
+func (d *decider) echoes(a *Apply) bool {
+	ss, ch := d.ss, d.ch
+	if a.Delete || ch.Op == codecs.OpDelete {
+		return a.Delete && ch.Op == codecs.OpDelete
+	}
+	if ch.CommitMs > 0 && ch.CommitMs < a.SentMs-d.r.echoSlackMs(ch.System) {
+		return false
+	}
+	for _, v := range a.Fields {
+		got, ok := findValue(ch.After, v.Name)
+		if !ok || got.FP != v.FP {
+			return false
 		}
 	}
-	for j := start; j < len(applies); j++ {
-		for _, v := range applies[j].Fields {
-			if setLater(applies[j+1:], v.Name) {
-				continue
-			}
-			got, ok := findValue(image, v.Name)
-			if !ok || got.FP != v.FP {
+	if ch.Op == codecs.OpCreate {
+		// A key-only insert leaves every column at its default: an insert showing
+		// values is the system's own create.
+		return len(a.Fields) > 0 || allNull(ch.After)
+	}
+	knew := ss.Known && !ss.Deleted
+	for _, v := range ch.After {
+		if _, ok := findValue(a.Fields, v.Name); ok {
+			continue
+		}
+		if b, ok := findValue(ch.Before, v.Name); ok {
+			if b.FP != v.FP {
 				return false
 			}
+		} else if fp, ok := ss.seen(v.Name); knew && ok && fp != v.FP {
+			return false
 		}
 	}
 	return true
 }
 
-func setLater(applies []Apply, name string) bool {
-	for i := range applies {
-		if _, ok := findValue(applies[i].Fields, name); ok {
-			return true
+// moot reports whether an apply will commit nothing given what the event shows: a
+// key-only create of a row that exists is an insert that does nothing.
+func (d *decider) moot(a *Apply) bool {
+	return !a.Delete && len(a.Fields) == 0 && d.ch.Op != codecs.OpDelete
+}
+
+// markSnapshotted marks the in-flight applies whose values a snapshot read shows:
+// they may have landed before the snapshot was taken, so no echo may follow.
+func (d *decider) markSnapshotted() {
+	for i := range d.ss.InFlight {
+		a := &d.ss.InFlight[i]
+		if a.Delete || a.Snapshotted {
+			continue
+		}
+		shows := true
+		for _, v := range a.Fields {
+			if got, ok := findValue(d.ch.After, v.Name); !ok || got.FP != v.FP {
+				shows = false
+				break
+			}
+		}
+		a.Snapshotted = shows
+	}
+}
+
+// dropExpired forgets the expired applies to the event's system once it makes a
+// change of its own: an echo arriving after that cannot be told from a change.
+func (d *decider) dropExpired() {
+	ss := d.ss
+	kept := ss.InFlight[:0]
+	for _, a := range ss.InFlight {
+		if a.live() {
+			kept = append(kept, a)
 		}
 	}
-	return false
+	ss.InFlight = kept
+}
+
+func allNull(vs []Value) bool {
+	for _, v := range vs {
+		if v.FP != nullFP {
+			return false
+		}
+	}
+	return true
 }
 
 // changed returns the fields of the after image that differ from what the system
 // showed before this write: the before image where it has the field, else the image
-// last seen. Fields the acknowledged apply set to exactly this value are not changes.
+// last seen. Fields the acknowledged apply set to exactly this value are not changes,
+// and the echo of an insert changes nothing beyond its apply (the other columns hold
+// the sink's defaults, not the system's values).
 func (d *decider) changed(dst []Value) []Value {
 	ss, ch := d.ss, d.ch
+	insertEcho := d.acked != nil && ch.Op == codecs.OpCreate
 	knew := ss.Known && !ss.Deleted
 	for _, v := range ch.After {
 		if d.acked != nil {
-			if a, ok := findValue(d.acked.Fields, v.Name); ok && a.FP == v.FP {
+			a, ok := findValue(d.acked.Fields, v.Name)
+			if ok && a.FP == v.FP || !ok && insertEcho {
 				continue
 			}
 		}
@@ -179,11 +251,15 @@ func (d *decider) resolveUpsert() {
 	changes := d.changed(d.out.scratch[:0])
 	d.out.scratch = changes
 	d.see()
-	if len(changes) == 0 && (d.acked != nil || !d.creates()) {
+	if del := d.ss.deleteInFlight(); del != nil {
+		// An update that changes no synced field (a trigger's timestamp, an unmapped
+		// column, nothing at all) is not concurrent with the delete: the delete lands.
+		if d.syncedChange(changes) {
+			d.updateVersusDelete(del)
+		}
 		return
 	}
-	if del := d.ss.deleteInFlight(); del != nil {
-		d.updateVersusDelete(del)
+	if len(changes) == 0 && (d.acked != nil || !d.creates()) {
 		return
 	}
 	if d.creates() {
@@ -200,7 +276,7 @@ func (d *decider) resolveUpsert() {
 		return
 	}
 	d.st.Deleted = false
-	if d.r.recordGranular && d.recordConcurrent() {
+	if d.r.recordGranular && d.syncedChange(changes) && d.recordConcurrent() {
 		d.resolveRecord(changes)
 		return
 	}
@@ -208,6 +284,16 @@ func (d *decider) resolveUpsert() {
 		d.resolveField(&changes[i])
 	}
 	d.fanOut(d.ch.After)
+}
+
+// syncedChange reports whether any of the changes is to a field concord syncs.
+func (d *decider) syncedChange(changes []Value) bool {
+	for i := range changes {
+		if class, _ := d.r.classify(changes[i].Name); class != classUnmapped {
+			return true
+		}
+	}
+	return false
 }
 
 // creates reports whether the event brings a record into existence that no other

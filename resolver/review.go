@@ -34,6 +34,10 @@ const SystemReview = "review"
 // decision of reason review_stale, which re-opens the entry.
 func (r *Resolver) ApplyReview(now time.Time, st *State, rv *Review, out *Output) {
 	r.Expire(now, st, out)
+	if st.Unconfirmed == rv.EntryID && (st.Hold == nil || st.Hold.EntryID != rv.EntryID) {
+		r.reviewUnconfirmed(now, st, rv, out)
+		return
+	}
 	if st.Hold == nil || st.Hold.EntryID != rv.EntryID {
 		out.add(Decision{Kind: KindIgnored, Record: st.Record, System: SystemReview, Reason: "review_applied", EntryID: rv.EntryID})
 		return
@@ -77,6 +81,27 @@ func (r *Resolver) ApplyReview(now time.Time, st *State, rv *Review, out *Output
 			hold.Fields = rest
 			st.Hold = hold
 		}
+	}
+}
+
+// reviewUnconfirmed applies a decision on the record's apply_unconfirmed entry, which
+// holds nothing: the entry closes, and chosen values are applied like any review's.
+func (r *Resolver) reviewUnconfirmed(now time.Time, st *State, rv *Review, out *Output) {
+	st.Unconfirmed = ""
+	d := decider{
+		r: r, st: st, out: out, nowMs: now.UnixMilli(), origin: SystemReview,
+		originTs: now.UnixMicro(), pos: reviewPosition(rv.EntryID, rv.Rev),
+	}
+	switch {
+	case rv.Release:
+	case rv.Delete:
+		d.propagateDelete(RuleReview)
+	default:
+		for i := range rv.Values {
+			d.decideFor(SystemReview, d.originTs, &rv.Values[i], RuleReview)
+		}
+		d.rule = RuleReview
+		d.fanOut(rv.Values)
 	}
 }
 

@@ -177,6 +177,19 @@ func (r *Resolver) toleranceUs(a, b string) int64 {
 	return (t + r.widen[a] + r.widen[b]).Microseconds()
 }
 
+// echoClockMargin is added to the clock-skew tolerance when telling whether an event
+// was committed before an apply was sent. The measured clock offsets are learned from
+// echoes, which this rule gates, so it cannot rest on them alone: a missed echo is
+// worse than an edit taken for one.
+const echoClockMargin = 5 * time.Second
+
+// echoSlackMs is how much earlier than an apply was sent a system's event may be
+// committed and still be its echo: the clock-skew tolerance and echoClockMargin,
+// widened by the system's measured clock uncertainty when widening is on.
+func (r *Resolver) echoSlackMs(system string) int64 {
+	return (r.tolerance + echoClockMargin + r.widen[system]).Milliseconds()
+}
+
 // WidensByClockUncertainty reports whether resolution.widen_by_clock_uncertainty is
 // on, so callers measure the uncertainties only when they are used.
 func (r *Resolver) WidensByClockUncertainty() bool { return r.widenOpt }

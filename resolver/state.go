@@ -28,6 +28,13 @@ type State struct {
 
 	LoopStartMs int64  // start of the loop-guard window
 	LoopApplies uint32 // applies sent in that window
+
+	// Sent counts the applies ever sent for the record: it salts event ids, so no two
+	// applies share one, and it is deterministic (the same events give the same count).
+	Sent uint64
+	// Unconfirmed is the open apply_unconfirmed DLQ entry of the record, "" for none:
+	// later unconfirmed applies join it, so a record has at most one open entry.
+	Unconfirmed string
 }
 
 // AgreedField is one field of the agreed image.
@@ -63,7 +70,19 @@ type Apply struct {
 	TsUs    int64  // timestamp of that change
 	SentMs  int64  // when it was decided (now at the time)
 	Fields  []Value
+
+	// Expired: not seen back within apply_timeout. It no longer counts as on its way
+	// (expected images, concurrency), but its echo is still recognised until the
+	// system makes a change of its own.
+	Expired bool
+	// Snapshotted: a snapshot read of the system showed what it sets. The apply may
+	// have landed before the snapshot (then no echo follows) or may land later (then
+	// its echo does); it still counts as on its way, and echo matching may pass it.
+	Snapshotted bool
 }
+
+// live reports whether the apply is still expected to land.
+func (a *Apply) live() bool { return !a.Expired }
 
 // Value is a canonical field value with its fingerprint.
 type Value struct {
@@ -131,7 +150,7 @@ func (s *State) Idle() bool {
 		return false
 	}
 	for i := range s.Systems {
-		if len(s.Systems[i].InFlight) > 0 {
+		if s.Systems[i].lastLive() != nil {
 			return false
 		}
 	}
@@ -153,7 +172,9 @@ func (s *State) NextDeadlineMs(rules *Resolver) int64 {
 	timeout := rules.applyTimeout.Milliseconds()
 	for i := range s.Systems {
 		for _, a := range s.Systems[i].InFlight {
-			consider(a.SentMs + timeout)
+			if a.live() {
+				consider(a.SentMs + timeout)
+			}
 		}
 	}
 	return next
@@ -173,8 +194,13 @@ func (ss *SystemState) seen(name string) (uint64, bool) {
 // false when the system will not have the record (never shown, deleted, or a delete
 // in flight); known is false when the field's value is not known.
 func (ss *SystemState) expected(name string) (fp uint64, present, known bool) {
+	live := false
 	for i := len(ss.InFlight) - 1; i >= 0; i-- {
 		a := &ss.InFlight[i]
+		if !a.live() {
+			continue
+		}
+		live = true
 		if a.Delete {
 			return 0, false, true
 		}
@@ -183,7 +209,7 @@ func (ss *SystemState) expected(name string) (fp uint64, present, known bool) {
 		}
 	}
 	if !ss.Known || ss.Deleted {
-		if len(ss.InFlight) > 0 {
+		if live {
 			return 0, true, false // a create is in flight that does not set this field
 		}
 		return 0, false, true
@@ -194,16 +220,29 @@ func (ss *SystemState) expected(name string) (fp uint64, present, known bool) {
 
 // present reports whether the system will hold the record once its applies land.
 func (ss *SystemState) present() bool {
-	if n := len(ss.InFlight); n > 0 {
-		return !ss.InFlight[n-1].Delete
+	if a := ss.lastLive(); a != nil {
+		return !a.Delete
 	}
 	return ss.Known && !ss.Deleted
+}
+
+// lastLive returns the latest apply still expected to land, or nil.
+func (ss *SystemState) lastLive() *Apply {
+	for i := len(ss.InFlight) - 1; i >= 0; i-- {
+		if ss.InFlight[i].live() {
+			return &ss.InFlight[i]
+		}
+	}
+	return nil
 }
 
 // inFlightSetting returns the latest un-acknowledged apply that sets the field, or nil.
 func (ss *SystemState) inFlightSetting(name string) (*Apply, *Value) {
 	for i := len(ss.InFlight) - 1; i >= 0; i-- {
 		a := &ss.InFlight[i]
+		if !a.live() {
+			continue
+		}
 		if v, ok := findValue(a.Fields, name); ok {
 			return a, v
 		}
@@ -211,11 +250,11 @@ func (ss *SystemState) inFlightSetting(name string) (*Apply, *Value) {
 	return nil, nil
 }
 
+// deleteInFlight returns the apply that will leave the system without the record:
+// the latest live apply, when it is a delete.
 func (ss *SystemState) deleteInFlight() *Apply {
-	for i := len(ss.InFlight) - 1; i >= 0; i-- {
-		if ss.InFlight[i].Delete {
-			return &ss.InFlight[i]
-		}
+	if a := ss.lastLive(); a != nil && a.Delete {
+		return a
 	}
 	return nil
 }

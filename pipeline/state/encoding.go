@@ -35,14 +35,17 @@ import (
 //
 //	table    uv count, count × str
 //	record   str
-//	flags    uv: 1 Deleted, 2 Hold present, 4 Hold.Record
+//	flags    uv: 1 Deleted, 2 Hold present, 4 Hold.Record, 8 Sent, 16 Unconfirmed
 //	deleted  sv DeletedMs
 //	loop     sv LoopStartMs, uv LoopApplies
+//	sent     when flagged: uv Sent
+//	unconf   when flagged: str Unconfirmed
 //	key      values
 //	agreed   uv count, count × (ref name, ref writer, sv TsUs-previous, fpval)
 //	systems  uv count, count × (ref name, uv flags 1 Known 2 Deleted, pos,
 //	         uv seen, seen × (uv ref<<1|same-as-agreed, [fp]),
-//	         uv inflight, inflight × (str event id, uv flags 1 Delete, ref origin,
+//	         uv inflight, inflight × (str event id, uv flags 1 Delete 2 Expired
+//	         4 Snapshotted, ref origin,
 //	         sv TsUs, sv SentMs, values))
 //	pending  uv count, count × (ref system, sv TsUs, pos, sv DeadlineMs, values)
 //	hold     when flagged: str entry id, uv count, count × ref field, uv changes
@@ -53,13 +56,18 @@ const (
 	flagDeleted    = 1 << 0
 	flagHold       = 1 << 1
 	flagHoldRecord = 1 << 2
-	stateFlagsMask = flagDeleted | flagHold | flagHoldRecord
+	flagSent       = 1 << 3
+	flagUnconfirm  = 1 << 4
+	stateFlagsMask = flagDeleted | flagHold | flagHoldRecord | flagSent | flagUnconfirm
 
 	sysKnown     = 1 << 0
 	sysDeleted   = 1 << 1
 	sysFlagsMask = sysKnown | sysDeleted
 
-	applyDelete = 1 << 0
+	applyDelete      = 1 << 0
+	applyExpired     = 1 << 1
+	applySnapshotted = 1 << 2
+	applyFlagsMask   = applyDelete | applyExpired | applySnapshotted
 )
 
 // ErrCorrupt is wrapped by UnmarshalState errors: the bytes are not a state this
@@ -203,10 +211,22 @@ func (e *encoder) body(st *resolver.State) {
 			flags |= flagHoldRecord
 		}
 	}
+	if st.Sent != 0 {
+		flags |= flagSent
+	}
+	if st.Unconfirmed != "" {
+		flags |= flagUnconfirm
+	}
 	e.uv(flags)
 	e.sv(st.DeletedMs)
 	e.sv(st.LoopStartMs)
 	e.uv(uint64(st.LoopApplies))
+	if st.Sent != 0 {
+		e.uv(st.Sent)
+	}
+	if st.Unconfirmed != "" {
+		e.str(st.Unconfirmed)
+	}
 	e.values(st.Key)
 	e.agreed(st.Agreed)
 	e.uv(uint64(len(st.Systems)))
@@ -270,6 +290,12 @@ func (e *encoder) system(ss *resolver.SystemState, agreed []resolver.AgreedField
 		var aflags uint64
 		if a.Delete {
 			aflags |= applyDelete
+		}
+		if a.Expired {
+			aflags |= applyExpired
+		}
+		if a.Snapshotted {
+			aflags |= applySnapshotted
 		}
 		e.uv(aflags)
 		e.ref(a.Origin)
@@ -473,6 +499,12 @@ func (d *decoder) state(st *resolver.State) {
 		d.fail("loop count %d", loops)
 	}
 	st.LoopApplies = uint32(loops)
+	if flags&flagSent != 0 {
+		st.Sent = d.uv()
+	}
+	if flags&flagUnconfirm != 0 {
+		st.Unconfirmed = d.str()
+	}
 	st.Key = d.values()
 	st.Agreed = d.agreed()
 	if n := d.count(); n > 0 {
@@ -576,7 +608,10 @@ func (d *decoder) system(ss *resolver.SystemState, agreed []resolver.AgreedField
 		for i := range ss.InFlight {
 			a := &ss.InFlight[i]
 			a.EventID = d.str()
-			a.Delete = d.flags(applyDelete)&applyDelete != 0
+			af := d.flags(applyFlagsMask)
+			a.Delete = af&applyDelete != 0
+			a.Expired = af&applyExpired != 0
+			a.Snapshotted = af&applySnapshotted != 0
 			a.Origin = d.ref()
 			a.TsUs = d.sv()
 			a.SentMs = d.sv()
