@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/concord-sync/concord/internal/world"
 )
 
 // Apply formats a system's sink consumes (DESIGN.md section 4; codecs/apply.go).
 const (
-	FormatDebezium = "debezium" // Debezium envelope: op d deletes, otherwise `after` is upserted
-	FormatFlat     = "flat"     // the row as flat JSON; a null value deletes the record in the key
+	FormatDebezium = world.FormatDebezium // Debezium envelope: op d deletes, otherwise `after` is upserted
+	FormatFlat     = world.FormatFlat     // the row as a struct; a null value deletes the record in the key
 )
 
 // Defaults for zero Config fields.

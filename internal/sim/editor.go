@@ -208,5 +208,5 @@ func (e *editor) record() string {
 // value returns a new JSON string value for field f of t: "<system>-<field>-<n>".
 func (e *editor) value(t *table, f string) string {
 	e.values++
-	return string(quote(t.spec.Name + "-" + f + "-" + strconv.FormatInt(e.values, 10)))
+	return strconv.Quote(t.spec.Name + "-" + f + "-" + strconv.FormatInt(e.values, 10))
 }

@@ -155,3 +155,11 @@ func checkEdit(t *testing.T, tb *table, env envelope) {
 		}
 	}
 }
+
+// envelope is the part of a published change event the editor tests read.
+type envelope struct {
+	Before map[string]json.RawMessage `json:"before"`
+	After  map[string]json.RawMessage `json:"after"`
+	Op     string                     `json:"op"`
+	TsMs   int64                      `json:"ts_ms"`
+}

@@ -3,14 +3,13 @@ package sim
 import (
 	"context"
 	"fmt"
-	"maps"
 	"math/rand/v2"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/concord-sync/concord/internal/world"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -18,22 +17,14 @@ import (
 // blocks writers (edits and the sink) until Kafka catches up.
 const queueSize = 4096
 
-// firstLSN is where a system's log sequence numbers start; every commit moves it on.
-const (
-	firstLSN = 0x2000000
-	lsnStep  = 232
-)
+// row is one table row: column -> canonical JSON value, key column excluded.
+type row = world.Row
 
-// row is one table row: column -> canonical JSON value, key column excluded. Rows are
-// replaced, never changed in place, so an old row can serve as a `before` image.
-type row map[string]string
-
-// table is one simulated system's database table together with its change capture:
-// every write commits under mu and queues its change event in commit order.
+// table is one simulated system: its PostgreSQL table and change capture, modelled by
+// world.Table (shared with the resolver's model-based test), with every commit's
+// change event queued for Kafka in commit order under mu.
 type table struct {
 	spec    SystemSpec
-	schema  string            // source.schema, from the topic name
-	name    string            // source.table, from the topic name
 	fieldOf map[string]string // column -> canonical field, for the columns Columns renames
 
 	queue       chan kafka.Message // change events in commit order, drained by one publisher
@@ -41,9 +32,7 @@ type table struct {
 	stats       counters
 
 	mu    sync.Mutex
-	rows  map[string]row // record ID -> row
-	lsn   int64
-	txID  int64
+	db    *world.Table
 	drift *rand.Rand // for spec.Drift; guarded by mu
 }
 
@@ -56,19 +45,25 @@ type counters struct {
 }
 
 func newTable(spec SystemSpec) *table {
-	t := &table{
-		spec:    spec,
-		schema:  "public",
-		name:    spec.Topic,
-		fieldOf: make(map[string]string, len(spec.Columns)),
-		queue:   make(chan kafka.Message, queueSize),
-		rows:    map[string]row{},
-		lsn:     firstLSN,
-		txID:    700,
-		drift:   rand.New(rand.NewPCG(uint64(len(spec.Name)), uint64(spec.Skew))),
+	ws := world.Spec{
+		Name: spec.Name, Schema: "public", Table: spec.Topic, KeyColumn: spec.KeyColumn,
+		TimestampColumn: spec.TimestampColumn, FullBefore: spec.FullBefore,
 	}
 	if parts := strings.Split(spec.Topic, "."); len(parts) >= 3 {
-		t.schema, t.name = parts[len(parts)-2], parts[len(parts)-1]
+		ws.Schema, ws.Table = parts[len(parts)-2], parts[len(parts)-1]
+	}
+	for _, f := range spec.editable() {
+		ws.Columns = append(ws.Columns, spec.column(f))
+	}
+	if spec.TimestampColumn != "" {
+		ws.Columns = append(ws.Columns, spec.TimestampColumn)
+	}
+	t := &table{
+		spec:    spec,
+		fieldOf: make(map[string]string, len(spec.Columns)),
+		queue:   make(chan kafka.Message, queueSize),
+		db:      world.NewTable(ws, true),
+		drift:   rand.New(rand.NewPCG(uint64(len(spec.Name)), uint64(spec.Skew))),
 	}
 	for f, col := range spec.Columns {
 		t.fieldOf[col] = f
@@ -86,71 +81,58 @@ func (t *table) clock(now time.Time) time.Time {
 	return c
 }
 
-// upsert commits an INSERT ... ON CONFLICT UPDATE of record id. set is called under the
-// table's lock with whether the row exists and returns the columns to write; the
-// timestamp column, when there is one, is set too. It returns whether the row was created.
-// Like PostgreSQL, it publishes an update even when no value changed.
+// upsert commits an INSERT ... ON CONFLICT UPDATE of record id by a user. set is
+// called under the table's lock with whether the row exists and returns the columns
+// to write. It returns whether the row was created.
 func (t *table) upsert(ctx context.Context, id string, set func(exists bool) row) (created bool, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	exists := t.db.Has(id)
 	now := time.Now()
-	clock := t.clock(now)
-	old, exists := t.rows[id]
-	next := make(row, len(old)+4)
-	maps.Copy(next, old)
-	maps.Copy(next, set(exists))
-	if tc := t.spec.TimestampColumn; tc != "" {
-		next[tc] = strconv.FormatInt(clock.UnixMilli(), 10)
-	}
-	ev := change{op: "u", after: next}
-	if !exists {
-		ev.op = "c"
-	} else if t.spec.FullBefore {
-		ev.before = old
-		ev.hasBefore = true
-	}
-	if err := t.commit(ctx, id, ev, now, clock); err != nil {
-		return false, err
-	}
-	t.rows[id] = next
-	return !exists, nil
+	c := t.db.Upsert(id, set(exists), t.clock(now).UnixMilli(), world.Cause{Kind: world.User})
+	return !exists, t.enqueue(ctx, c, now)
 }
 
-// remove commits a DELETE of record id and its tombstone. A missing row is a DELETE
-// of 0 rows: nothing is published and it returns false.
+// remove commits a DELETE of record id by a user and its tombstone. A missing row
+// is a DELETE of 0 rows: nothing is published and it returns false.
 func (t *table) remove(ctx context.Context, id string) (bool, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	old, ok := t.rows[id]
+	now := time.Now()
+	c, ok := t.db.Delete(id, t.clock(now).UnixMilli(), world.Cause{Kind: world.User})
 	if !ok {
 		return false, nil
 	}
-	now := time.Now()
-	ev := change{op: "d", hasBefore: true}
-	if t.spec.FullBefore {
-		ev.before = old
-	} // else the default replica identity: the key alone
-	if err := t.commit(ctx, id, ev, now, t.clock(now)); err != nil {
-		return false, err
-	}
-	delete(t.rows, id)
-	return true, nil
+	return true, t.enqueue(ctx, c, now)
 }
 
-// commit queues the change event of a write (and a tombstone after a delete); the
-// caller applies the write to rows once it succeeds. The caller holds mu, so the
-// queue is in commit order. It fails when ctx is done while the queue is full.
-func (t *table) commit(ctx context.Context, id string, ev change, now, clock time.Time) error {
-	t.lsn += lsnStep
-	t.txID++
-	ev.id, ev.tsMs, ev.clockMs, ev.lsn, ev.txID = id, now.UnixMilli(), clock.UnixMilli(), t.lsn, t.txID
-	value, err := t.encodeChange(&ev)
-	if err != nil {
-		return fmt.Errorf("sim: %s: record %s: %w", t.spec.Name, id, err)
+// sinkWrite writes an apply as the JDBC sink does and queues its change event. It
+// returns whether anything was written.
+func (t *table) sinkWrite(ctx context.Context, a *world.Apply, eventID string) (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := time.Now()
+	c, wrote := t.db.Sink(a, t.clock(now).UnixMilli(), eventID)
+	if !wrote {
+		return false, nil
 	}
-	key := t.encodeKey(id)
+	return true, t.enqueue(ctx, c, now)
+}
+
+// enqueue queues the change event of a commit made at now (and a tombstone after a
+// delete). The caller holds mu, so the queue is in commit order. It fails when ctx is
+// done while the queue is full.
+func (t *table) enqueue(ctx context.Context, c *world.Change, now time.Time) error {
+	if c == nil {
+		return nil
+	}
+	value, err := t.db.EncodeValue(c, now.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	key := t.db.EncodeKey(c.ID)
 	msgs := []kafka.Message{{Key: key, Value: value}}
-	if ev.op == "d" {
+	if c.Op == world.OpDelete {
 		msgs = append(msgs, kafka.Message{Key: key}) // tombstone: null value
 	}
 	for _, m := range msgs {
@@ -169,8 +151,7 @@ func (t *table) commit(ctx context.Context, id string, ev change, now, clock tim
 func (t *table) has(id string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	_, ok := t.rows[id]
-	return ok
+	return t.db.Has(id)
 }
 
 // canonicalRows returns a copy of the table in canonical field names, without the
@@ -178,8 +159,10 @@ func (t *table) has(id string) bool {
 func (t *table) canonicalRows() map[string]map[string]string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make(map[string]map[string]string, len(t.rows))
-	for id, r := range t.rows {
+	ids := t.db.IDs()
+	out := make(map[string]map[string]string, len(ids))
+	for _, id := range ids {
+		r, _ := t.db.Row(id)
 		fields := make(map[string]string, len(r))
 		for col, v := range r {
 			if col == t.spec.TimestampColumn {
