@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/concord-sync/concord/codecs"
+	"github.com/concord-sync/concord/config"
 	"github.com/concord-sync/concord/dlq"
 	"github.com/concord-sync/concord/resolver"
 )
@@ -95,14 +96,22 @@ func (out *outputs) collect(st *resolver.State, cause string) {
 
 // apply encodes an apply decision in the target system's format and column names.
 func (out *outputs) apply(st *resolver.State, d *resolver.Decision) kafka.Message {
-	sys := out.w.p.cfg.Systems[d.Target]
-	enc := codecs.ApplyEncoder{Format: sys.Apply.Format, Schema: sys.Apply.Schema, Name: out.w.p.cfg.Name}
-	a := codecs.Apply{Delete: d.Delete, TsMs: out.now.UnixMilli()}
-	for _, k := range st.Key {
-		a.Key = append(a.Key, codecs.Column{Name: out.res.Column(d.Target, k.Name), Value: k.Value})
+	return ApplyMessage(out.w.p.cfg, out.res, st.Key, d, out.now)
+}
+
+// ApplyMessage is the Kafka message of an apply decision: keyed by the target's key
+// columns (key holds the record's canonical key values), the value in the target's
+// format and column names, the origin marker column when the target has one, and the
+// concord.* headers. now is the apply event's ts_ms.
+func ApplyMessage(cfg *config.Config, res *resolver.Resolver, key []resolver.Value, d *resolver.Decision, now time.Time) kafka.Message {
+	sys := cfg.Systems[d.Target]
+	enc := codecs.ApplyEncoder{Format: sys.Apply.Format, Schema: sys.Apply.Schema, Name: cfg.Name}
+	a := codecs.Apply{Delete: d.Delete, TsMs: now.UnixMilli()}
+	for _, k := range key {
+		a.Key = append(a.Key, codecs.Column{Name: res.Column(d.Target, k.Name), Value: k.Value})
 	}
 	for _, f := range d.Fields {
-		a.Fields = append(a.Fields, codecs.Column{Name: out.res.Column(d.Target, f.Name), Value: f.Value})
+		a.Fields = append(a.Fields, codecs.Column{Name: res.Column(d.Target, f.Name), Value: f.Value})
 	}
 	if sys.OriginMarker != "" && !d.Delete {
 		a.Fields = append(a.Fields, codecs.Column{Name: sys.OriginMarker, Value: strconv.AppendQuote(nil, d.EventID)})

@@ -50,6 +50,7 @@ const (
 	RuleUpdateWins       Rule = "update_wins"
 	RuleEnforceAuthority Rule = "enforce_authority"
 	RuleInitialLoad      Rule = "initial_load"
+	RuleRepair           Rule = "repair" // agreed values re-applied over a stale write
 )
 
 // Reasons for skips, DLQ entries and ignored messages.
@@ -63,6 +64,7 @@ const (
 	ReasonApplyUnconfirmed = "apply_unconfirmed"
 	ReasonAttached         = "attached" // a later change to a held field joined the entry
 	ReasonDeleteHeld       = "delete_held"
+	ReasonStaleWrite       = "stale_write" // an apply landed after newer values were agreed
 )
 
 // Decision is one output of the resolver. Which fields are set depends on Kind:

@@ -9,7 +9,18 @@ func (d *decider) resolveDelete() {
 	st, ss := d.st, d.ss
 	ss.Known, ss.Deleted = true, true
 	ss.Seen = ss.Seen[:0]
+	if !echo {
+		// The row is gone: a delete on its way to it may delete nothing.
+		for i := range ss.InFlight {
+			if a := &ss.InFlight[i]; a.Delete && a.live() {
+				a.Uncertain = true
+			}
+		}
+	}
 	switch {
+	case echo && d.acked.Expired:
+		d.repairLate(d.acked)
+		return
 	case echo:
 		return // the echo of our own delete
 	case st.Hold != nil:
@@ -22,6 +33,12 @@ func (d *decider) resolveDelete() {
 		return
 	}
 	if st.Deleted || !d.r.propagateDeletes {
+		// Not propagated, but an apply on its way would re-create the row the system
+		// deleted (an insert with the columns it does not carry NULL): a delete
+		// follows it there.
+		if ss.present() && !d.loopGuard(1) {
+			d.send(ss.Name, true, nil, RuleSync, "")
+		}
 		return
 	}
 	d.propagateDelete(RuleSync)
@@ -41,13 +58,18 @@ func (d *decider) closeWindowForDelete() {
 	d.ss = st.system(d.ch.System) // flushing may have grown st.Systems
 }
 
-// latestUpsert returns the apply that will leave the system holding the record when
-// it has just deleted it: the latest live apply, when it is not a delete. That is a
-// change the system deleted the record without having seen (an upsert followed by a
-// delete leaves it deleted, as the delete agreed).
+// latestUpsert returns another system's change the system deleted the record without
+// having seen: the latest live apply carrying another system's change, unless the
+// last live apply is a delete (then the record ends deleted there, as agreed). An
+// apply carrying the system's own value back to it is no other system's change.
 func latestUpsert(ss *SystemState) *Apply {
-	if a := ss.lastLive(); a != nil && !a.Delete {
-		return a
+	if a := ss.lastLive(); a == nil || a.Delete {
+		return nil
+	}
+	for i := len(ss.InFlight) - 1; i >= 0; i-- {
+		if a := &ss.InFlight[i]; a.live() && !a.Delete && a.Origin != ss.Name {
+			return a
+		}
 	}
 	return nil
 }

@@ -66,3 +66,51 @@ func (d *decider) unconfirmed(target string, a *Apply) {
 		Versions: []Version{{System: a.Origin, TsUs: a.TsUs, Deleted: a.Delete, Fields: a.Fields}},
 	})
 }
+
+// repairLate puts right what an apply that landed late overwrote. An expired apply
+// (past apply_timeout, or passed by an event taken for a later apply's echo) may
+// land after newer values were agreed: the system is sent the agreed values again
+// (rule repair), or the delete, or the record re-created, and where the agreed
+// values are not kept, the fields go to review (reason stale_write).
+func (d *decider) repairLate(a *Apply) {
+	st, ss := d.st, d.ss
+	switch {
+	case st.Deleted && !a.Delete:
+		if !d.loopGuard(1) {
+			d.sendAs(d.origin, d.originTs, ss.Name, true, nil, RuleRepair, ReasonStaleWrite)
+		}
+		return
+	case a.Delete && !st.Deleted:
+		image := st.agreedValues()
+		if len(image) < len(st.Agreed) {
+			d.raise(ReasonStaleWrite, st.agreedNames(), []Version{{System: ss.Name, TsUs: d.ch.TsUs, Deleted: true}}, nil)
+			return
+		}
+		if !d.loopGuard(1) {
+			d.sendAs(d.origin, d.originTs, ss.Name, false, image, RuleRepair, ReasonStaleWrite)
+		}
+		return
+	case a.Delete:
+		return
+	}
+	var fix []Value
+	var stale []string
+	writer, ts := d.origin, d.originTs
+	for _, v := range a.Fields {
+		ag := st.agreed(v.Name)
+		switch {
+		case ag == nil || ag.FP == v.FP:
+		case ag.Value == nil:
+			stale = append(stale, v.Name)
+		default:
+			fix = append(fix, Value{Name: v.Name, FP: ag.FP, Value: ag.Value})
+			writer, ts = ag.Writer, ag.TsUs
+		}
+	}
+	if len(stale) > 0 {
+		d.raise(ReasonStaleWrite, stale, []Version{{System: ss.Name, TsUs: d.ch.TsUs, Fields: pick(d.ch.After, stale)}}, nil)
+	}
+	if len(fix) > 0 && !d.loopGuard(1) {
+		d.sendAs(writer, ts, ss.Name, false, fix, RuleRepair, ReasonStaleWrite)
+	}
+}

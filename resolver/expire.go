@@ -2,6 +2,10 @@ package resolver
 
 import "time"
 
+// lateEchoes is how many apply timeouts after it was sent an expired apply's echo is
+// still recognised.
+const lateEchoes = 2
+
 // Expire does a record's time-driven work at now: in-flight applies not seen back
 // within apply_timeout are expired and reported (DLQ reason apply_unconfirmed; they
 // no longer count as on their way, but a late echo is still recognised), and
@@ -16,8 +20,11 @@ func (r *Resolver) Expire(now time.Time, st *State, out *Output) {
 		kept := ss.InFlight[:0]
 		for j := range ss.InFlight {
 			a := ss.InFlight[j]
+			if !a.live() && timeout > 0 && a.SentMs+lateEchoes*timeout <= nowMs {
+				continue // too late to be told from a change any more
+			}
 			if a.live() && timeout > 0 && a.SentMs+timeout <= nowMs {
-				if a.Snapshotted {
+				if a.Uncertain {
 					continue // a snapshot showed its values: the system has them
 				}
 				d := decider{r: r, st: st, out: out, nowMs: nowMs, origin: a.Origin}

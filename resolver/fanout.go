@@ -56,7 +56,7 @@ type target struct {
 
 func (d *decider) differing(dst []Value, ss *SystemState, vals []Value) []Value {
 	for _, v := range vals {
-		if fp, _, known := ss.expected(v.Name); !known || fp != v.FP {
+		if !ss.holds(v.Name, v.FP) {
 			dst = append(dst, v)
 		}
 	}
@@ -124,6 +124,7 @@ func (d *decider) sendAs(origin string, tsUs int64, target string, del bool, fie
 		Fields:  copyValues(fields),
 	}
 	ss := d.st.system(target)
+	a.Uncertain = !del && len(ss.InFlight) > 0 && ss.shows(a.Fields)
 	ss.InFlight = append(ss.InFlight, a)
 	d.out.add(Decision{
 		Kind: KindApply, Record: d.st.Record, System: d.origin, Target: target,

@@ -3,10 +3,12 @@ package resolver
 import "slices"
 
 // recordConcurrent reports, for granularity record, whether the event's change is
-// concurrent with another system's change to any field of the record.
+// concurrent with another system's change to any field of the record: one on its way
+// to the event's system, or held in the pairing window. (An apply carrying the
+// system's own value back to it, a winner re-applied, is not another's change.)
 func (d *decider) recordConcurrent() bool {
 	for i := range d.ss.InFlight {
-		if a := &d.ss.InFlight[i]; a.live() && !a.Delete {
+		if d.othersChange(&d.ss.InFlight[i]) {
 			return true
 		}
 	}
@@ -18,6 +20,12 @@ func (d *decider) recordConcurrent() bool {
 	return false
 }
 
+// othersChange reports whether an in-flight apply to the event's system carries
+// another system's change.
+func (d *decider) othersChange(a *Apply) bool {
+	return a.live() && !a.Delete && a.Origin != d.ch.System
+}
+
 // resolveRecord decides a concurrent change with whole-row last-write-wins: the later
 // row wins every shared field either side changed. Owned and unmapped fields are
 // still decided field by field.
@@ -25,8 +33,8 @@ func (d *decider) resolveRecord(changes []Value) {
 	st, ch := d.st, d.ch
 	otherSys, otherTs := "", int64(0)
 	var theirs []Value
-	for _, a := range d.ss.InFlight {
-		if a.live() && !a.Delete {
+	for i := range d.ss.InFlight {
+		if a := &d.ss.InFlight[i]; d.othersChange(a) {
 			otherSys, otherTs = a.Origin, a.TsUs
 			theirs = mergeValues(theirs, a.Fields)
 		}
@@ -78,9 +86,9 @@ func (d *decider) resolveRecord(changes []Value) {
 	d.fanOut(ch.After)
 }
 
-// loseRecord restores, for the event's own changed fields that the winner's row did
-// not set, the agreed values (the winner's row; null where it has none) to the
-// event's system, and decides held changes of the winner now.
+// loseRecord gives the event's system the winner's row for the fields it changed: the
+// winner's values, and for fields the winner's row did not set the agreed values
+// (null where there are none); held changes of the winner are decided now.
 func (d *decider) loseRecord(ours []string, winner string, ts int64, theirs []Value) {
 	for i := range d.st.Pending {
 		p := &d.st.Pending[i]
@@ -93,7 +101,11 @@ func (d *decider) loseRecord(ours []string, winner string, ts int64, theirs []Va
 	}
 	d.dropAllPending(winner)
 	for _, n := range ours {
-		if _, ok := findValue(theirs, n); ok {
+		if won, ok := findValue(theirs, n); ok {
+			// The winner's value is on its way, but decided again so that the
+			// fan-out makes sure it lands (an apply a snapshot showed may not).
+			v := copyValue(*won)
+			d.decideFor(winner, ts, &v, RuleLWW)
 			continue
 		}
 		v := Value{Name: n, FP: nullFP, Value: nullValue}

@@ -27,9 +27,6 @@ func (r *Resolver) Resolve(now time.Time, st *State, ch *Change, out *Output) {
 		origin: ch.System, originTs: ch.TsUs, pos: ch.Position,
 	}
 	d.acked = d.ackEcho()
-	if d.acked == nil && ch.Op != codecs.OpRead {
-		d.dropExpired()
-	}
 	switch {
 	case ch.Op == codecs.OpDelete:
 		d.resolveDelete()
@@ -73,7 +70,7 @@ type decider struct {
 func (d *decider) ackEcho() *Apply {
 	ss, ch := d.ss, d.ch
 	if ch.Op == codecs.OpRead {
-		d.markSnapshotted()
+		d.markSnapshotShown()
 		return nil
 	}
 	i := d.matchEcho()
@@ -81,7 +78,22 @@ func (d *decider) ackEcho() *Apply {
 		return nil
 	}
 	acked := ss.InFlight[i]
-	ss.InFlight = append(ss.InFlight[:0], ss.InFlight[i+1:]...)
+	// The applies it passes either landed unseen (a key-only insert that did
+	// nothing, a write that showed no change) or, if the event is not the sink's
+	// after all, may still land: uncertain ones are kept as expired, so a late echo
+	// is still recognised until the system's next change of its own.
+	kept := ss.InFlight[:0]
+	for j, a := range ss.InFlight {
+		switch {
+		case j == i, j < i && a.live() && !a.Uncertain:
+		case j < i:
+			a.Expired = true
+			kept = append(kept, a)
+		default:
+			kept = append(kept, a)
+		}
+	}
+	ss.InFlight = kept
 	d.out.add(Decision{Kind: KindEcho, Record: d.st.Record, System: ch.System, EventID: acked.EventID, SentMs: acked.SentMs})
 	return &acked
 }
@@ -108,16 +120,54 @@ func (d *decider) matchEcho() int {
 		}
 		return -1
 	}
+	// An uncertain apply the event matches may have landed unseen before a later
+	// one whose write looks the same: the latest match up to the first apply
+	// certain to commit a change.
+	match, passed := -1, false
 	for i := range ss.InFlight {
 		a := &ss.InFlight[i]
 		if d.echoes(a) {
-			return i
+			// An event that changes nothing cannot be told from the sink's write of
+			// any apply that sets what the row already holds: it is taken for the
+			// echo of the oldest one only, never for a later one past others.
+			if passed && d.unchanged() {
+				break
+			}
+			match = i
+			if a.live() && !a.Uncertain {
+				break
+			}
+			passed = true
+			continue
 		}
-		if a.live() && !a.Snapshotted && !d.moot(a) {
-			return -1
+		if a.live() && !a.Uncertain && !d.moot(a) {
+			break
+		}
+		passed = true
+	}
+	return match
+}
+
+// unchanged reports whether an update changes no column the system showed before.
+func (d *decider) unchanged() bool {
+	ss, ch := d.ss, d.ch
+	if ch.Op != codecs.OpUpdate || !ss.Known || ss.Deleted {
+		return false
+	}
+	for _, v := range ch.After {
+		prev, ok := findValue(ch.Before, v.Name)
+		if !ok {
+			fp, seen := ss.seen(v.Name)
+			if !seen || fp != v.FP {
+				return false
+			}
+			continue
+		}
+		if prev.FP != v.FP {
+			return false
 		}
 	}
-	return -1
+	return true
 }
 
 // echoes reports whether the event is what the system commits when its sink writes
@@ -134,6 +184,12 @@ func (d *decider) echoes(a *Apply) bool {
 	if ch.CommitMs > 0 && ch.CommitMs < a.SentMs-d.r.echoSlackMs(ch.System) {
 		return false
 	}
+	if a.Uncertain && d.unchanged() {
+		// The system already showed what the apply sets: its write may change
+		// nothing, and an event changing nothing proves nothing. It stays in
+		// flight, so a change made before it lands is concurrent.
+		return false
+	}
 	for _, v := range a.Fields {
 		got, ok := findValue(ch.After, v.Name)
 		if !ok || got.FP != v.FP {
@@ -141,9 +197,17 @@ func (d *decider) echoes(a *Apply) bool {
 		}
 	}
 	if ch.Op == codecs.OpCreate {
-		// A key-only insert leaves every column at its default: an insert showing
-		// values is the system's own create.
-		return len(a.Fields) > 0 || allNull(ch.After)
+		// The sink's insert leaves the columns the apply does not carry NULL (a
+		// column default aside, on a column concord does not sync): an insert
+		// showing other synced values is the system's own create.
+		for _, v := range ch.After {
+			if _, ok := findValue(a.Fields, v.Name); !ok && v.FP != nullFP {
+				if class, _ := d.r.classify(v.Name); class != classUnmapped {
+					return false
+				}
+			}
+		}
+		return true
 	}
 	knew := ss.Known && !ss.Deleted
 	for _, v := range ch.After {
@@ -167,12 +231,12 @@ func (d *decider) moot(a *Apply) bool {
 	return !a.Delete && len(a.Fields) == 0 && d.ch.Op != codecs.OpDelete
 }
 
-// markSnapshotted marks the in-flight applies whose values a snapshot read shows:
+// markSnapshotShown marks the in-flight applies whose values a snapshot read shows:
 // they may have landed before the snapshot was taken, so no echo may follow.
-func (d *decider) markSnapshotted() {
+func (d *decider) markSnapshotShown() {
 	for i := range d.ss.InFlight {
 		a := &d.ss.InFlight[i]
-		if a.Delete || a.Snapshotted {
+		if a.Delete || a.Uncertain {
 			continue
 		}
 		shows := true
@@ -182,31 +246,10 @@ func (d *decider) markSnapshotted() {
 				break
 			}
 		}
-		a.Snapshotted = shows
+		a.Uncertain = shows
 	}
 }
 
-// dropExpired forgets the expired applies to the event's system once it makes a
-// change of its own: an echo arriving after that cannot be told from a change.
-func (d *decider) dropExpired() {
-	ss := d.ss
-	kept := ss.InFlight[:0]
-	for _, a := range ss.InFlight {
-		if a.live() {
-			kept = append(kept, a)
-		}
-	}
-	ss.InFlight = kept
-}
-
-func allNull(vs []Value) bool {
-	for _, v := range vs {
-		if v.FP != nullFP {
-			return false
-		}
-	}
-	return true
-}
 
 // changed returns the fields of the after image that differ from what the system
 // showed before this write: the before image where it has the field, else the image
@@ -251,10 +294,18 @@ func (d *decider) resolveUpsert() {
 	changes := d.changed(d.out.scratch[:0])
 	d.out.scratch = changes
 	d.see()
-	if del := d.ss.deleteInFlight(); del != nil {
+	if d.acked != nil && d.acked.Expired {
+		d.repairLate(d.acked)
+		return
+	}
+	if del := d.ss.deleteInFlight(); del != nil && del.Origin != d.ch.System {
 		// An update that changes no synced field (a trigger's timestamp, an unmapped
-		// column, nothing at all) is not concurrent with the delete: the delete lands.
-		if d.syncedChange(changes) {
+		// column, nothing at all) is not concurrent with the delete, nor is a
+		// snapshot read (the row as it was before): the delete lands.
+		// (A delete of its own on its way, sent to keep a row it deleted from being
+		// re-created, is no other system's change: its new row is decided as any
+		// change, and re-created there after the delete.)
+		if d.ch.Op != codecs.OpRead && d.syncedChange(changes) {
 			d.updateVersusDelete(del)
 		}
 		return
@@ -357,42 +408,64 @@ type version struct {
 // concurrentWith finds what the event's change to a field is concurrent with: an
 // un-acknowledged apply to the event's system that sets the field (the system wrote
 // without having seen it), or another system's change held in the pairing window.
+// Of several, the latest by timestamp is the one to beat.
 func (d *decider) concurrentWith(field string) *version {
+	var best *version
 	if a, v := d.ss.inFlightSetting(field); a != nil {
-		return &version{system: a.Origin, tsUs: a.TsUs, value: v, pending: -1}
+		// One apply may carry values decided for several writers: the agreed
+		// image names the field's own writer when the value is still agreed.
+		origin, ts := a.Origin, a.TsUs
+		if ag := d.st.agreed(field); ag != nil && ag.FP == v.FP {
+			origin, ts = ag.Writer, ag.TsUs
+		}
+		if origin != d.ch.System {
+			best = &version{system: origin, tsUs: ts, value: v, pending: -1}
+		}
 	}
 	for i := range d.st.Pending {
 		p := &d.st.Pending[i]
 		if p.System == d.ch.System {
 			continue
 		}
-		if v, ok := findValue(p.Fields, field); ok {
-			return &version{system: p.System, tsUs: p.TsUs, value: v, pending: i}
+		if v, ok := findValue(p.Fields, field); ok && (best == nil || p.TsUs > best.tsUs) {
+			best = &version{system: p.System, tsUs: p.TsUs, value: v, pending: i}
 		}
 	}
-	return nil
+	if best == nil {
+		if a, v := d.ss.inFlightSetting(field); a != nil {
+			// The system's own value on its way back to it (a winner re-applied):
+			// its new change overrides it, nothing else is concurrent.
+			return &version{system: a.Origin, tsUs: a.TsUs, value: v, pending: -1}
+		}
+	}
+	return best
 }
 
 func (d *decider) lastWriteWins(v *Value, other *version) {
 	delta := d.ch.TsUs - other.tsUs
 	tol := d.r.toleranceUs(d.ch.System, other.system)
 	switch {
+	case other.system == d.ch.System:
+		d.decide(v, RuleSync) // a newer change of its own over its own value
 	case delta >= -tol && delta <= tol:
-		d.dropPending(other, v.Name)
-		d.raise(ReasonClockSkew, []string{v.Name}, []Version{
+		versions := []Version{
 			{System: d.ch.System, TsUs: d.ch.TsUs, Fields: []Value{*v}},
 			{System: other.system, TsUs: other.tsUs, Fields: []Value{*other.value}},
-		}, d.base(v.Name))
+		}
+		d.dropPendingField(v.Name, "", other.system)
+		d.raise(ReasonClockSkew, []string{v.Name}, versions, d.base(v.Name))
 	case delta > 0:
-		d.dropPending(other, v.Name)
 		d.conflict(v.Name, d.ch.System, other.system, RuleLWW)
+		d.dropPendingField(v.Name, d.ch.System, other.system)
 		d.decide(v, RuleLWW)
 	default:
 		d.conflict(v.Name, other.system, d.ch.System, RuleLWW)
 		if other.pending >= 0 { // the held change wins: decide it now, together
-			won := *other.value
-			d.dropPending(other, v.Name)
+			won := copyValue(*other.value)
+			d.dropPendingField(v.Name, other.system, other.system)
 			d.decideFor(other.system, other.tsUs, &won, RuleLWW)
+		} else {
+			d.dropPendingField(v.Name, other.system, other.system)
 		}
 	}
 }
@@ -400,7 +473,7 @@ func (d *decider) lastWriteWins(v *Value, other *version) {
 // agree handles a concurrent change to the value the other side also chose.
 func (d *decider) agree(v *Value, other *version) {
 	if other.pending >= 0 {
-		d.dropPending(other, v.Name)
+		d.dropPendingField(v.Name, d.ch.System, other.system)
 		d.decide(v, RuleSync)
 	}
 }
@@ -465,7 +538,7 @@ func (d *decider) enforceOwner(field string) {
 	if a == nil || a.Value == nil {
 		return
 	}
-	if fp, present, known := d.ss.expected(field); present && known && fp == a.FP {
+	if d.ss.holds(field, a.FP) {
 		return
 	}
 	v := Value{Name: field, FP: a.FP, Value: a.Value}
@@ -495,15 +568,25 @@ func (d *decider) hold(v *Value) {
 	})
 }
 
-func (d *decider) dropPending(other *version, field string) {
-	if other.pending < 0 {
-		return
+// dropPendingField takes a field out of the changes other systems hold in the pairing
+// window: the event's change was decided against them. Each one that is not the
+// version it was decided against (except) lost to winner and is recorded so.
+func (d *decider) dropPendingField(field, winner, except string) {
+	kept := d.st.Pending[:0]
+	for _, p := range d.st.Pending {
+		if p.System != d.ch.System {
+			if _, ok := findValue(p.Fields, field); ok {
+				if p.System != except && winner != "" {
+					d.conflict(field, winner, p.System, RuleLWW)
+				}
+				p.Fields = removeValue(p.Fields, field)
+			}
+		}
+		if len(p.Fields) > 0 {
+			kept = append(kept, p)
+		}
 	}
-	p := &d.st.Pending[other.pending]
-	p.Fields = removeValue(p.Fields, field)
-	if len(p.Fields) == 0 {
-		d.st.Pending = append(d.st.Pending[:other.pending], d.st.Pending[other.pending+1:]...)
-	}
+	d.st.Pending = kept
 }
 
 func removeValue(vs []Value, name string) []Value {

@@ -539,3 +539,45 @@ func TestWidenedTolerance(t *testing.T) {
 		t.Errorf("with 500ms + 250ms of uncertainty, 700ms apart is ambiguous: %q", got)
 	}
 }
+
+// testConfig is two systems whose column names and key column differ:
+// crm (key id, email_address, full_name) and billing (key cust_id, timestamp updated_at).
+func testConfig() *config.Config {
+	return &config.Config{
+		Name: "contacts",
+		Systems: map[string]*config.System{
+			"crm": {
+				Name: "crm", Topic: "crm.public.contacts", Key: []string{"id"},
+				Timestamp: "source.ts_ms",
+				Fields:    map[string]string{"email": "email_address", "name": "full_name"},
+			},
+			"billing": {
+				Name: "billing", Topic: "billing.public.customers", Key: []string{"id"},
+				Timestamp: "updated_at",
+				Fields:    map[string]string{"id": "cust_id", "status": "payment_status"},
+			},
+		},
+		Resolution: config.Resolution{
+			ClockSkewTolerance: config.Duration{Duration: 500 * time.Millisecond},
+			Granularity:        "field",
+			Deletes:            "review",
+			UnmappedFields:     "skip",
+			TombstoneRetention: config.Duration{Duration: time.Hour},
+			ApplyTimeout:       config.Duration{Duration: 15 * time.Minute},
+			LoopGuard:          config.LoopGuard{MaxApplies: 1000, Window: config.Duration{Duration: time.Minute}},
+		},
+		Authority: map[string]string{
+			"email": "crm", "name": "crm", "status": "billing",
+			"notes": "shared", "phone": "shared",
+		},
+	}
+}
+
+func cloneValues(vs []resolver.Value) []resolver.Value {
+	out := make([]resolver.Value, len(vs))
+	for i, v := range vs {
+		v.Value = append([]byte(nil), v.Value...)
+		out[i] = v
+	}
+	return out
+}

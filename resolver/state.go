@@ -71,14 +71,18 @@ type Apply struct {
 	SentMs  int64  // when it was decided (now at the time)
 	Fields  []Value
 
-	// Expired: not seen back within apply_timeout. It no longer counts as on its way
-	// (expected images, concurrency), but its echo is still recognised until the
-	// system makes a change of its own.
+	// Expired: not seen back within apply_timeout, or passed by an event taken for a
+	// later apply's echo. It no longer counts as on its way (expected images,
+	// concurrency), but its echo is still recognised, and what it overwrote repaired,
+	// until lateEchoes apply timeouts after it was sent.
 	Expired bool
-	// Snapshotted: a snapshot read of the system showed what it sets. The apply may
-	// have landed before the snapshot (then no echo follows) or may land later (then
-	// its echo does); it still counts as on its way, and echo matching may pass it.
-	Snapshotted bool
+	// Uncertain: the system already showed every value the apply sets, so its write
+	// may commit no visible change. Either a snapshot read showed them (the apply
+	// landed before the snapshot, and no echo follows, or it lands later) or it was
+	// sent as a winner re-applied to a system showing it, only because an earlier
+	// apply may overwrite it. It still counts as on its way, echo matching may pass
+	// it, and an event that changes nothing never confirms it.
+	Uncertain bool
 }
 
 // live reports whether the apply is still expected to land.
@@ -174,6 +178,8 @@ func (s *State) NextDeadlineMs(rules *Resolver) int64 {
 		for _, a := range s.Systems[i].InFlight {
 			if a.live() {
 				consider(a.SentMs + timeout)
+			} else {
+				consider(a.SentMs + lateEchoes*timeout)
 			}
 		}
 	}
@@ -192,12 +198,14 @@ func (ss *SystemState) seen(name string) (uint64, bool) {
 // expected returns what the system will hold for a field once its in-flight applies
 // land: the latest in-flight apply setting it, else what it last showed. present is
 // false when the system will not have the record (never shown, deleted, or a delete
-// in flight); known is false when the field's value is not known.
-func (ss *SystemState) expected(name string) (fp uint64, present, known bool) {
+// in flight); known is false when the field's value is not known. An uncertain apply
+// may already have landed or may still land: with uncertain false such applies are
+// left out.
+func (ss *SystemState) expected(name string, uncertain bool) (fp uint64, present, known bool) {
 	live := false
 	for i := len(ss.InFlight) - 1; i >= 0; i-- {
 		a := &ss.InFlight[i]
-		if !a.live() {
+		if !a.live() || a.Uncertain && !uncertain {
 			continue
 		}
 		live = true
@@ -216,6 +224,17 @@ func (ss *SystemState) expected(name string) (fp uint64, present, known bool) {
 	}
 	fp, ok := ss.seen(name)
 	return fp, true, ok
+}
+
+// holds reports whether the system will hold the value for the field however its
+// in-flight applies turn out (uncertain ones landed already or still to land).
+func (ss *SystemState) holds(name string, fp uint64) bool {
+	for _, uncertain := range [2]bool{true, false} {
+		if got, present, known := ss.expected(name, uncertain); !present || !known || got != fp {
+			return false
+		}
+	}
+	return true
 }
 
 // present reports whether the system will hold the record once its applies land.
@@ -266,4 +285,17 @@ func findValue(vs []Value, name string) (*Value, bool) {
 		}
 	}
 	return nil, false
+}
+
+// shows reports whether the system last showed every one of the values.
+func (ss *SystemState) shows(vals []Value) bool {
+	if !ss.Known || ss.Deleted {
+		return false
+	}
+	for _, v := range vals {
+		if fp, ok := ss.seen(v.Name); !ok || fp != v.FP {
+			return false
+		}
+	}
+	return true
 }

@@ -45,7 +45,7 @@ import (
 //	systems  uv count, count × (ref name, uv flags 1 Known 2 Deleted, pos,
 //	         uv seen, seen × (uv ref<<1|same-as-agreed, [fp]),
 //	         uv inflight, inflight × (str event id, uv flags 1 Delete 2 Expired
-//	         4 Snapshotted, ref origin,
+//	         4 Uncertain, ref origin,
 //	         sv TsUs, sv SentMs, values))
 //	pending  uv count, count × (ref system, sv TsUs, pos, sv DeadlineMs, values)
 //	hold     when flagged: str entry id, uv count, count × ref field, uv changes
@@ -66,8 +66,8 @@ const (
 
 	applyDelete      = 1 << 0
 	applyExpired     = 1 << 1
-	applySnapshotted = 1 << 2
-	applyFlagsMask   = applyDelete | applyExpired | applySnapshotted
+	applyUncertain = 1 << 2
+	applyFlagsMask   = applyDelete | applyExpired | applyUncertain
 )
 
 // ErrCorrupt is wrapped by UnmarshalState errors: the bytes are not a state this
@@ -294,8 +294,8 @@ func (e *encoder) system(ss *resolver.SystemState, agreed []resolver.AgreedField
 		if a.Expired {
 			aflags |= applyExpired
 		}
-		if a.Snapshotted {
-			aflags |= applySnapshotted
+		if a.Uncertain {
+			aflags |= applyUncertain
 		}
 		e.uv(aflags)
 		e.ref(a.Origin)
@@ -611,7 +611,7 @@ func (d *decoder) system(ss *resolver.SystemState, agreed []resolver.AgreedField
 			af := d.flags(applyFlagsMask)
 			a.Delete = af&applyDelete != 0
 			a.Expired = af&applyExpired != 0
-			a.Snapshotted = af&applySnapshotted != 0
+			a.Uncertain = af&applyUncertain != 0
 			a.Origin = d.ref()
 			a.TsUs = d.sv()
 			a.SentMs = d.sv()
