@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"slices"
 	"time"
 
 	"github.com/concord-sync/concord/codecs"
@@ -123,14 +124,18 @@ func (d *decider) matchEcho() int {
 	// An uncertain apply the event matches may have landed unseen before a later
 	// one whose write looks the same: the latest match up to the first apply
 	// certain to commit a change.
-	match, passed := -1, false
+	match, passed, pending := -1, false, false
 	for i := range ss.InFlight {
 		a := &ss.InFlight[i]
 		if d.echoes(a) {
 			// An event that changes nothing cannot be told from the sink's write of
 			// any apply that sets what the row already holds: it is taken for the
 			// echo of the oldest one only, never for a later one past others.
-			if passed && d.unchanged() {
+			if passed && d.unchanged() || pending && ch.Op == codecs.OpDelete && match < 0 {
+				// Nor is a delete, past an upsert still expected to land and
+				// re-create the row: it may be the system's own delete (the row is
+				// gone; the delete on its way is then marked uncertain, see
+				// resolveDelete). An expired one landing late is repaired.
 				break
 			}
 			match = i
@@ -144,6 +149,7 @@ func (d *decider) matchEcho() int {
 			break
 		}
 		passed = true
+		pending = pending || a.live() && !a.Delete
 	}
 	return match
 }
@@ -249,7 +255,6 @@ func (d *decider) markSnapshotShown() {
 		a.Uncertain = shows
 	}
 }
-
 
 // changed returns the fields of the after image that differ from what the system
 // showed before this write: the before image where it has the field, else the image
@@ -487,8 +492,16 @@ func (d *decider) base(field string) []Value {
 	return nil
 }
 
-// decide makes the event's value of a field the agreed value, to be fanned out.
+// decide makes the event's value of a field the agreed value, to be fanned out. A
+// change of the same system to the field still held in the pairing window is older:
+// it is dropped.
 func (d *decider) decide(v *Value, rule Rule) {
+	for i := range d.st.Pending {
+		if p := &d.st.Pending[i]; p.System == d.ch.System {
+			p.Fields = removeValue(p.Fields, v.Name)
+		}
+	}
+	d.st.Pending = slices.DeleteFunc(d.st.Pending, func(p Pending) bool { return len(p.Fields) == 0 })
 	d.decideFor(d.ch.System, d.ch.TsUs, v, rule)
 }
 
