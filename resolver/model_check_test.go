@@ -308,7 +308,7 @@ func (m *model) final(w userWrite) bool {
 			continue
 		}
 		present = true
-		if row[s.cols[w.field]] != w.value {
+		if row[s.cols[w.field]] != w.value && !m.skippedOwned(w.record, w.field, s.name) {
 			return false
 		}
 	}

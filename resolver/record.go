@@ -31,19 +31,43 @@ func (d *decider) othersChange(a *Apply) bool {
 // still decided field by field.
 func (d *decider) resolveRecord(changes []Value) {
 	st, ch := d.st, d.ch
+	// The row to beat is the latest of the other systems' changes (by their own
+	// writers' timestamps: one apply may carry values of several).
 	otherSys, otherTs := "", int64(0)
 	var theirs []Value
-	for i := range d.ss.InFlight {
-		if a := &d.ss.InFlight[i]; d.othersChange(a) {
-			otherSys, otherTs = a.Origin, a.TsUs
-			theirs = mergeValues(theirs, a.Fields)
+	var others []string
+	consider := func(system string, ts int64) {
+		if otherSys == "" || ts > otherTs {
+			otherSys, otherTs = system, ts
 		}
+		if !slices.Contains(others, system) {
+			others = append(others, system)
+		}
+	}
+	for i := range d.ss.InFlight {
+		a := &d.ss.InFlight[i]
+		if !d.othersChange(a) {
+			continue
+		}
+		for _, v := range a.Fields {
+			system, ts := a.Origin, a.TsUs
+			if ag := st.agreed(v.Name); ag != nil && ag.FP == v.FP {
+				system, ts = ag.Writer, ag.TsUs
+			}
+			if system != ch.System {
+				consider(system, ts)
+			}
+		}
+		theirs = mergeValues(theirs, a.Fields)
 	}
 	for _, p := range st.Pending {
 		if p.System != ch.System {
-			otherSys, otherTs = p.System, p.TsUs
+			consider(p.System, p.TsUs)
 			theirs = mergeValues(theirs, p.Fields)
 		}
+	}
+	if otherSys == "" {
+		otherSys = ch.System // only its own values on their way back: nothing concurrent
 	}
 	var ours, names []string
 	for i := range changes {
@@ -65,15 +89,23 @@ func (d *decider) resolveRecord(changes []Value) {
 	}
 	delta, tol := ch.TsUs-otherTs, d.r.toleranceUs(ch.System, otherSys)
 	switch {
+	case otherSys == ch.System:
+		for _, n := range ours {
+			if v, ok := findValue(ch.After, n); ok {
+				d.decide(v, RuleSync)
+			}
+		}
 	case delta >= -tol && delta <= tol:
-		d.dropAllPending(otherSys)
+		d.dropOthersPending()
 		d.raise(ReasonClockSkew, names, []Version{
 			{System: ch.System, TsUs: ch.TsUs, Fields: pick(ch.After, names)},
 			{System: otherSys, TsUs: otherTs, Fields: pick(theirs, names)},
 		}, nil)
 	case delta > 0:
-		d.dropAllPending(otherSys)
-		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: ch.System, ConflictFields: names, Winner: ch.System, Loser: otherSys, Rule: RuleLWW})
+		d.dropOthersPending()
+		for _, loser := range others {
+			d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: ch.System, ConflictFields: names, Winner: ch.System, Loser: loser, Rule: RuleLWW})
+		}
 		for _, n := range names {
 			if v, ok := findValue(ch.After, n); ok {
 				d.decide(v, RuleLWW)
@@ -115,6 +147,12 @@ func (d *decider) loseRecord(ours []string, winner string, ts int64, theirs []Va
 		}
 		d.decideFor(writer, ts, &v, RuleLWW)
 	}
+}
+
+// dropOthersPending drops every other system's change held in the pairing window:
+// the event's row was decided against them.
+func (d *decider) dropOthersPending() {
+	d.st.Pending = slices.DeleteFunc(d.st.Pending, func(p Pending) bool { return p.System != d.ch.System })
 }
 
 func (d *decider) dropAllPending(system string) {
