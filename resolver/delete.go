@@ -10,10 +10,16 @@ func (d *decider) resolveDelete() {
 	ss.Known, ss.Deleted = true, true
 	ss.Seen = ss.Seen[:0]
 	if !echo {
-		// The row is gone: a delete on its way to it may delete nothing.
+		// The row is gone: a delete on its way to it may delete nothing, and an
+		// uncertain upsert has landed already or, landing now, re-creates the row
+		// (then it is a late write, repaired).
 		for i := range ss.InFlight {
-			if a := &ss.InFlight[i]; a.Delete && a.live() {
+			switch a := &ss.InFlight[i]; {
+			case !a.live():
+			case a.Delete:
 				a.Uncertain = true
+			case a.Uncertain:
+				a.Expired = true
 			}
 		}
 	}

@@ -11,7 +11,7 @@ func (d *decider) raise(reason string, fields []string, versions []Version, base
 		st.Hold = &Hold{EntryID: entryID(st.Record, d.origin, d.pos, reason)}
 	}
 	switch reason {
-	case ReasonDeleteVsUpdate, ReasonDeleteHeld, ReasonLoop:
+	case ReasonDeleteVsUpdate, ReasonDeleteHeld, ReasonLoop, ReasonPossibleRedelivery:
 		st.Hold.Record = true
 	}
 	st.Hold.Changes++
@@ -76,12 +76,19 @@ func (d *decider) repairLate(a *Apply) {
 	st, ss := d.st, d.ss
 	switch {
 	case st.Deleted && !a.Delete:
-		if !d.loopGuard(1) {
+		if ss.deleteInFlight() == nil && !d.loopGuard(1) {
 			d.sendAs(d.origin, d.originTs, ss.Name, true, nil, RuleRepair, ReasonStaleWrite)
 		}
 		return
 	case a.Delete && !st.Deleted:
 		image := st.agreedValues()
+		if a.Uncertain {
+			// It was taken as landed when the system deleted the row itself: this
+			// delete is concord's landing late, or the system's own delete of the
+			// row it re-created. Nothing tells which.
+			d.raise(ReasonPossibleRedelivery, st.agreedNames(), []Version{{System: ss.Name, TsUs: d.ch.TsUs, Deleted: true}}, nil)
+			return
+		}
 		if len(image) < len(st.Agreed) {
 			d.raise(ReasonStaleWrite, st.agreedNames(), []Version{{System: ss.Name, TsUs: d.ch.TsUs, Deleted: true}}, nil)
 			return

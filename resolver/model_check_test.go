@@ -338,7 +338,7 @@ func (m *model) accounted(w userWrite) bool {
 				return true
 			}
 		case resolver.KindDLQ:
-			if slices.Contains(d.ConflictFields, w.field) || d.Reason == resolver.ReasonDeleteVsUpdate || d.Reason == resolver.ReasonLoop {
+			if slices.Contains(d.ConflictFields, w.field) || d.Reason == resolver.ReasonDeleteVsUpdate || d.Reason == resolver.ReasonLoop || d.Reason == resolver.ReasonPossibleRedelivery {
 				return true
 			}
 		case resolver.KindSkip:

@@ -51,13 +51,13 @@ type sysVariant struct {
 type actionKind uint8
 
 const (
-	actEdit     actionKind = iota // a user edits (or creates) a record
-	actTouch                      // a user's update that changes nothing (the trigger bumps updated_at)
-	actOwn                        // a user edits only the system's own unmapped column
-	actDelete                     // a user deletes a record
-	actDeliver                    // concord consumes the system's next change event
-	actSink                       // the system's sink writes its next apply
-	actTick                       // time passes; due pairing windows close
+	actEdit    actionKind = iota // a user edits (or creates) a record
+	actTouch                     // a user's update that changes nothing (the trigger bumps updated_at)
+	actOwn                       // a user edits only the system's own unmapped column
+	actDelete                    // a user deletes a record
+	actDeliver                   // concord consumes the system's next change event
+	actSink                      // the system's sink writes its next apply
+	actTick                      // time passes; due pairing windows close
 )
 
 var actionNames = [...]string{"edit", "touch", "own", "delete", "deliver", "sink", "tick"}

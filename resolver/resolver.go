@@ -86,6 +86,12 @@ func (d *decider) ackEcho() *Apply {
 	kept := ss.InFlight[:0]
 	for j, a := range ss.InFlight {
 		switch {
+		case j == i && a.Delete && a.live():
+			// A delete cannot be told from the system's own: if it was, this one
+			// still lands, on a row re-created meanwhile. It is kept, expired and
+			// uncertain, so that such a late delete is held for review.
+			a.Expired, a.Uncertain = true, true
+			kept = append(kept, a)
 		case j == i, j < i && a.live() && !a.Uncertain:
 		case j < i:
 			a.Expired = true
