@@ -438,7 +438,8 @@ func (d *decider) concurrentWith(field string) *version {
 		if p.System == d.ch.System {
 			continue
 		}
-		if v, ok := findValue(p.Fields, field); ok && (best == nil || p.TsUs > best.tsUs) {
+		// A held change is the newer of its system's two on a tie with an apply.
+		if v, ok := findValue(p.Fields, field); ok && (best == nil || p.TsUs >= best.tsUs) {
 			best = &version{system: p.System, tsUs: p.TsUs, value: v, pending: i}
 		}
 	}
@@ -461,7 +462,12 @@ func (d *decider) lastWriteWins(v *Value, other *version) {
 	case delta >= -tol && delta <= tol:
 		versions := []Version{
 			{System: d.ch.System, TsUs: d.ch.TsUs, Fields: []Value{*v}},
-			{System: other.system, TsUs: other.tsUs, Fields: []Value{*other.value}},
+			{System: other.system, TsUs: other.tsUs, Fields: []Value{copyValue(*other.value)}},
+		}
+		for _, p := range d.st.Pending { // every other version held goes to review too
+			if pv, ok := findValue(p.Fields, v.Name); ok && p.System != d.ch.System && p.System != other.system {
+				versions = append(versions, Version{System: p.System, TsUs: p.TsUs, Fields: []Value{copyValue(*pv)}})
+			}
 		}
 		d.dropPendingField(v.Name, "", other.system)
 		d.raise(ReasonClockSkew, []string{v.Name}, versions, d.base(v.Name))
