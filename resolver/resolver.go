@@ -148,13 +148,14 @@ func (d *decider) matchEcho() int {
 			if a.live() && !a.Uncertain {
 				break
 			}
-			passed = true
+			passed = passed || a.live()
 			continue
 		}
 		if a.live() && !a.Uncertain && !d.moot(a) {
 			break
 		}
-		passed = true
+		// Expired applies are passed freely: one landing late is repaired.
+		passed = passed || a.live()
 		pending = pending || a.live() && !a.Delete
 	}
 	return match
