@@ -25,7 +25,7 @@ func (d *decider) resolveDelete() {
 	}
 	switch {
 	case echo && d.acked.Expired:
-		d.repairLate(d.acked)
+		d.repairLate(d.acked, false)
 		return
 	case echo:
 		return // the echo of our own delete

@@ -71,12 +71,13 @@ func (d *decider) unconfirmed(target string, a *Apply) {
 // (past apply_timeout, or passed by an event taken for a later apply's echo) may
 // land after newer values were agreed: the system is sent the agreed values again
 // (rule repair), or the delete, or the record re-created, and where the agreed
-// values are not kept, the fields go to review (reason stale_write).
-func (d *decider) repairLate(a *Apply) {
+// values are not kept, the fields go to review (reason stale_write). gone says the
+// system had deleted the row the late write re-created.
+func (d *decider) repairLate(a *Apply, gone bool) {
 	st, ss := d.st, d.ss
 	switch {
-	case st.Deleted && !a.Delete:
-		if ss.deleteInFlight() == nil && !d.loopGuard(1) {
+	case (st.Deleted || gone) && !a.Delete:
+		if ss.lastLive() == nil && !d.loopGuard(1) {
 			d.sendAs(d.origin, d.originTs, ss.Name, true, nil, RuleRepair, ReasonStaleWrite)
 		}
 		return

@@ -305,9 +305,10 @@ func (d *decider) see() {
 func (d *decider) resolveUpsert() {
 	changes := d.changed(d.out.scratch[:0])
 	d.out.scratch = changes
+	gone := d.ss.Known && d.ss.Deleted
 	d.see()
 	if d.acked != nil && d.acked.Expired {
-		d.repairLate(d.acked)
+		d.repairLate(d.acked, gone)
 		return
 	}
 	if del := d.ss.deleteInFlight(); del != nil && del.Origin != d.ch.System {
