@@ -118,7 +118,7 @@ func (d *decider) repairLate(a *Apply, gone bool) {
 	if len(stale) > 0 {
 		d.raise(ReasonStaleWrite, stale, []Version{{System: ss.Name, TsUs: d.ch.TsUs, Fields: pick(d.ch.After, stale)}}, nil)
 	}
-	if len(fix) > 0 && !d.loopGuard(1) {
+	if len(fix) > 0 && ss.present() && !d.loopGuard(1) {
 		d.sendAs(writer, ts, ss.Name, false, fix, RuleRepair, ReasonStaleWrite)
 	}
 }

@@ -565,8 +565,8 @@ func (d *decider) enforceOwner(field string) {
 	if a == nil || a.Value == nil {
 		return
 	}
-	if d.ss.holds(field, a.FP) {
-		return
+	if d.ss.holds(field, a.FP) || !d.ss.present() {
+		return // (a system about to lose the row gets no field of it: that would re-create it)
 	}
 	v := Value{Name: field, FP: a.FP, Value: a.Value}
 	d.sendAs(a.Writer, a.TsUs, d.ss.Name, false, []Value{v}, RuleEnforceAuthority, ReasonNotAuthoritative)

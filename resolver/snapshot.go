@@ -69,7 +69,7 @@ func (d *decider) divergent(v *Value, a *AgreedField) {
 // lost: an in-flight apply already carries it, or the kept value is sent; when the
 // value is not kept the field goes to review rather than being lost.
 func (d *decider) restore(v *Value, a *AgreedField, rule Rule) {
-	if d.ss.holds(a.Name, a.FP) {
+	if d.ss.holds(a.Name, a.FP) || !d.ss.present() {
 		return
 	}
 	if a.Value == nil {
