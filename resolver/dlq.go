@@ -77,6 +77,9 @@ func (d *decider) repairLate(a *Apply, gone bool) {
 	st, ss := d.st, d.ss
 	switch {
 	case (st.Deleted || gone) && !a.Delete:
+		if d.reviveGhostDelete() {
+			return
+		}
 		if ss.lastLive() == nil && !d.loopGuard(1) {
 			d.sendAs(d.origin, d.originTs, ss.Name, true, nil, RuleRepair, ReasonStaleWrite)
 		}
@@ -121,4 +124,18 @@ func (d *decider) repairLate(a *Apply, gone bool) {
 	if len(fix) > 0 && ss.present() && !d.loopGuard(1) {
 		d.sendAs(writer, ts, ss.Name, false, fix, RuleRepair, ReasonStaleWrite)
 	}
+}
+
+// reviveGhostDelete makes a delete taken as landed (an expired, uncertain one: the
+// system's own delete was taken for its echo) expected again: a late write just
+// re-created the row, so that delete, still to land, removes it. It reports whether
+// there was one.
+func (d *decider) reviveGhostDelete() bool {
+	for i := range d.ss.InFlight {
+		if a := &d.ss.InFlight[i]; a.Delete && !a.live() && a.Uncertain {
+			a.Expired = false
+			return true
+		}
+	}
+	return false
 }

@@ -130,18 +130,14 @@ func (d *decider) matchEcho() int {
 	// An uncertain apply the event matches may have landed unseen before a later
 	// one whose write looks the same: the latest match up to the first apply
 	// certain to commit a change.
-	match, passed, pending := -1, false, false
+	match, passed := -1, false
 	for i := range ss.InFlight {
 		a := &ss.InFlight[i]
 		if d.echoes(a) {
 			// An event that changes nothing cannot be told from the sink's write of
 			// any apply that sets what the row already holds: it is taken for the
 			// echo of the oldest one only, never for a later one past others.
-			if passed && d.unchanged() || pending && ch.Op == codecs.OpDelete && match < 0 {
-				// Nor is a delete, past an upsert still expected to land and
-				// re-create the row: it may be the system's own delete (the row is
-				// gone; the delete on its way is then marked uncertain, see
-				// resolveDelete). An expired one landing late is repaired.
+			if passed && d.unchanged() {
 				break
 			}
 			match = i
@@ -156,7 +152,6 @@ func (d *decider) matchEcho() int {
 		}
 		// Expired applies are passed freely: one landing late is repaired.
 		passed = passed || a.live()
-		pending = pending || a.live() && !a.Delete
 	}
 	return match
 }
