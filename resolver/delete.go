@@ -13,13 +13,25 @@ func (d *decider) resolveDelete() {
 		// The row is gone: a delete on its way to it may delete nothing, and an
 		// uncertain upsert has landed already or, landing now, re-creates the row
 		// (then it is a late write, repaired).
+		// An uncertain upsert after the last delete on its way is certain now: it
+		// inserts into a row that is gone.
+		lastDelete := -1
+		for i := range ss.InFlight {
+			if a := &ss.InFlight[i]; a.live() && a.Delete {
+				lastDelete = i
+			}
+		}
 		for i := range ss.InFlight {
 			switch a := &ss.InFlight[i]; {
 			case !a.live():
 			case a.Delete:
 				a.Uncertain = true
-			case a.Uncertain:
+			case a.Uncertain && i < lastDelete:
 				a.Expired = true
+			case a.Uncertain && lastDelete < 0:
+				a.Expired = true
+			default:
+				a.Uncertain = false
 			}
 		}
 	}
@@ -69,11 +81,13 @@ func (d *decider) closeWindowForDelete() {
 // last live apply is a delete (then the record ends deleted there, as agreed). An
 // apply carrying the system's own value back to it is no other system's change.
 func latestUpsert(ss *SystemState) *Apply {
-	if a := ss.lastLive(); a == nil || a.Delete {
-		return nil
-	}
 	for i := len(ss.InFlight) - 1; i >= 0; i-- {
-		if a := &ss.InFlight[i]; a.live() && !a.Delete && a.Origin != ss.Name {
+		a := &ss.InFlight[i]
+		switch {
+		case !a.live():
+		case a.Delete:
+			return nil // what comes before it ends deleted
+		case a.Origin != ss.Name:
 			return a
 		}
 	}
