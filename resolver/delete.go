@@ -1,5 +1,7 @@
 package resolver
 
+import "slices"
+
 // resolveDelete decides a delete from the event's system.
 func (d *decider) resolveDelete() {
 	echo := d.acked != nil && d.acked.Delete
@@ -124,7 +126,9 @@ func (d *decider) deleteVersusUpdate(up *Apply) {
 	fields := st.agreedNames()
 	switch d.r.deletes {
 	case DeletesDeleteWins:
-		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: d.origin, ConflictFields: fields, Winner: d.origin, Loser: up.Origin, Rule: RuleDeleteWins})
+		for _, loser := range updaters(d.ss) {
+			d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: d.origin, ConflictFields: fields, Winner: d.origin, Loser: loser, Rule: RuleDeleteWins})
+		}
 		d.propagateDelete(RuleDeleteWins)
 	case DeletesUpdateWins:
 		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: d.origin, ConflictFields: fields, Winner: up.Origin, Loser: d.origin, Rule: RuleUpdateWins})
@@ -168,6 +172,23 @@ func (d *decider) updateVersusDelete(del *Apply) {
 			{System: del.Origin, TsUs: del.TsUs, Deleted: true},
 		}, nil)
 	}
+}
+
+// updaters lists the other systems whose changes on their way to the system would
+// leave it holding the record: each loses to a delete that wins.
+func updaters(ss *SystemState) []string {
+	var names []string
+	for i := len(ss.InFlight) - 1; i >= 0; i-- {
+		a := &ss.InFlight[i]
+		switch {
+		case !a.live():
+		case a.Delete:
+			return names
+		case a.Origin != ss.Name && !slices.Contains(names, a.Origin):
+			names = append(names, a.Origin)
+		}
+	}
+	return names
 }
 
 func (s *State) agreedNames() []string {
