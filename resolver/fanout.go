@@ -28,7 +28,7 @@ func (d *decider) fanOut(image []Value) {
 		if ss.present() {
 			d.out.fields = d.differing(d.out.fields, ss, d.decided)
 		} else {
-			d.out.fields = d.createImage(d.out.fields, image)
+			d.out.fields = d.createImage(d.out.fields, image, name)
 			d.agreeOn(d.out.fields[start:])
 		}
 		// A record created with no field but its key is still created everywhere.
@@ -66,14 +66,20 @@ func (d *decider) differing(dst []Value, ss *SystemState, vals []Value) []Value 
 // createImage is what a create carries: every synced field of the image, with the
 // decided values laid over it. Fields the target owns are included too: a system that
 // does not have the record has no value of its own, and a missing column would be
-// written as null and then synced back as the owner's change.
-func (d *decider) createImage(dst []Value, image []Value) []Value {
+// written as null and then synced back as the owner's change. A field another
+// system owns carries the owner's agreed value where it is kept, not a non-owner's
+// skipped one (the event's own system keeps its own unless enforce_authority).
+func (d *decider) createImage(dst []Value, image []Value, target string) []Value {
 	for _, v := range image {
-		if class, _ := d.r.classify(v.Name); class == classUnmapped || d.st.held(v.Name) {
+		class, owner := d.r.classify(v.Name)
+		if class == classUnmapped || d.st.held(v.Name) {
 			continue
 		}
 		if dv, ok := findValue(d.decided, v.Name); ok {
 			v = *dv
+		} else if a := d.st.agreed(v.Name); class == classOwned && owner != d.origin && a != nil && a.Value != nil &&
+			(target != d.origin || d.r.enforce) {
+			v = Value{Name: v.Name, FP: a.FP, Value: a.Value}
 		}
 		dst = append(dst, v)
 	}
