@@ -133,7 +133,7 @@ func (d *decider) matchEcho() int {
 	match, passed := -1, false
 	for i := range ss.InFlight {
 		a := &ss.InFlight[i]
-		if d.echoes(a) {
+		if d.echoes(a, passed || match >= 0) {
 			// An event that changes nothing cannot be told from the sink's write of
 			// any apply that sets what the row already holds: it is taken for the
 			// echo of the oldest one only, never for a later one past others.
@@ -184,7 +184,7 @@ func (d *decider) unchanged() bool {
 // column unchanged, or, for an insert (the row was missing), the apply's values with
 // the other columns at their defaults. An event committed before the apply was sent,
 // by more than the clock-skew tolerance, is never its echo.
-func (d *decider) echoes(a *Apply) bool {
+func (d *decider) echoes(a *Apply, passed bool) bool {
 	ss, ch := d.ss, d.ch
 	if a.Delete || ch.Op == codecs.OpDelete {
 		return a.Delete && ch.Op == codecs.OpDelete
@@ -205,11 +205,11 @@ func (d *decider) echoes(a *Apply) bool {
 		}
 	}
 	if ch.Op == codecs.OpCreate {
-		// The sink's insert leaves the columns the apply does not carry NULL (a
-		// column default aside, on a column concord does not sync): an insert
-		// showing other synced values is the system's own create.
+		// The sink's insert leaves the columns the apply does not carry NULL, or at
+		// their defaults. Past other applies, an insert showing other synced values
+		// is taken for the system's own create rather than a partial apply's.
 		for _, v := range ch.After {
-			if _, ok := findValue(a.Fields, v.Name); !ok && v.FP != nullFP {
+			if _, ok := findValue(a.Fields, v.Name); !ok && v.FP != nullFP && passed {
 				if class, _ := d.r.classify(v.Name); class != classUnmapped {
 					return false
 				}
@@ -261,8 +261,8 @@ func (d *decider) markSnapshotShown() {
 // changed returns the fields of the after image that differ from what the system
 // showed before this write: the before image where it has the field, else the image
 // last seen. Fields the acknowledged apply set to exactly this value are not changes,
-// and the echo of an insert changes nothing beyond its apply (the other columns hold
-// the sink's defaults, not the system's values).
+// nor are the NULLs of the columns an insert by the sink did not set (a column
+// default that is not NULL is the system's value, and a change).
 func (d *decider) changed(dst []Value) []Value {
 	ss, ch := d.ss, d.ch
 	insertEcho := d.acked != nil && ch.Op == codecs.OpCreate
@@ -270,7 +270,7 @@ func (d *decider) changed(dst []Value) []Value {
 	for _, v := range ch.After {
 		if d.acked != nil {
 			a, ok := findValue(d.acked.Fields, v.Name)
-			if ok && a.FP == v.FP || !ok && insertEcho {
+			if ok && a.FP == v.FP || !ok && insertEcho && v.FP == nullFP {
 				continue
 			}
 		}
