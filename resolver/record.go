@@ -107,6 +107,14 @@ func (d *decider) resolveRecord(changes []Value) {
 			d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: ch.System, ConflictFields: names, Winner: ch.System, Loser: loser, Rule: RuleLWW})
 		}
 		for _, n := range names {
+			// The later row wins; but a field the event did not change whose agreed
+			// value is its system's own shows, in the row, what a sink wrote over it
+			// since: the system's own value stands.
+			if a := st.agreed(n); !slices.Contains(ours, n) && a != nil && a.Writer == ch.System && a.Value != nil {
+				v := Value{Name: n, FP: a.FP, Value: a.Value}
+				d.decideFor(ch.System, a.TsUs, &v, RuleLWW)
+				continue
+			}
 			if v, ok := findValue(ch.After, n); ok {
 				d.decide(v, RuleLWW)
 			}
