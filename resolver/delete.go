@@ -48,7 +48,7 @@ func (d *decider) resolveDelete() {
 		d.raise(ReasonDeleteHeld, st.agreedNames(), []Version{{System: d.origin, TsUs: d.originTs, Deleted: true}}, nil)
 		return
 	}
-	if up := latestUpsert(ss); up != nil {
+	if up := latestUpsert(st, ss); up != nil {
 		d.deleteVersusUpdate(up)
 		return
 	}
@@ -82,19 +82,20 @@ func (d *decider) closeWindowForDelete() {
 // having seen: the latest live apply carrying another system's change, unless the
 // last live apply is a delete (then the record ends deleted there, as agreed). An
 // apply carrying the system's own value back to it is no other system's change.
-func latestUpsert(ss *SystemState) *Apply {
+func latestUpsert(st *State, ss *SystemState) *Apply {
 	for i := len(ss.InFlight) - 1; i >= 0; i-- {
 		a := &ss.InFlight[i]
 		switch {
 		case !a.live():
 		case a.Delete:
 			return nil // what comes before it ends deleted
-		case a.Origin != ss.Name:
+		case st.carriesOther(a, ss.Name):
 			return a
 		}
 	}
 	return nil
 }
+
 
 // propagateDelete makes the delete agreed and sends it to every system that will
 // still hold the record, the origin included when an in-flight apply would re-create it.
@@ -126,7 +127,7 @@ func (d *decider) deleteVersusUpdate(up *Apply) {
 	fields := st.agreedNames()
 	switch d.r.deletes {
 	case DeletesDeleteWins:
-		for _, loser := range updaters(d.ss) {
+		for _, loser := range updaters(st, d.ss) {
 			d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: d.origin, ConflictFields: fields, Winner: d.origin, Loser: loser, Rule: RuleDeleteWins})
 		}
 		d.propagateDelete(RuleDeleteWins)
@@ -176,16 +177,20 @@ func (d *decider) updateVersusDelete(del *Apply) {
 
 // updaters lists the other systems whose changes on their way to the system would
 // leave it holding the record: each loses to a delete that wins.
-func updaters(ss *SystemState) []string {
+func updaters(st *State, ss *SystemState) []string {
 	var names []string
 	for i := len(ss.InFlight) - 1; i >= 0; i-- {
 		a := &ss.InFlight[i]
-		switch {
-		case !a.live():
-		case a.Delete:
+		if !a.live() {
+			continue
+		}
+		if a.Delete {
 			return names
-		case a.Origin != ss.Name && !slices.Contains(names, a.Origin):
-			names = append(names, a.Origin)
+		}
+		for j := range a.Fields {
+			if w, _ := st.writerOf(a, &a.Fields[j]); w != ss.Name && !slices.Contains(names, w) {
+				names = append(names, w)
+			}
 		}
 	}
 	return names

@@ -23,7 +23,7 @@ func (d *decider) recordConcurrent() bool {
 // othersChange reports whether an in-flight apply to the event's system carries
 // another system's change.
 func (d *decider) othersChange(a *Apply) bool {
-	return a.live() && !a.Delete && a.Origin != d.ch.System
+	return a.live() && !a.Delete && d.st.carriesOther(a, d.ch.System)
 }
 
 // resolveRecord decides a concurrent change with whole-row last-write-wins: the later
@@ -49,11 +49,8 @@ func (d *decider) resolveRecord(changes []Value) {
 		if !d.othersChange(a) {
 			continue
 		}
-		for _, v := range a.Fields {
-			system, ts := a.Origin, a.TsUs
-			if ag := st.agreed(v.Name); ag != nil && ag.FP == v.FP {
-				system, ts = ag.Writer, ag.TsUs
-			}
+		for i := range a.Fields {
+			system, ts := st.writerOf(a, &a.Fields[i])
 			if system != ch.System {
 				consider(system, ts)
 			}

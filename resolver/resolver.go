@@ -420,12 +420,7 @@ type version struct {
 func (d *decider) concurrentWith(field string) *version {
 	var best *version
 	if a, v := d.ss.inFlightSetting(field); a != nil {
-		// One apply may carry values decided for several writers: the agreed
-		// image names the field's own writer when the value is still agreed.
-		origin, ts := a.Origin, a.TsUs
-		if ag := d.st.agreed(field); ag != nil && ag.FP == v.FP {
-			origin, ts = ag.Writer, ag.TsUs
-		}
+		origin, ts := d.st.writerOf(a, v)
 		if origin != d.ch.System {
 			best = &version{system: origin, tsUs: ts, value: v, pending: -1}
 		}

@@ -299,3 +299,27 @@ func (ss *SystemState) shows(vals []Value) bool {
 	}
 	return true
 }
+
+// writerOf names whose change an in-flight apply carries for one of its fields: one
+// apply may carry values decided for several writers, and the agreed image names
+// the field's own while the value is still agreed; else the apply's origin.
+func (s *State) writerOf(a *Apply, v *Value) (string, int64) {
+	if ag := s.agreed(v.Name); ag != nil && ag.FP == v.FP {
+		return ag.Writer, ag.TsUs
+	}
+	return a.Origin, a.TsUs
+}
+
+// carriesOther reports whether an in-flight apply to system carries a change of
+// another system in any of its fields.
+func (s *State) carriesOther(a *Apply, system string) bool {
+	if a.Delete || len(a.Fields) == 0 {
+		return a.Origin != system
+	}
+	for i := range a.Fields {
+		if w, _ := s.writerOf(a, &a.Fields[i]); w != system {
+			return true
+		}
+	}
+	return false
+}
