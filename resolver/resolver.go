@@ -60,9 +60,10 @@ type decider struct {
 	writer   string
 	writerTs int64
 
-	decided  []Value // values decided in this call, to fan out
-	rule     Rule
-	creating bool // the event creates a record no other system holds
+	decided   []Value // values decided in this call, to fan out
+	rule      Rule
+	creating  bool // the event creates a record no other system holds
+	rejoining bool // the event re-creates a row its system deleted, not propagated
 }
 
 // ackEcho recognises the echo of an in-flight apply to the event's system and
@@ -301,6 +302,10 @@ func (d *decider) resolveUpsert() {
 	changes := d.changed(d.out.scratch[:0])
 	d.out.scratch = changes
 	gone := d.ss.Known && d.ss.Deleted
+	// A system that deleted the record, with deletes not propagated, was sent
+	// nothing since: what it writes when it re-creates the row was made without
+	// knowing any of it.
+	d.rejoining = gone && !d.r.propagateDeletes && len(d.st.Agreed) > 0
 	d.see()
 	if d.acked != nil && d.acked.Expired {
 		d.repairLate(d.acked, gone)
@@ -410,7 +415,8 @@ type version struct {
 	system  string
 	tsUs    int64
 	value   *Value
-	pending int // index in State.Pending, or -1 for an in-flight apply
+	pending int  // index in State.Pending, or -1 for an in-flight apply
+	agreed  bool // the agreed value, which the event's system was never sent
 }
 
 // concurrentWith finds what the event's change to a field is concurrent with: an
@@ -434,6 +440,9 @@ func (d *decider) concurrentWith(field string) *version {
 		if v, ok := findValue(p.Fields, field); ok && (best == nil || p.TsUs >= best.tsUs) {
 			best = &version{system: p.System, tsUs: p.TsUs, value: v, pending: i}
 		}
+	}
+	if ag := d.st.agreed(field); best == nil && d.rejoining && ag != nil && ag.Writer != d.ch.System && ag.Value != nil {
+		best = &version{system: ag.Writer, tsUs: ag.TsUs, value: &Value{Name: field, FP: ag.FP, Value: ag.Value}, pending: -1, agreed: true}
 	}
 	if best == nil {
 		if a, v := d.ss.inFlightSetting(field); a != nil {
@@ -475,6 +484,10 @@ func (d *decider) lastWriteWins(v *Value, other *version) {
 			d.decideFor(other.system, other.tsUs, &won, RuleLWW)
 		} else {
 			d.dropPendingField(v.Name, other.system, other.system)
+			if other.agreed { // nothing carries it to the event's system: send it
+				won := copyValue(*other.value)
+				d.decideFor(other.system, other.tsUs, &won, RuleLWW)
+			}
 		}
 	}
 }
