@@ -315,9 +315,13 @@ func (m *model) final(w userWrite) bool {
 	return present
 }
 
+// superseded reports whether a later genuine write of the field, or a later delete
+// of a record that ends deleted everywhere, replaced the write. (A delete that lost,
+// the record living on, supersedes nothing.)
 func (m *model) superseded(w userWrite) bool {
+	gone := !m.anyHas(w.record)
 	for _, l := range m.writes[w.seq+1:] {
-		if l.record == w.record && (l.field == w.field || l.field == "") && l.atMs >= w.atMs {
+		if l.record == w.record && (l.field == w.field || l.field == "" && gone) && l.atMs >= w.atMs {
 			return true
 		}
 	}
@@ -334,7 +338,9 @@ func (m *model) accounted(w userWrite) bool {
 		}
 		switch d.Kind {
 		case resolver.KindConflict:
-			if d.Loser == w.system && (slices.Contains(d.ConflictFields, w.field) || d.Rule == resolver.RuleDeleteWins) {
+			// update_wins names the losing delete's system: its field writes did not lose.
+			if d.Loser == w.system && d.Rule != resolver.RuleUpdateWins &&
+				(slices.Contains(d.ConflictFields, w.field) || d.Rule == resolver.RuleDeleteWins) {
 				return true
 			}
 		case resolver.KindDLQ:

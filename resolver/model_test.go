@@ -395,6 +395,13 @@ func (m *model) edit(s *mSystem, rec int, fields uint8) {
 	if s.own != "" && (!exists || len(set) == 0) {
 		set[s.own] = m.value(s, s.own)
 	}
+	if !exists { // an INSERT writes NULL into the columns it does not set
+		for _, f := range modelFields {
+			if col, ok := s.column(f); ok && set[col] == "" {
+				m.writes = append(m.writes, userWrite{system: s.name, record: id, field: f, value: world.Null, atMs: m.nowMs, seq: len(m.writes)})
+			}
+		}
+	}
 	prior := m.prior(s, rec)
 	m.publish(s, s.tbl.Upsert(id, set, m.clock(s), world.Cause{Kind: world.User, Edit: len(m.writes)}), prior)
 }
