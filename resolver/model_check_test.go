@@ -338,7 +338,9 @@ func (m *model) accounted(w userWrite) bool {
 		}
 		switch d.Kind {
 		case resolver.KindConflict:
-			// update_wins names the losing delete's system: its field writes did not lose.
+			if d.Loser == w.system && d.Rule == resolver.RuleUpdateWins && m.lostToUpdate(d, w) {
+				return true
+			}
 			if d.Loser == w.system && d.Rule != resolver.RuleUpdateWins &&
 				(slices.Contains(d.ConflictFields, w.field) || d.Rule == resolver.RuleDeleteWins) {
 				return true
@@ -354,6 +356,18 @@ func (m *model) accounted(w userWrite) bool {
 		}
 	}
 	return false
+}
+
+// lostToUpdate reports whether a write lost to the version an update_wins decision
+// re-created the record with: the updating system's row, when the decision was made
+// on its event, holding another value. (update_wins names the deleting system as the
+// loser: only what the winning row overrides is lost by the rule.)
+func (m *model) lostToUpdate(d logged, w userWrite) bool {
+	if d.delivery < 0 || m.deliv[d.delivery].system != d.Winner || m.deliv[d.delivery].after == nil {
+		return false
+	}
+	win := m.system(d.Winner)
+	return m.deliv[d.delivery].after[win.cols[w.field]] != w.value
 }
 
 // explain adds to an error what a person needs to see: the variant, the tables, the

@@ -232,6 +232,7 @@ type delivery struct {
 	atMs       int64
 	key, value []byte
 	cause      world.Cause
+	after      world.Row // the row the event shows, nil for a delete
 }
 
 func newModel(v variant) (*model, error) {
@@ -449,7 +450,7 @@ func (m *model) deliver(s *mSystem) error {
 	e := s.events[0]
 	s.events = s.events[1:]
 	s.offset++
-	m.deliv = append(m.deliv, delivery{system: s.name, offset: s.offset, atMs: m.nowMs, key: e.key, value: e.value, cause: e.change.Cause})
+	m.deliv = append(m.deliv, delivery{system: s.name, offset: s.offset, atMs: m.nowMs, key: e.key, value: e.value, cause: e.change.Cause, after: e.change.After})
 	msg := codecs.Message{Topic: topicOf(s.i), Offset: s.offset, Key: e.key, Value: e.value}
 	if err := s.dec.Decode(msg, &m.ev); err != nil {
 		return fmt.Errorf("concord could not decode %s's event %s: %w", s.name, e.value, err)
