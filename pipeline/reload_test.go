@@ -40,7 +40,7 @@ func notesDecision(t *testing.T, rules pipeline.Rules) string {
 		notes  string
 	}{{"crm", 1, `"a"`}, {"billing", 1, `"a"`}, {"billing", 2, `"b"`}} {
 		ev := codecs.Event{
-			Kind: codecs.KindChange, Op: codecs.OpUpdate, TsMs: int64(e.lsn),
+			Kind: codecs.KindChange, Op: codecs.OpUpdate, TsMs: 1_700_000_000_000 + int64(e.lsn),
 			Position: codecs.Position{Kind: codecs.PosPostgres, A: e.lsn},
 			After:    codecs.Row{{Name: "id", Value: []byte("1")}, {Name: "notes", Value: []byte(e.notes)}},
 		}
