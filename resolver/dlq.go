@@ -110,7 +110,7 @@ func (d *decider) repairLate(a *Apply, gone bool) {
 	for _, v := range a.Fields {
 		ag := st.agreed(v.Name)
 		switch {
-		case ag == nil || ag.FP == v.FP:
+		case ag == nil || ag.FP == v.FP || ss.holds(v.Name, ag.FP):
 		case ag.Value == nil:
 			stale = append(stale, v.Name)
 		default:

@@ -191,6 +191,27 @@ func TestResolveRules(t *testing.T) {
 				want: []string{"echo", `apply billing->crm upsert notes="N0" rule=sync`},
 			},
 		}},
+		{name: "an event committed well before the apply was sent is not its echo", events: []ev{
+			{
+				system: "crm", op: c, tsMs: 60_000, after: []string{`email_address="a@x"`, `notes="n0"`},
+				want: []string{`apply crm->billing upsert email="a@x" notes="n0" rule=sync`},
+			},
+			// billing's own create of the same values, committed a minute before: a
+			// change of its own (concurrent with the apply), not the apply's echo.
+			{
+				system: "billing", op: c, tsMs: 1000, after: []string{`email="a@x"`, `notes="n0"`},
+				want: []string{"conflict [email] winner=crm rule=authority", "skip email not_authoritative"},
+			},
+			{system: "billing", op: u, tsMs: 60_100, after: []string{`email="a@x"`, `notes="n0"`}, want: []string{"echo"}},
+		}},
+		{name: "with an origin marker an event naming no in-flight apply is never matched by value", modify: func(c *config.Config) { c.Systems["billing"].OriginMarker = "concord_event" }, events: []ev{
+			created[0],
+			{
+				system: "billing", op: c, tsMs: 1100, after: []string{`email="a@x"`, `notes="n0"`},
+				want: []string{"conflict [email] winner=crm rule=authority", "skip email not_authoritative"},
+			},
+			{system: "billing", op: u, tsMs: 1200, after: []string{`email="a@x"`, `notes="n0"`}, marker: "$last", want: []string{"echo"}},
+		}},
 		{name: "non-owner change is skipped", events: seq(
 			ev{system: "billing", op: u, tsMs: 2000, after: []string{`email="b@x"`, `notes="n0"`}, want: []string{"skip email not_authoritative"}},
 		)},
@@ -344,6 +365,41 @@ func TestApplyUnconfirmedAfterTimeout(t *testing.T) {
 	}
 	if !h.st.Idle() {
 		t.Error("the unconfirmed apply is still in flight")
+	}
+}
+
+// TestApplyTimeoutOneEntryAndLateEcho: an echo arriving after apply_timeout is still
+// known for one (not billing's change; what it overwrote is repaired), and applies
+// not seen back in time raise one apply_unconfirmed entry per record, however many.
+func TestApplyTimeoutOneEntryAndLateEcho(t *testing.T) {
+	h := newHarness(t, nil)
+	h.run(created[0]) // A1 to billing, not seen back in time
+	var out resolver.Output
+	h.nowMs += (16 * time.Minute).Milliseconds()
+	h.r.Expire(time.UnixMilli(h.nowMs), h.st, &out)
+	h.run(ev{system: "crm", op: u, tsMs: h.nowMs, after: []string{`email_address="a@x"`, `notes="n1"`}}) // A2
+	h.nowMs += (4 * time.Minute).Milliseconds()
+	// A1 lands at last, then A2; nothing is billing's own change.
+	got := h.run(ev{system: "billing", op: c, tsMs: h.nowMs, after: []string{`email="a@x"`, `notes="n0"`}})
+	if want := []string{"echo"}; !slices.Equal(got, want) {
+		t.Fatalf("late echo: got %q, want %q", got, want)
+	}
+	h.run(ev{system: "crm", op: u, tsMs: h.nowMs + 10, after: []string{`email_address="a@x"`, `notes="n2"`}}) // A3
+	h.nowMs += (16 * time.Minute).Milliseconds()
+	h.r.Expire(time.UnixMilli(h.nowMs), h.st, &out)
+	ids := map[string]bool{}
+	for _, d := range out.Decisions {
+		if d.Kind == resolver.KindDLQ && d.Reason == resolver.ReasonApplyUnconfirmed {
+			ids[d.EntryID] = true
+		}
+	}
+	if len(ids) != 1 || len(out.Decisions) != 3 {
+		t.Fatalf("three unconfirmed applies gave %q in %d entries, want one entry", summarize(out.Decisions), len(ids))
+	}
+	// A2 lands past its timeout, after A3 was agreed: repaired with A3's value.
+	got = h.run(ev{system: "billing", op: u, tsMs: h.nowMs, after: []string{`email="a@x"`, `notes="n1"`}})
+	if want := []string{"echo", `apply crm->billing upsert notes="n2" rule=repair`}; !slices.Equal(got, want) {
+		t.Fatalf("late echo over a newer value: got %q, want %q", got, want)
 	}
 }
 
