@@ -99,7 +99,7 @@ func drawVariant(rt *rapid.T) variant {
 	if v.InitialLoad && rapid.Bool().Draw(rt, "prefer") {
 		v.Prefer = systemNames[rapid.IntRange(0, n-1).Draw(rt, "prefer_system")]
 	}
-	maxSkew := v.ToleranceMs / 4
+	maxSkew := v.ToleranceMs / 2
 	for i := range n {
 		v.Systems = append(v.Systems, sysVariant{
 			TsColumn:   rapid.Bool().Draw(rt, fmt.Sprintf("s%d_ts_column", i)),
@@ -108,6 +108,7 @@ func drawVariant(rt *rapid.T) variant {
 			Own:        rapid.Bool().Draw(rt, fmt.Sprintf("s%d_own", i)),
 			Flat:       rapid.IntRange(0, 3).Draw(rt, fmt.Sprintf("s%d_flat", i)) == 0,
 			SkewMs:     rapid.IntRange(-maxSkew, maxSkew).Draw(rt, fmt.Sprintf("s%d_skew", i)),
+			DriftMs:    rapid.SampledFrom([]int{0, 0, maxSkew}).Draw(rt, fmt.Sprintf("s%d_drift", i)),
 		})
 	}
 	return v

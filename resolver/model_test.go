@@ -45,6 +45,7 @@ type sysVariant struct {
 	Own        bool `json:"own,omitempty"`         // an unmapped column of its own
 	Flat       bool `json:"flat,omitempty"`        // apply format flat (with schema)
 	SkewMs     int  `json:"skew_ms,omitempty"`
+	DriftMs    int  `json:"drift_ms,omitempty"` // the clock wanders by up to this much, write by write
 }
 
 // actionKind is what one step of a history does.
@@ -170,6 +171,7 @@ type mSystem struct {
 	inbox    []mApply
 	offset   int64
 	unproven map[string]bool // records whose last sink write changed nothing and was not taken for an echo
+	ticks    int64           // writes so far, for the clock's drift
 }
 
 // mEvent is a published change event with its ground truth.
@@ -337,7 +339,16 @@ func (s *mSystem) column(field string) (string, bool) {
 
 func recordName(i int) string { return "r" + strconv.Itoa(i) }
 
-func (m *model) clock(s *mSystem) int64 { return m.nowMs + int64(s.v.SkewMs) }
+// clock is the system's clock: skewed, and wandering (deterministically) by up to
+// its drift from one write to the next, as a clock stepped by NTP does.
+func (m *model) clock(s *mSystem) int64 {
+	c := m.nowMs + int64(s.v.SkewMs)
+	if s.v.DriftMs > 0 {
+		s.ticks++
+		c += (s.ticks * 7919) % int64(s.v.DriftMs)
+	}
+	return c
+}
 
 // step runs one action. Actions that cannot happen (a sink with nothing to write,
 // a delete of a missing row) do nothing.

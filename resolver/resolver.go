@@ -425,10 +425,11 @@ type version struct {
 // Of several, the latest by timestamp is the one to beat.
 func (d *decider) concurrentWith(field string) *version {
 	var best *version
+	var inflight *version
 	if a, v := d.ss.inFlightSetting(field); a != nil {
-		origin, ts := d.st.writerOf(a, v)
-		if origin != d.ch.System {
-			best = &version{system: origin, tsUs: ts, value: v, pending: -1}
+		if origin, ts := d.st.writerOf(a, v); origin != d.ch.System {
+			inflight = &version{system: origin, tsUs: ts, value: v, pending: -1}
+			best = inflight
 		}
 	}
 	for i := range d.st.Pending {
@@ -436,9 +437,17 @@ func (d *decider) concurrentWith(field string) *version {
 		if p.System == d.ch.System {
 			continue
 		}
-		// A held change is the newer of its system's two on a tie with an apply.
-		if v, ok := findValue(p.Fields, field); ok && (best == nil || p.TsUs >= best.tsUs) {
-			best = &version{system: p.System, tsUs: p.TsUs, value: v, pending: i}
+		v, ok := findValue(p.Fields, field)
+		if !ok {
+			continue
+		}
+		held := &version{system: p.System, tsUs: p.TsUs, value: v, pending: i}
+		switch {
+		case best == nil, p.TsUs >= best.tsUs:
+			best = held
+		case inflight != nil && best == inflight && inflight.system == p.System:
+			// A held change is its system's newest, whatever its clock says.
+			best = held
 		}
 	}
 	if ag := d.st.agreed(field); best == nil && d.rejoining && ag != nil && ag.Writer != d.ch.System && ag.Value != nil {
