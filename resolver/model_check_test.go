@@ -317,12 +317,28 @@ func (m *model) final(w userWrite) bool {
 }
 
 // superseded reports whether a later genuine write of the field, or a later delete
-// of a record that ends deleted everywhere, replaced the write. (A delete that lost,
-// the record living on, supersedes nothing.)
+// of the record, replaced the write. A delete that lost (update_wins, or held for
+// review) supersedes nothing: the record lives on with its values.
 func (m *model) superseded(w userWrite) bool {
-	gone := !m.anyHas(w.record)
 	for _, l := range m.writes[w.seq+1:] {
-		if l.record == w.record && (l.field == w.field || l.field == "" && gone) && l.atMs >= w.atMs {
+		if l.record != w.record || l.atMs < w.atMs {
+			continue
+		}
+		if l.field == w.field || l.field == "" && !m.deleteLost(l) {
+			return true
+		}
+	}
+	return false
+}
+
+// deleteLost reports whether a decision made a delete lose, or held it for review.
+func (m *model) deleteLost(del userWrite) bool {
+	for _, d := range m.log {
+		if d.Record != del.record || d.atMs < del.atMs {
+			continue
+		}
+		if d.Kind == resolver.KindConflict && d.Rule == resolver.RuleUpdateWins && d.Loser == del.system ||
+			d.Kind == resolver.KindDLQ && (d.Reason == resolver.ReasonDeleteVsUpdate || d.Reason == resolver.ReasonDeleteHeld || d.Reason == resolver.ReasonPossibleRedelivery) {
 			return true
 		}
 	}
