@@ -359,7 +359,8 @@ func (m *model) accounted(w userWrite) bool {
 				return true
 			}
 			if d.Loser == w.system && d.Rule != resolver.RuleUpdateWins &&
-				(slices.Contains(d.ConflictFields, w.field) || d.Rule == resolver.RuleDeleteWins) {
+				(slices.Contains(d.ConflictFields, w.field) || d.Rule == resolver.RuleDeleteWins) &&
+				(d.Rule != resolver.RuleLWW || m.wrote(d.Winner, w.record, w.field)) {
 				return true
 			}
 		case resolver.KindDLQ:
@@ -370,6 +371,18 @@ func (m *model) accounted(w userWrite) bool {
 			if d.System == w.system && d.Field == w.field && d.Reason == resolver.ReasonNotAuthoritative {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// wrote reports whether a system's user ever wrote the field of the record: a
+// last-write-wins conflict only accounts for a loss when the winner did (an echo
+// taken for the system's own write is not a write that can win).
+func (m *model) wrote(system, record, field string) bool {
+	for _, w := range m.writes {
+		if w.system == system && w.record == record && w.field == field {
+			return true
 		}
 	}
 	return false
