@@ -20,6 +20,42 @@ func (d *decider) recordConcurrent() bool {
 	return false
 }
 
+func setWriter(ws [][2]string, field, system string) [][2]string {
+	for i := range ws {
+		if ws[i][0] == field {
+			ws[i][1] = system
+			return ws
+		}
+	}
+	return append(ws, [2]string{field, system})
+}
+
+type writerFields struct {
+	system string
+	fields []string
+}
+
+// groupByWriter groups fields by the system that wrote each (fallback for a field
+// the other side did not set: the row's winner).
+func groupByWriter(names []string, writers [][2]string, fallback string) []writerFields {
+	var out []writerFields
+	for _, n := range names {
+		w := fallback
+		for _, fw := range writers {
+			if fw[0] == n {
+				w = fw[1]
+			}
+		}
+		i := slices.IndexFunc(out, func(g writerFields) bool { return g.system == w })
+		if i < 0 {
+			out = append(out, writerFields{system: w})
+			i = len(out) - 1
+		}
+		out[i].fields = append(out[i].fields, n)
+	}
+	return out
+}
+
 // othersChange reports whether an in-flight apply to the event's system carries
 // another system's change.
 func (d *decider) othersChange(a *Apply) bool {
@@ -36,6 +72,7 @@ func (d *decider) resolveRecord(changes []Value) {
 	otherSys, otherTs := "", int64(0)
 	var theirs []Value
 	var others []string
+	var writers [][2]string // field -> the system whose value theirs carries
 	consider := func(system string, ts int64) {
 		if otherSys == "" || ts > otherTs {
 			otherSys, otherTs = system, ts
@@ -54,6 +91,7 @@ func (d *decider) resolveRecord(changes []Value) {
 			if system != ch.System {
 				consider(system, ts)
 			}
+			writers = setWriter(writers, a.Fields[i].Name, system)
 		}
 		theirs = mergeValues(theirs, a.Fields)
 	}
@@ -61,6 +99,9 @@ func (d *decider) resolveRecord(changes []Value) {
 		if p.System != ch.System {
 			consider(p.System, p.TsUs)
 			theirs = mergeValues(theirs, p.Fields)
+			for _, v := range p.Fields {
+				writers = setWriter(writers, v.Name, p.System)
+			}
 		}
 	}
 	if otherSys == "" {
@@ -117,7 +158,11 @@ func (d *decider) resolveRecord(changes []Value) {
 			}
 		}
 	default:
-		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: ch.System, ConflictFields: names, Winner: otherSys, Loser: ch.System, Rule: RuleLWW})
+		// The winning row is the other systems' changes together: each field is
+		// named as won by the system whose value it carries.
+		for _, w := range groupByWriter(names, writers, otherSys) {
+			d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: ch.System, ConflictFields: w.fields, Winner: w.system, Loser: ch.System, Rule: RuleLWW})
+		}
 		d.loseRecord(ours, otherSys, otherTs, theirs)
 	}
 	d.fanOut(ch.After)
