@@ -376,12 +376,14 @@ func (m *model) accounted(w userWrite) bool {
 	return false
 }
 
-// wrote reports whether a system's user ever wrote the field of the record: a
-// last-write-wins conflict only accounts for a loss when the winner did (an echo
-// taken for the system's own write is not a write that can win).
+// wrote reports whether a system's user ever wrote the field of the record (with
+// granularity record, any field of it): a last-write-wins conflict only accounts for
+// a loss when the winner did (an echo taken for the system's own write is not a
+// write that can win).
 func (m *model) wrote(system, record, field string) bool {
+	whole := m.v.Granularity == config.GranularityRecord // the later row wins: writing the row is writing every field
 	for _, w := range m.writes {
-		if w.system == system && w.record == record && w.field == field {
+		if w.system == system && w.record == record && (w.field == field || whole) {
 			return true
 		}
 	}
