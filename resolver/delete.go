@@ -96,7 +96,6 @@ func latestUpsert(st *State, ss *SystemState) *Apply {
 	return nil
 }
 
-
 // propagateDelete makes the delete agreed and sends it to every system that will
 // still hold the record, the origin included when an in-flight apply would re-create it.
 func (d *decider) propagateDelete(rule Rule) {

@@ -68,7 +68,7 @@ func (d *decider) differing(dst []Value, ss *SystemState, vals []Value) []Value 
 // does not have the record has no value of its own, and a missing column would be
 // written as null and then synced back as the owner's change. A field another
 // system owns carries the owner's agreed value where it is kept, not a non-owner's
-// skipped one (the event's own system keeps its own unless enforce_authority); any
+// skipped one (the event's own system keeps its own change unless enforce_authority); any
 // other field not decided now carries the agreed value where it is kept.
 func (d *decider) createImage(dst []Value, image []Value, target string) []Value {
 	for _, v := range image {
@@ -79,7 +79,7 @@ func (d *decider) createImage(dst []Value, image []Value, target string) []Value
 		if dv, ok := findValue(d.decided, v.Name); ok {
 			v = *dv
 		} else if a := d.st.agreed(v.Name); a != nil && a.Value != nil && a.FP != v.FP &&
-			(class != classOwned || owner == target || owner != d.origin && (target != d.origin || d.r.enforce)) {
+			(class != classOwned || owner == target || owner != d.origin && (target != d.origin || d.r.enforce || !d.changedField(v.Name))) {
 			// The record is alive: the agreed value, not what the row happens to
 			// show (a value that lost, a sink's late write).
 			v = Value{Name: v.Name, FP: a.FP, Value: a.Value}
@@ -220,4 +220,10 @@ func (d *decider) loopGuard(n int) bool {
 	}
 	d.raise(ReasonLoop, names, []Version{{System: d.origin, TsUs: d.originTs, Fields: d.decided}}, nil)
 	return true
+}
+
+// changedField reports whether the event being decided changed the field.
+func (d *decider) changedField(name string) bool {
+	_, ok := findValue(d.changes, name)
+	return ok
 }

@@ -62,8 +62,9 @@ type decider struct {
 
 	decided   []Value // values decided in this call, to fan out
 	rule      Rule
-	creating  bool // the event creates a record no other system holds
-	rejoining bool // the event re-creates a row its system deleted, not propagated
+	creating  bool    // the event creates a record no other system holds
+	rejoining bool    // the event re-creates a row its system deleted, not propagated
+	changes   []Value // the fields the event changed (upserts)
 }
 
 // ackEcho recognises the echo of an in-flight apply to the event's system and
@@ -301,6 +302,7 @@ func (d *decider) see() {
 func (d *decider) resolveUpsert() {
 	changes := d.changed(d.out.scratch[:0])
 	d.out.scratch = changes
+	d.changes = changes
 	gone := d.ss.Known && d.ss.Deleted
 	// A system that deleted the record, with deletes not propagated, was sent
 	// nothing since: what it writes when it re-creates the row was made without
