@@ -23,6 +23,9 @@ func (r *Resolver) Expire(now time.Time, st *State, out *Output) {
 			if !a.live() && timeout > 0 && a.SentMs+lateEchoes*timeout <= nowMs {
 				continue // too late to be told from a change any more
 			}
+			if a.Delete && !a.live() && a.Uncertain && a.SentMs+r.echoSlackMs(ss.Name) <= nowMs {
+				continue // a delete taken for the system's own: past the slack it landed
+			}
 			if a.live() && timeout > 0 && a.SentMs+timeout <= nowMs {
 				if a.Uncertain {
 					continue // a snapshot showed its values: the system has them

@@ -91,7 +91,9 @@ func (d *decider) ackEcho() *Apply {
 		case j == i && a.Delete && a.live():
 			// A delete cannot be told from the system's own: if it was, this one
 			// still lands, on a row re-created meanwhile. It is kept, expired and
-			// uncertain, so that such a late delete is held for review.
+			// uncertain, for as long as an apply takes to land (the echo slack), so
+			// that such a late delete is held for review; after that a delete is the
+			// system's own.
 			a.Expired, a.Uncertain = true, true
 			kept = append(kept, a)
 		case j == i, j < i && a.live() && !a.Uncertain:

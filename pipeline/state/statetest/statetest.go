@@ -62,6 +62,7 @@ func Sample(record string) *resolver.State {
 						Fields: []resolver.Value{{Name: "email", FP: 7, Value: []byte(`"b@example.com"`)}},
 					},
 					{EventID: "fedcba9876543210fedcba9876543210", Delete: true, Origin: "crm", TsUs: 100, SentMs: 1001},
+					{EventID: "00ff", Origin: "crm", TsUs: 101, SentMs: 1002, Expired: true, Uncertain: true},
 				},
 			},
 		},
@@ -75,6 +76,8 @@ func Sample(record string) *resolver.State {
 		DeletedMs:   123,
 		LoopStartMs: 55,
 		LoopApplies: 3,
+		Sent:        12,
+		Unconfirmed: "dlq2",
 	}
 }
 
