@@ -66,9 +66,7 @@ type Attached struct {
 // fields: a delete against an update, a delete of a held record, or a loop (the
 // resolver's Hold.Record).
 func (e *Entry) WholeRecord() bool {
-	return slices.ContainsFunc(e.Reasons, func(r string) bool {
-		return r == resolver.ReasonDeleteVsUpdate || r == resolver.ReasonDeleteHeld || r == resolver.ReasonLoop
-	})
+	return slices.ContainsFunc(e.Reasons, resolver.HoldsRecord)
 }
 
 // Filter selects entries for List. The zero Filter selects every entry.

@@ -2,6 +2,17 @@ package resolver
 
 import "slices"
 
+// HoldsRecord reports whether a DLQ reason holds the whole record, not only the
+// fields named: a delete against an update, a delete of a record under review, a
+// loop, a delete that may be concord's own landing late.
+func HoldsRecord(reason string) bool {
+	switch reason {
+	case ReasonDeleteVsUpdate, ReasonDeleteHeld, ReasonLoop, ReasonPossibleRedelivery:
+		return true
+	}
+	return false
+}
+
 // raise sends fields to the DLQ and holds them: one entry per record, so a record
 // already under review gains the fields in its existing entry. Reasons that concern
 // the whole record (a delete against an update, a loop) hold every field.
@@ -10,8 +21,7 @@ func (d *decider) raise(reason string, fields []string, versions []Version, base
 	if st.Hold == nil {
 		st.Hold = &Hold{EntryID: entryID(st.Record, d.origin, d.pos, reason)}
 	}
-	switch reason {
-	case ReasonDeleteVsUpdate, ReasonDeleteHeld, ReasonLoop, ReasonPossibleRedelivery:
+	if HoldsRecord(reason) {
 		st.Hold.Record = true
 	}
 	st.Hold.Changes++
