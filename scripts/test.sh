@@ -38,6 +38,9 @@ run go version
 run go vet $pkgs
 # shellcheck disable=SC2086
 run go test -race -count=1 -timeout "$timeout" $pkgs
+# The resolver's model-based test over more random histories than the default 100
+# (README: Tests); `go test ./resolver -run 'TestModel$' -rapid.checks=100000` runs more.
+run go test -race -count=1 -timeout "$timeout" -run '^TestModel$' ./resolver -rapid.checks=5000
 lint=$(lint_bin)
 # shellcheck disable=SC2086
 run "$lint" run $pkgs
