@@ -9,7 +9,10 @@ CREATE TABLE public.customers (
     payment_status text,
     notes          text,
     phone          text,
-    updated_at     timestamptz NOT NULL DEFAULT now()
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    -- The origin marker: the JDBC sink writes the event id of the apply it writes
+    -- here, so concord knows its own writes for certain (systems.billing.origin_marker).
+    concord_event  text
 );
 
 -- Every change that alters the row moves updated_at, whoever writes it (the billing

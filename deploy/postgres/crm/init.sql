@@ -11,7 +11,10 @@ CREATE TABLE public.contacts (
     full_name      text,
     notes          text,
     phone          text,
-    payment_status text
+    payment_status text,
+    -- The origin marker: the JDBC sink writes the event id of the apply it writes
+    -- here, so concord knows its own writes for certain (systems.crm.origin_marker).
+    concord_event  text
 );
 
 -- Debezium's update and delete events carry the whole previous row, so concord can
