@@ -160,10 +160,17 @@ func (d *decider) updateVersusDelete(del *Apply) {
 	case DeletesUpdateWins:
 		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: d.origin, ConflictFields: names, Winner: d.origin, Loser: del.Origin, Rule: RuleUpdateWins})
 		st.Deleted = false
+		// The update wins over the delete; each of its fields is still decided
+		// against other systems' changes it was made concurrently with (another
+		// system's create on its way, say), now, not held in the pairing window.
+		d.noHold, d.creating = true, true // the row is re-created where the delete lands
 		for i := range ch.After {
 			if class, _ := d.r.classify(ch.After[i].Name); class != classUnmapped {
-				d.decide(&ch.After[i], RuleUpdateWins)
+				d.resolveField(&ch.After[i])
 			}
+		}
+		if rank(RuleUpdateWins) >= rank(d.rule) {
+			d.rule = RuleUpdateWins
 		}
 		d.fanOut(ch.After)
 	default:

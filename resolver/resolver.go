@@ -65,6 +65,7 @@ type decider struct {
 	creating  bool    // the event creates a record no other system holds
 	rejoining bool    // the event re-creates a row its system deleted, not propagated
 	changes   []Value // the fields the event changed (upserts)
+	noHold    bool    // decide now: no change goes to the pairing window
 }
 
 // ackEcho recognises the echo of an in-flight apply to the event's system and
@@ -400,7 +401,7 @@ func (d *decider) resolveField(v *Value) {
 		}
 		d.out.add(Decision{Kind: KindSkip, Record: st.Record, System: ch.System, Field: v.Name, Reason: ReasonNotAuthoritative})
 		d.enforceOwner(v.Name)
-	case other == nil && d.r.pairWindow > 0 && class == classShared:
+	case other == nil && d.r.pairWindow > 0 && class == classShared && !d.noHold:
 		d.hold(v)
 	case other == nil:
 		d.decide(v, RuleSync)
