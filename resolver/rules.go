@@ -152,9 +152,10 @@ func (r *Resolver) KeyColumns(system string) []string {
 
 // KeepsValues reports whether the agreed image keeps values, not just fingerprints:
 // needed to re-apply a value nobody is sending any more (enforce_authority, a record
-// re-created after a delete lost, a whole-row last-write-wins).
+// re-created after a delete lost, a whole-row last-write-wins, the values a system
+// that deleted the record was never sent when deletes are not propagated).
 func (r *Resolver) KeepsValues() bool {
-	return r.enforce || r.deletes != DeletesDeleteWins || r.recordGranular
+	return r.enforce || r.deletes != DeletesDeleteWins || r.recordGranular || !r.propagateDeletes
 }
 
 // TombstoneRetention is how long a deleted record's state is kept once idle.
