@@ -462,7 +462,8 @@ func (d *decider) concurrentWith(field string) *version {
 		if a, v := d.ss.inFlightSetting(field); a != nil {
 			// The system's own value on its way back to it (a winner re-applied):
 			// its new change overrides it, nothing else is concurrent.
-			return &version{system: a.Origin, tsUs: a.TsUs, value: v, pending: -1}
+			writer, ts := d.st.writerOf(a, v)
+			return &version{system: writer, tsUs: ts, value: v, pending: -1}
 		}
 	}
 	return best
