@@ -100,8 +100,10 @@ func latestUpsert(st *State, ss *SystemState) *Apply {
 // still hold the record, the origin included when an in-flight apply would re-create it.
 func (d *decider) propagateDelete(rule Rule) {
 	st := d.st
+	// The agreed image is kept (marked deleted): a concurrent update that wins
+	// (update_wins) or a reviewer re-creates the record from it. A genuine create
+	// starts a new one.
 	st.Deleted, st.DeletedMs = true, d.nowMs
-	st.Agreed = st.Agreed[:0]
 	targets := 0
 	for i := range d.r.systems {
 		if st.system(d.r.systems[i].name).present() {

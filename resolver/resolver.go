@@ -31,7 +31,7 @@ func (r *Resolver) Resolve(now time.Time, st *State, ch *Change, out *Output) {
 	switch {
 	case ch.Op == codecs.OpDelete:
 		d.resolveDelete()
-	case ch.Op == codecs.OpRead && len(st.Agreed) > 0:
+	case ch.Op == codecs.OpRead && len(st.Agreed) > 0 && !st.Deleted:
 		d.resolveSnapshot()
 	default:
 		d.resolveUpsert()
@@ -333,6 +333,9 @@ func (d *decider) resolveUpsert() {
 	}
 	if d.creates() {
 		d.creating = true
+		if d.st.Deleted { // a new record: nothing of the deleted one is agreed
+			d.st.Agreed = d.st.Agreed[:0]
+		}
 		d.st.Deleted = false
 		for i := range changes {
 			if class, _ := d.r.classify(changes[i].Name); class == classUnmapped {
