@@ -290,11 +290,6 @@ func summarize(ctx context.Context, cfg *config.Config, s *sim.Sim, reg *prometh
 	sum.Records = len(records)
 	sum.Diverged = s.Diverged("crm", "billing", slices.Sorted(maps.Keys(cfg.Authority)), dlq.Held(entries))
 	sum.DivergedRecords = len(sum.Diverged)
-	if os.Getenv("CONCORD_DEBUG_DIVERGED") != "" {
-		for _, r := range sum.Diverged {
-			fmt.Fprintf(os.Stderr, "DIVERGED %s crm=%v billing=%v\n", r, s.Rows("crm")[r], s.Rows("billing")[r])
-		}
-	}
 	return sum, nil
 }
 
