@@ -188,7 +188,7 @@ func (d *decider) unchanged() bool {
 // system showed before (its before image, else the one last seen), every other
 // column unchanged, or, for an insert (the row was missing), the apply's values with
 // the other columns at their defaults. An event committed before the apply was sent,
-// by more than the clock-skew tolerance, is never its echo.
+// by more than the echo slack (echoSlackMs), is never its echo.
 func (d *decider) echoes(a *Apply, passed bool) bool {
 	ss, ch := d.ss, d.ch
 	if a.Delete || ch.Op == codecs.OpDelete {

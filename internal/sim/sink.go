@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/concord-sync/concord/internal/world"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
+
+	"github.com/concord-sync/concord/internal/world"
 )
 
 // sink consumes the table's apply topic as a JDBC sink connector would, until ctx is

@@ -9,8 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/concord-sync/concord/internal/world"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/concord-sync/concord/internal/world"
 )
 
 // queueSize bounds a system's committed-but-unpublished change events. A full queue

@@ -64,10 +64,10 @@ const (
 	sysDeleted   = 1 << 1
 	sysFlagsMask = sysKnown | sysDeleted
 
-	applyDelete      = 1 << 0
-	applyExpired     = 1 << 1
+	applyDelete    = 1 << 0
+	applyExpired   = 1 << 1
 	applyUncertain = 1 << 2
-	applyFlagsMask   = applyDelete | applyExpired | applyUncertain
+	applyFlagsMask = applyDelete | applyExpired | applyUncertain
 )
 
 // ErrCorrupt is wrapped by UnmarshalState errors: the bytes are not a state this
