@@ -2,9 +2,13 @@ package resolver
 
 import "time"
 
-// lateEchoes is how many apply timeouts after it was sent an expired apply's echo is
-// still recognised.
-const lateEchoes = 2
+// lateEchoMs is how long after it was sent an expired apply's echo is still
+// recognised: as long as a tombstone is kept (resolution.tombstone_retention, 24h by
+// default), so that a sink catching up after an outage longer than apply_timeout
+// does not have its backlog taken for the system's own changes.
+func (r *Resolver) lateEchoMs() int64 {
+	return max(r.tombstone, r.applyTimeout).Milliseconds()
+}
 
 // Expire does a record's time-driven work at now: in-flight applies not seen back
 // within apply_timeout are expired and reported (DLQ reason apply_unconfirmed; they
@@ -20,16 +24,20 @@ func (r *Resolver) Expire(now time.Time, st *State, out *Output) {
 		kept := ss.InFlight[:0]
 		for j := range ss.InFlight {
 			a := ss.InFlight[j]
-			if !a.live() && timeout > 0 && a.SentMs+lateEchoes*timeout <= nowMs {
+			if !a.live() && a.SentMs+r.lateEchoMs() <= nowMs {
 				continue // too late to be told from a change any more
 			}
 			if a.Delete && !a.live() && a.Uncertain && a.SentMs+r.echoSlackMs(ss.Name) <= nowMs {
 				continue // a delete taken for the system's own: past the slack it landed
 			}
+			if a.live() && timeout > 0 && a.SentMs+timeout <= nowMs && a.Uncertain {
+				// The system showed its values: it has them, nothing to confirm; its
+				// echo, if one comes, is still recognised.
+				a.Expired = true
+				kept = append(kept, a)
+				continue
+			}
 			if a.live() && timeout > 0 && a.SentMs+timeout <= nowMs {
-				if a.Uncertain {
-					continue // a snapshot showed its values: the system has them
-				}
 				d := decider{r: r, st: st, out: out, nowMs: nowMs, origin: a.Origin}
 				d.unconfirmed(ss.Name, &a)
 				a.Expired = true // kept, so that a late echo is still recognised

@@ -102,7 +102,7 @@ func (d *decider) agreeOn(vals []Value) {
 			continue
 		}
 		a := AgreedField{Name: v.Name, FP: v.FP, Writer: d.origin, TsUs: d.originTs}
-		if d.r.KeepsValues() {
+		if d.r.keepsValue(v.Name) {
 			a.Value = append([]byte(nil), v.Value...)
 		}
 		d.st.Agreed = append(d.st.Agreed, a)

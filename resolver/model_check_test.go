@@ -96,6 +96,9 @@ func drawVariant(rt *rapid.T) variant {
 	if rapid.IntRange(0, 3).Draw(rt, "windowed") == 0 {
 		v.PairWindowMs = rapid.SampledFrom([]int{50, 300}).Draw(rt, "pair_window")
 	}
+	if rapid.IntRange(0, 4).Draw(rt, "short_apply_timeout") == 0 {
+		v.ApplyTimeoutMs = 2000
+	}
 	if v.InitialLoad && rapid.Bool().Draw(rt, "prefer") {
 		v.Prefer = systemNames[rapid.IntRange(0, n-1).Draw(rt, "prefer_system")]
 	}
@@ -128,7 +131,7 @@ func actionGen(systems int) *rapid.Generator[action] {
 			System: rapid.IntRange(0, systems-1).Draw(rt, "system"),
 			Record: rapid.IntRange(0, modelRecords-1).Draw(rt, "record"),
 			Fields: uint8(rapid.IntRange(1, 31).Draw(rt, "fields")),
-			Ms:     rapid.SampledFrom([]int{0, 1, 5, 20, 200}).Draw(rt, "ms"),
+			Ms:     rapid.SampledFrom([]int{0, 1, 5, 20, 200, 1500}).Draw(rt, "ms"),
 		}
 	})
 }

@@ -35,6 +35,9 @@ type variant struct {
 	ToleranceMs  int          `json:"tolerance_ms"`
 	Prefer       string       `json:"prefer,omitempty"`
 	InitialLoad  bool         `json:"initial_load,omitempty"` // tables start with rows, read by each connector's snapshot
+	// ApplyTimeoutMs, when set, is a short apply_timeout, so that sinks slower than it
+	// make applies expire and their echoes arrive late.
+	ApplyTimeoutMs int `json:"apply_timeout_ms,omitempty"`
 }
 
 // sysVariant is one system's shape in a history.
@@ -122,7 +125,12 @@ func (v *variant) config() (*config.Config, error) {
 			b.WriteString("    origin_marker: concord_event\n")
 		}
 	}
-	fmt.Fprintf(&b, "resolution:\n  clock_skew_tolerance: %dms\n  granularity: %s\n  deletes: %s\n  propagate_deletes: %t\n  unmapped_fields: %s\n  enforce_authority: %t\n  pair_window: %dms\n  loop_guard: {max_applies: 1000, window: 1m}\n",
+	if v.ApplyTimeoutMs > 0 {
+		fmt.Fprintf(&b, "resolution:\n  apply_timeout: %dms\n", v.ApplyTimeoutMs)
+	} else {
+		b.WriteString("resolution:\n")
+	}
+	fmt.Fprintf(&b, "  clock_skew_tolerance: %dms\n  granularity: %s\n  deletes: %s\n  propagate_deletes: %t\n  unmapped_fields: %s\n  enforce_authority: %t\n  pair_window: %dms\n  loop_guard: {max_applies: 1000, window: 1m}\n",
 		v.ToleranceMs, v.Granularity, v.Deletes, !v.NoPropagate, v.Unmapped, v.Enforce, v.PairWindowMs)
 	if v.Prefer != "" {
 		fmt.Fprintf(&b, "  initial_load_prefer: %s\n", v.Prefer)

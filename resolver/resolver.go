@@ -542,7 +542,7 @@ func (d *decider) decide(v *Value, rule Rule) {
 
 func (d *decider) decideFor(writer string, tsUs int64, v *Value, rule Rule) {
 	a := AgreedField{Name: v.Name, FP: v.FP, Writer: writer, TsUs: tsUs}
-	if d.r.KeepsValues() {
+	if d.r.keepsValue(v.Name) {
 		if old := d.st.agreed(v.Name); old != nil && old.Value != nil && old.FP == v.FP {
 			a.Value = old.Value
 		} else {

@@ -158,6 +158,17 @@ func (r *Resolver) KeepsValues() bool {
 	return r.enforce || r.deletes != DeletesDeleteWins || r.recordGranular || !r.propagateDeletes
 }
 
+// keepsValue reports whether the agreed image keeps a field's value: every field
+// when KeepsValues, else the owned ones, whose owner's value a create into a system
+// that lacks the record must carry (the creating row may hold a non-owner's value).
+func (r *Resolver) keepsValue(field string) bool {
+	if r.KeepsValues() {
+		return true
+	}
+	class, _ := r.classify(field)
+	return class == classOwned
+}
+
 // TombstoneRetention is how long a deleted record's state is kept once idle.
 func (r *Resolver) TombstoneRetention() time.Duration { return r.tombstone }
 

@@ -74,7 +74,7 @@ type Apply struct {
 	// Expired: not seen back within apply_timeout, or passed by an event taken for a
 	// later apply's echo. It no longer counts as on its way (expected images,
 	// concurrency), but its echo is still recognised, and what it overwrote repaired,
-	// until lateEchoes apply timeouts after it was sent.
+	// for as long as a tombstone is kept (Resolver.lateEchoMs).
 	Expired bool
 	// Uncertain: the system already showed every value the apply sets, so its write
 	// may commit no visible change. Either a snapshot read showed them (the apply
@@ -179,7 +179,7 @@ func (s *State) NextDeadlineMs(rules *Resolver) int64 {
 			if a.live() {
 				consider(a.SentMs + timeout)
 			} else {
-				consider(a.SentMs + lateEchoes*timeout)
+				consider(a.SentMs + rules.lateEchoMs())
 			}
 		}
 	}
