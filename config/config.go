@@ -58,9 +58,16 @@ type System struct {
 	Envelope string `yaml:"envelope"`
 	// OriginMarker is a column the sink writes the apply's event id into; empty for none.
 	OriginMarker string `yaml:"origin_marker"`
+	// UnavailablePlaceholder is the connector's unavailable.value.placeholder: the
+	// value Debezium sends for an unchanged TOASTed column (REPLICA IDENTITY DEFAULT).
+	// Default DefaultUnavailablePlaceholder.
+	UnavailablePlaceholder string `yaml:"unavailable_value_placeholder"`
 
 	columns map[string]string // column -> canonical field; built by ApplyDefaults
 }
+
+// DefaultUnavailablePlaceholder is Debezium's default unavailable.value.placeholder.
+const DefaultUnavailablePlaceholder = "__debezium_unavailable_value"
 
 // Values of System.Timestamp, Apply.Format, System.Envelope and the Resolution enums.
 const (

@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,10 +77,15 @@ func (r *Resolver) RecordOfKey(system string, key codecs.Row) (string, error) {
 }
 
 // values appends the synced columns of a row (not key, timestamp or marker columns,
-// nor a column a mapping shadows) under their canonical names.
+// nor a column a mapping shadows) under their canonical names. A column holding
+// Debezium's unavailable-value placeholder (an unchanged TOASTed column) is left out:
+// its value was not sent, so it is neither a change nor a value to propagate.
 func (sr *systemRules) values(dst []Value, row codecs.Row) []Value {
 	for _, c := range row {
 		if c.Name == sr.tsCol || c.Name == sr.marker || slices.Contains(sr.keyCols, c.Name) {
+			continue
+		}
+		if bytes.Equal(c.Value, sr.unavailable[0]) || bytes.Equal(c.Value, sr.unavailable[1]) {
 			continue
 		}
 		field := sr.cfg.FieldOf(c.Name)

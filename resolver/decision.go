@@ -65,6 +65,9 @@ const (
 	ReasonAttached         = "attached" // a later change to a held field joined the entry
 	ReasonDeleteHeld       = "delete_held"
 	ReasonStaleWrite       = "stale_write" // an apply landed after newer values were agreed
+	// ReasonValueUnavailable: a decision needs a value the source did not send (an
+	// unchanged TOASTed column) and concord does not keep.
+	ReasonValueUnavailable = "value_unavailable"
 	// ReasonPossibleRedelivery: a write that is either concord's own apply landing
 	// late or the system's own change, and nothing tells which.
 	ReasonPossibleRedelivery = "possible_redelivery"

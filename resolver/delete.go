@@ -156,10 +156,17 @@ func (d *decider) updateVersusDelete(del *Apply) {
 			names = append(names, v.Name)
 		}
 	}
-	switch d.r.deletes {
-	case DeletesDeleteWins:
+	switch {
+	case d.r.deletes == DeletesDeleteWins:
 		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: d.origin, ConflictFields: names, Winner: del.Origin, Loser: d.origin, Rule: RuleDeleteWins})
-	case DeletesUpdateWins:
+	case d.r.deletes == DeletesUpdateWins && d.rowUnknown():
+		// The winning row cannot be rebuilt: a field of it was not sent (an
+		// unchanged TOASTed column) and its value is not kept. A person decides.
+		d.raise(ReasonDeleteVsUpdate, names, []Version{
+			{System: d.origin, TsUs: d.originTs, Fields: ch.After},
+			{System: del.Origin, TsUs: del.TsUs, Deleted: true},
+		}, nil)
+	case d.r.deletes == DeletesUpdateWins:
 		d.out.add(Decision{Kind: KindConflict, Record: st.Record, System: d.origin, ConflictFields: names, Winner: d.origin, Loser: del.Origin, Rule: RuleUpdateWins})
 		st.Deleted = false
 		// The update wins over the delete; each of its fields is still decided
@@ -202,6 +209,23 @@ func updaters(st *State, ss *SystemState) []string {
 		}
 	}
 	return names
+}
+
+// rowUnknown reports whether the event's system showed a synced field the event does
+// not carry (its value was not sent) whose value concord does not keep either.
+func (d *decider) rowUnknown() bool {
+	for _, f := range d.ss.Seen {
+		if _, ok := findValue(d.ch.After, f.Name); ok {
+			continue
+		}
+		if class, _ := d.r.classify(f.Name); class == classUnmapped {
+			continue
+		}
+		if a := d.st.agreed(f.Name); a == nil || a.Value == nil || a.FP != f.FP {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *State) agreedNames() []string {

@@ -80,9 +80,10 @@ func (d *decider) unconfirmed(target string, a *Apply) {
 // repairLate puts right what an apply that landed late overwrote. An expired apply
 // (past apply_timeout, or passed by an event taken for a later apply's echo) may
 // land after newer values were agreed: the system is sent the agreed values again
-// (rule repair), or the delete, or the record re-created, and where the agreed
-// values are not kept, the fields go to review (reason stale_write). gone says the
-// system had deleted the row the late write re-created.
+// (rule repair), or the delete again; where the agreed values are not kept, the
+// fields go to review (reason stale_write), and so does a late delete of a record
+// that lives on (possible_redelivery). gone says the system had deleted the row the
+// late write re-created.
 func (d *decider) repairLate(a *Apply, gone bool) {
 	st, ss := d.st, d.ss
 	switch {
@@ -95,21 +96,10 @@ func (d *decider) repairLate(a *Apply, gone bool) {
 		}
 		return
 	case a.Delete && !st.Deleted:
-		image := st.agreedValues()
-		if a.Uncertain {
-			// It was taken as landed when the system deleted the row itself: this
-			// delete is concord's landing late, or the system's own delete of the
-			// row it re-created. Nothing tells which.
-			d.raise(ReasonPossibleRedelivery, st.agreedNames(), []Version{{System: ss.Name, TsUs: d.ch.TsUs, Deleted: true}}, nil)
-			return
-		}
-		if len(image) < len(st.Agreed) {
-			d.raise(ReasonStaleWrite, st.agreedNames(), []Version{{System: ss.Name, TsUs: d.ch.TsUs, Deleted: true}}, nil)
-			return
-		}
-		if !d.loopGuard(1) {
-			d.sendAs(d.origin, d.originTs, ss.Name, false, image, RuleRepair, ReasonStaleWrite)
-		}
+		// The row lives on elsewhere: this delete is concord's landing late (then
+		// the row should be re-created) or the system's own delete of the row it
+		// has (then it should propagate), and nothing tells which.
+		d.raise(ReasonPossibleRedelivery, st.agreedNames(), []Version{{System: ss.Name, TsUs: d.ch.TsUs, Deleted: true}}, nil)
 		return
 	case a.Delete:
 		return

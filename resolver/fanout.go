@@ -91,6 +91,18 @@ func (d *decider) createImage(dst []Value, image []Value, target string) []Value
 			dst = append(dst, v)
 		}
 	}
+	// A field the image does not carry (an unchanged TOASTed column, not sent) has
+	// its agreed value, where it is kept.
+	for _, a := range d.st.Agreed {
+		_, inImage := findValue(image, a.Name)
+		_, isDecided := findValue(d.decided, a.Name)
+		if inImage || isDecided || a.Value == nil || d.st.held(a.Name) {
+			continue
+		}
+		if class, _ := d.r.classify(a.Name); class != classUnmapped {
+			dst = append(dst, Value{Name: a.Name, FP: a.FP, Value: a.Value})
+		}
+	}
 	return dst
 }
 

@@ -112,6 +112,7 @@ func drawVariant(rt *rapid.T) variant {
 			Flat:       rapid.IntRange(0, 3).Draw(rt, fmt.Sprintf("s%d_flat", i)) == 0,
 			SkewMs:     rapid.IntRange(-maxSkew, maxSkew).Draw(rt, fmt.Sprintf("s%d_skew", i)),
 			DriftMs:    rapid.SampledFrom([]int{0, 0, maxSkew}).Draw(rt, fmt.Sprintf("s%d_drift", i)),
+			Toast:      rapid.IntRange(0, 3).Draw(rt, fmt.Sprintf("s%d_toast", i)) == 0,
 		})
 	}
 	return v

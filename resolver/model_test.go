@@ -49,6 +49,7 @@ type sysVariant struct {
 	Flat       bool `json:"flat,omitempty"`        // apply format flat (with schema)
 	SkewMs     int  `json:"skew_ms,omitempty"`
 	DriftMs    int  `json:"drift_ms,omitempty"` // the clock wanders by up to this much, write by write
+	Toast      bool `json:"toast,omitempty"`    // notes is TOASTed: unchanged, it comes as Debezium's placeholder
 }
 
 // actionKind is what one step of a history does.
@@ -287,6 +288,9 @@ func newModel(v variant) (*model, error) {
 		}
 		if sv.Marker {
 			spec.Columns = append(spec.Columns, "concord_event")
+		}
+		if sv.Toast {
+			spec.Toasted = []string{s.cols["notes"]}
 		}
 		s.tbl = world.NewTable(spec, !v.InitialLoad)
 		m.systems = append(m.systems, s)
@@ -537,7 +541,7 @@ func (m *model) indistinguishable(s *mSystem, e mEvent, eventID string) bool {
 		return false
 	}
 	for col, v := range e.change.After {
-		if col == s.tbl.Spec().TimestampColumn {
+		if col == s.tbl.Spec().TimestampColumn || v == world.Unavailable {
 			continue
 		}
 		want, set := a.Set[col]
@@ -561,7 +565,7 @@ func (m *model) changesNothing(s *mSystem, e mEvent) bool {
 		return false
 	}
 	for col, v := range e.change.After {
-		if col != s.tbl.Spec().TimestampColumn && e.prior[col] != v {
+		if col != s.tbl.Spec().TimestampColumn && v != world.Unavailable && e.prior[col] != v {
 			return false
 		}
 	}

@@ -155,7 +155,17 @@ func (d *decider) resolveRecord(changes []Value) {
 			}
 			if v, ok := findValue(ch.After, n); ok {
 				d.decide(v, RuleLWW)
+				continue
 			}
+			// Not sent (an unchanged TOASTed column): the row holds what it showed.
+			if a := st.agreed(n); a != nil && a.Value != nil {
+				if fp, ok := d.ss.seen(n); ok && fp == a.FP {
+					v := Value{Name: n, FP: a.FP, Value: a.Value}
+					d.decideFor(ch.System, ch.TsUs, &v, RuleLWW)
+					continue
+				}
+			}
+			d.raise(ReasonValueUnavailable, []string{n}, nil, nil) // the winning row's value is unknown
 		}
 	default:
 		// The winning row is the other systems' changes together: each field is

@@ -292,11 +292,23 @@ func (d *decider) changed(dst []Value) []Value {
 	return dst
 }
 
-// see records the after image as what the system last showed.
+// see records the after image as what the system last showed. A field the image
+// does not carry (an unchanged TOASTed column, its value not sent) keeps what the
+// system showed of it before, when it had the row.
 func (d *decider) see() {
 	ss := d.ss
+	if ss.Known && !ss.Deleted {
+		kept := ss.Seen[:0]
+		for _, f := range ss.Seen {
+			if _, ok := findValue(d.ch.After, f.Name); !ok {
+				kept = append(kept, f)
+			}
+		}
+		ss.Seen = kept
+	} else {
+		ss.Seen = ss.Seen[:0]
+	}
 	ss.Known, ss.Deleted = true, false
-	ss.Seen = ss.Seen[:0]
 	for _, v := range d.ch.After {
 		ss.Seen = append(ss.Seen, SeenField{Name: v.Name, FP: v.FP})
 	}

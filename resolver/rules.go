@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -40,6 +41,9 @@ type systemRules struct {
 	keyCols []string       // columns of the key fields, in key order
 	tsCol   string         // "" when the timestamp is source.ts_ms
 	marker  string         // origin marker column, "" for none
+	// unavailable are the canonical values Debezium sends for an unchanged TOASTed
+	// column: the placeholder as a string, and as bytes (base64) for binary columns.
+	unavailable [2][]byte
 }
 
 // Deletes policies.
@@ -106,6 +110,12 @@ func New(cfg *config.Config) (*Resolver, error) {
 
 func compileSystem(name string, s *config.System) (systemRules, error) {
 	sr := systemRules{name: name, cfg: s, marker: s.OriginMarker}
+	placeholder := s.UnavailablePlaceholder
+	if placeholder == "" {
+		placeholder = config.DefaultUnavailablePlaceholder
+	}
+	sr.unavailable[0], _ = json.Marshal(placeholder)
+	sr.unavailable[1], _ = json.Marshal([]byte(placeholder)) // base64, as JsonConverter writes bytes
 	if len(s.Key) == 0 {
 		return sr, fmt.Errorf("resolver: systems.%s.key: required", name)
 	}

@@ -29,7 +29,15 @@ type Spec struct {
 	// FullBefore is REPLICA IDENTITY FULL: updates and deletes carry the whole old
 	// row. Without it an update's before is null and a delete's holds the key alone.
 	FullBefore bool
+	// Toasted are columns whose values PostgreSQL stores out of line (TOAST). Without
+	// FullBefore, an update that leaves such a column unchanged does not log its value,
+	// and Debezium sends Unavailable for it instead (PostgreSQL connector,
+	// unavailable.value.placeholder).
+	Toasted []string
 }
+
+// Unavailable is Debezium's default unavailable.value.placeholder, as canonical JSON.
+const Unavailable = `"__debezium_unavailable_value"`
 
 // CauseKind says who made a write.
 type CauseKind uint8
@@ -144,10 +152,19 @@ func (t *Table) Upsert(id string, set Row, clockMs int64, cause Cause) *Change {
 	}
 	t.rows[id] = next
 	c := &Change{Op: OpUpdate, ID: id, After: t.image(next), Cause: cause}
-	if !exists {
+	switch {
+	case !exists:
 		c.Op = OpCreate
-	} else if t.spec.FullBefore {
+	case t.spec.FullBefore:
 		c.Before = t.image(old)
+	default:
+		for _, col := range t.spec.Toasted {
+			// A column the statement does not assign keeps its TOAST pointer and is
+			// not logged; one it assigns (even to the same value) is a new datum.
+			if _, written := set[col]; !written && old[col] != "" && old[col] != Null {
+				c.After[col] = Unavailable
+			}
+		}
 	}
 	return t.commit(c, clockMs)
 }
