@@ -173,9 +173,9 @@ func (d *decider) updateVersusDelete(del *Apply) {
 		// against other systems' changes it was made concurrently with (another
 		// system's create on its way, say), now, not held in the pairing window.
 		d.noHold, d.creating = true, true // the row is re-created where the delete lands
-		for i := range ch.After {
-			if class, _ := d.r.classify(ch.After[i].Name); class != classUnmapped {
-				d.resolveField(&ch.After[i])
+		for i := range d.changes { // the rest of the row is the agreed image
+			if class, _ := d.r.classify(d.changes[i].Name); class != classUnmapped {
+				d.resolveField(&d.changes[i])
 			}
 		}
 		if rank(RuleUpdateWins) >= rank(d.rule) {
