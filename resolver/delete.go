@@ -173,9 +173,28 @@ func (d *decider) updateVersusDelete(del *Apply) {
 		// against other systems' changes it was made concurrently with (another
 		// system's create on its way, say), now, not held in the pairing window.
 		d.noHold, d.creating = true, true // the row is re-created where the delete lands
-		for i := range d.changes { // the rest of the row is the agreed image
-			if class, _ := d.r.classify(d.changes[i].Name); class != classUnmapped {
-				d.resolveField(&d.changes[i])
+		for i := range ch.After {
+			v := &ch.After[i]
+			if class, _ := d.r.classify(v.Name); class == classUnmapped {
+				continue
+			}
+			if _, changed := findValue(d.changes, v.Name); changed {
+				d.resolveField(v)
+				continue
+			}
+			// A field the update left alone: the agreed value stands where the row
+			// shows it. Against another value on its way there, the row's value is
+			// decided as a change (it was never decided against it, say from a
+			// snapshot); with none, the row's own value is the winning version's.
+			a := st.agreed(v.Name)
+			switch other := d.concurrentWith(v.Name); {
+			case a != nil && a.FP == v.FP, st.held(v.Name):
+			case other != nil:
+				if other.value.FP != v.FP {
+					d.resolveField(v)
+				}
+			case a != nil:
+				d.decide(v, RuleUpdateWins)
 			}
 		}
 		if rank(RuleUpdateWins) >= rank(d.rule) {
