@@ -465,8 +465,10 @@ func (d *decider) concurrentWith(field string) *version {
 		switch {
 		case best == nil, p.TsUs >= best.tsUs:
 			best = held
-		case inflight != nil && best == inflight && inflight.system == p.System:
-			// A held change is its system's newest, whatever its clock says.
+		case inflight != nil && best == inflight && (inflight.system == p.System || d.isAgreed(inflight.value)):
+			// A held change is newer than the agreed value it was made over, whatever
+			// the clocks say: its system had seen that value (else the change would
+			// have been concurrent with its apply, and decided then).
 			best = held
 		}
 	}
@@ -482,6 +484,12 @@ func (d *decider) concurrentWith(field string) *version {
 		}
 	}
 	return best
+}
+
+// isAgreed reports whether a value is the field's agreed value.
+func (d *decider) isAgreed(v *Value) bool {
+	a := d.st.agreed(v.Name)
+	return a != nil && a.FP == v.FP
 }
 
 func (d *decider) lastWriteWins(v *Value, other *version) {
