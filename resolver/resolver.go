@@ -335,7 +335,10 @@ func (d *decider) resolveUpsert() {
 		// (A delete of its own on its way, sent to keep a row it deleted from being
 		// re-created, is no other system's change: its new row is decided as any
 		// change, and re-created there after the delete.)
-		if d.ch.Op != codecs.OpRead && d.syncedChange(changes) {
+		switch {
+		case d.ch.Op == codecs.OpRead:
+			d.divergesFromDeleted()
+		case d.syncedChange(changes):
 			d.updateVersusDelete(del)
 		}
 		return
@@ -368,6 +371,35 @@ func (d *decider) resolveUpsert() {
 		d.resolveField(&changes[i])
 	}
 	d.fanOut(d.ch.After)
+}
+
+// divergesFromDeleted records the fields on which a snapshot read of a record being
+// deleted disagrees with the agreed image: an initial divergence that no rule decides
+// (the record is going), kept for review rather than lost with the row.
+func (d *decider) divergesFromDeleted() {
+	var fields []string
+	var theirs, ours []Value
+	for _, v := range d.ch.After {
+		if class, _ := d.r.classify(v.Name); class == classUnmapped {
+			continue
+		}
+		if a := d.st.agreed(v.Name); a != nil && a.FP != v.FP {
+			fields = append(fields, v.Name)
+			ours = append(ours, v)
+			theirs = append(theirs, Value{Name: a.Name, FP: a.FP, Value: a.Value})
+		}
+	}
+	if len(fields) == 0 {
+		return
+	}
+	writer := ""
+	if a := d.st.agreed(fields[0]); a != nil {
+		writer = a.Writer
+	}
+	d.raise(ReasonInitialDivergent, fields, []Version{
+		{System: d.ch.System, TsUs: d.ch.TsUs, Fields: ours},
+		{System: writer, Fields: theirs},
+	}, nil)
 }
 
 // syncedChange reports whether any of the changes is to a field concord syncs.
