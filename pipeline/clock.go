@@ -74,3 +74,16 @@ func (c *clocks) uncertainties() map[string]time.Duration {
 	}
 	return out
 }
+
+// offsets returns each system's current offset estimate (positive: its clock is
+// ahead of concord's).
+func (c *clocks) offsets() map[string]time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]time.Duration, len(c.samples))
+	for system, s := range c.samples {
+		o, _ := estimate(s)
+		out[system] = time.Duration(o) * time.Microsecond
+	}
+	return out
+}

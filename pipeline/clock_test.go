@@ -35,10 +35,35 @@ func TestClockOffsetFromRoundTrips(t *testing.T) {
 	if u := c.uncertainties()["billing"]; u > 4*time.Millisecond || u <= 0 {
 		t.Errorf("uncertainty for widening = %v", u)
 	}
+	if o := c.offsets()["billing"]; o < 298*time.Millisecond || o > 305*time.Millisecond {
+		t.Errorf("offset for the sync lag = %v", o)
+	}
 	// A clock stepped by a second: intervals no longer intersect, the newest wins.
 	t1 := base.Add(10 * time.Second)
 	c.observe("billing", t1.Add(10*time.Millisecond).Add(offset+time.Second).UnixMicro(), t1.UnixMilli(), t1.Add(20*time.Millisecond))
 	if got := testutil.ToFloat64(m.ClockOffset.WithLabelValues("billing")); got < 1.28 || got > 1.31 {
 		t.Errorf("after a clock step the offset is %.3fs, want about 1.3s", got)
+	}
+}
+
+// TestSyncLagCorrectsTheSourceClock: the commit time comes from the source's clock,
+// so a clock ahead of concord's would make a fast apply's lag negative; the offset
+// estimate is taken off, and what an estimate cannot explain counts as zero.
+func TestSyncLagCorrectsTheSourceClock(t *testing.T) {
+	produced := time.UnixMilli(1_700_000_000_100)
+	for _, c := range []struct {
+		name     string
+		commitMs int64
+		offset   time.Duration
+		want     time.Duration
+	}{
+		{"clocks agree", 1_700_000_000_000, 0, 100 * time.Millisecond},
+		{"source 300ms ahead, estimated", 1_700_000_000_350, 300 * time.Millisecond, 50 * time.Millisecond},
+		{"source 300ms behind, estimated", 1_699_999_999_750, -300 * time.Millisecond, 50 * time.Millisecond},
+		{"source ahead, no estimate yet", 1_700_000_000_350, 0, 0},
+	} {
+		if got := syncLag(produced, c.commitMs, c.offset); got != c.want {
+			t.Errorf("%s: sync lag %v, want %v", c.name, got, c.want)
+		}
 	}
 }

@@ -216,8 +216,11 @@ func (out *outputs) poison(it *item) {
 // count updates the metrics once the batch is committed.
 func (out *outputs) count() {
 	m := out.w.p.opts.Metrics
-	for _, l := range out.lags {
-		m.SyncLag.WithLabelValues(l.from, l.to).Observe(out.produced.Sub(time.UnixMilli(l.commitMs)).Seconds())
+	if len(out.lags) > 0 {
+		offsets := out.w.p.clocks.offsets()
+		for _, l := range out.lags {
+			m.SyncLag.WithLabelValues(l.from, l.to).Observe(syncLag(out.produced, l.commitMs, offsets[l.from]).Seconds())
+		}
 	}
 	for _, e := range out.echoes {
 		out.w.p.clocks.observe(e.system, e.tsUs, e.sentMs, out.now)
@@ -266,4 +269,13 @@ func (out *outputs) batchNote() dlq.Batch {
 		}
 	}
 	return b
+}
+
+// syncLag is the time from a change's commit to the apply carrying it: the commit
+// time is on the source system's clock, so the system's estimated offset against
+// concord's clock is taken off first, and a lag a clock ahead of concord would
+// still make negative counts as zero, never as a negative sample that drags the
+// histogram's sum (and every average built on it) below the truth.
+func syncLag(produced time.Time, commitMs int64, offset time.Duration) time.Duration {
+	return max(produced.Sub(time.UnixMilli(commitMs).Add(-offset)), 0)
 }
