@@ -47,7 +47,7 @@ func (o Op) String() string {
 // Column is one column of a row image, in the source system's column name.
 //
 // Value is the canonical JSON encoding of the column value: Connect logical types are
-// already decoded (decimals to JSON strings such as "12.50", timestamps to RFC 3339 UTC
+// already decoded (decimals to JSON strings in their shortest exact form such as "12.5", timestamps to RFC 3339 UTC
 // strings, dates to "2006-01-02"), strings are re-escaped in one canonical way, numbers
 // keep their exact textual form (never routed through float64). SQL NULL is the four
 // bytes `null`. Two values mean the same thing exactly when their bytes are equal.

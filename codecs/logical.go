@@ -266,8 +266,8 @@ func (c *converter) twosComplementDigits(b []byte) (neg bool) {
 }
 
 // appendNumberDecimal renders the JSON number text (a NUMERIC-format Decimal, which
-// Jackson may write with an exponent) as a plain decimal string with at least scale
-// digits after the point. It never rounds.
+// Jackson may write with an exponent) as a plain decimal string (see appendScaled).
+// It never rounds.
 func (c *converter) appendNumberDecimal(dst, text []byte, scale int) ([]byte, error) {
 	neg := text[0] == '-'
 	if neg {
@@ -290,14 +290,24 @@ func (c *converter) appendNumberDecimal(dst, text []byte, scale int) ([]byte, er
 	return appendScaled(dst, neg, c.digits, natural)
 }
 
-// appendScaled appends the JSON string of the decimal digits×10^-scale, for example
-// "12.50" or "-0.001". digits may have leading zeros.
+// appendScaled appends the JSON string of the decimal digits×10^-scale in its
+// shortest exact form, for example "12.5" or "-0.001". digits may have leading
+// zeros. Trailing fractional zeros are dropped: they only say the column's scale,
+// and a numeric(12,2) 12.50 and a numeric(12,4) 12.5000 are the same value, so two
+// systems holding it must compare equal (and an apply written into a column of
+// another scale must be recognised when it echoes back).
 func appendScaled(dst []byte, neg bool, digits []byte, scale int) ([]byte, error) {
 	if scale < -maxDecimalScale || scale > maxDecimalScale {
 		return dst, fmt.Errorf("scale %d is out of range ±%d", scale, maxDecimalScale)
 	}
 	for len(digits) > 1 && digits[0] == '0' {
 		digits = digits[1:]
+	}
+	for scale > 0 && len(digits) > 1 && digits[len(digits)-1] == '0' {
+		digits, scale = digits[:len(digits)-1], scale-1
+	}
+	if len(digits) == 1 && digits[0] == '0' {
+		scale = 0
 	}
 	zero := len(digits) == 1 && digits[0] == '0'
 	dst = append(dst, '"')
