@@ -212,6 +212,33 @@ func TestResolveRules(t *testing.T) {
 			},
 			{system: "billing", op: u, tsMs: 1200, after: []string{`email="a@x"`, `notes="n0"`}, marker: "$last", want: []string{"echo"}},
 		}},
+		{name: "an unavailable value is neither a change nor propagated, and the state keeps the value", events: seq(
+			// billing's notes is an unchanged TOASTed column: Debezium sends its
+			// placeholder, in the string form and (for bytes columns) base64.
+			ev{
+				system: "billing", op: u, tsMs: 2000, after: []string{`email="a@x"`, `notes="__debezium_unavailable_value"`, `payment_status="paid"`},
+				want: []string{`apply billing->crm upsert status="paid" rule=sync`},
+			},
+			ev{system: "crm", op: u, tsMs: 2100, after: []string{`email_address="a@x"`, `notes="n0"`, `status="paid"`}, want: []string{"echo"}},
+			ev{
+				system: "billing", op: u, tsMs: 3000, after: []string{`email="a@x"`, `notes="X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ=="`, `payment_status="due"`},
+				want: []string{`apply billing->crm upsert status="due" rule=sync`},
+			},
+			// notes is still n0 in the agreed image: crm's unchanged n0 is no change.
+			ev{system: "crm", op: u, tsMs: 3100, after: []string{`email_address="a@x"`, `notes="n0"`, `status="due"`}, want: []string{"echo"}},
+		)},
+		{name: "a configured placeholder is the unavailable value", modify: func(c *config.Config) {
+			c.Systems["billing"].UnavailablePlaceholder = "<toasted>"
+		}, events: seq(
+			ev{
+				system: "billing", op: u, tsMs: 2000, after: []string{`email="a@x"`, `notes="<toasted>"`, `payment_status="paid"`},
+				want: []string{`apply billing->crm upsert status="paid" rule=sync`},
+			},
+			ev{
+				system: "billing", op: u, tsMs: 3000, after: []string{`email="a@x"`, `notes="__debezium_unavailable_value"`, `payment_status="paid"`},
+				want: []string{`apply billing->crm upsert notes="__debezium_unavailable_value" rule=sync`},
+			},
+		)},
 		{name: "non-owner change is skipped", events: seq(
 			ev{system: "billing", op: u, tsMs: 2000, after: []string{`email="b@x"`, `notes="n0"`}, want: []string{"skip email not_authoritative"}},
 		)},

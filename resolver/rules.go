@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/concord-sync/concord/codecs"
 	"github.com/concord-sync/concord/config"
 )
 
@@ -114,8 +115,16 @@ func compileSystem(name string, s *config.System) (systemRules, error) {
 	if placeholder == "" {
 		placeholder = config.DefaultUnavailablePlaceholder
 	}
-	sr.unavailable[0], _ = json.Marshal(placeholder)
-	sr.unavailable[1], _ = json.Marshal([]byte(placeholder)) // base64, as JsonConverter writes bytes
+	// In the canonical form the decoder gives (json.Marshal alone escapes <, > and &
+	// as \u003c…, which no decoded value is).
+	for i, v := range []any{placeholder, []byte(placeholder)} { // bytes: base64, as JsonConverter writes them
+		raw, _ := json.Marshal(v)
+		canonical, err := codecs.Canonicalize(raw)
+		if err != nil {
+			return sr, fmt.Errorf("resolver: systems.%s.unavailable_value_placeholder: %w", name, err)
+		}
+		sr.unavailable[i] = canonical
+	}
 	if len(s.Key) == 0 {
 		return sr, fmt.Errorf("resolver: systems.%s.key: required", name)
 	}
