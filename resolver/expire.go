@@ -30,9 +30,12 @@ func (r *Resolver) Expire(now time.Time, st *State, out *Output) {
 			if a.Delete && !a.live() && a.Uncertain && a.SentMs+r.echoSlackMs(ss.Name) <= nowMs {
 				continue // a delete taken for the system's own: past the slack it landed
 			}
-			if a.live() && timeout > 0 && a.SentMs+timeout <= nowMs && a.Uncertain {
-				// The system showed its values: it has them, nothing to confirm; its
-				// echo, if one comes, is still recognised.
+			if a.live() && timeout > 0 && a.SentMs+timeout <= nowMs && (a.Uncertain || a.keyOnly()) {
+				// The system showed its values: it has them, nothing to confirm. Or
+				// the apply is a key-only create, which a sink writes as an insert
+				// that does nothing when the row exists (no change event): it
+				// carries no value to lose, so its silence is no failure. Either
+				// way its echo, if one comes, is still recognised.
 				a.Expired = true
 				kept = append(kept, a)
 				continue

@@ -241,7 +241,7 @@ func (d *decider) echoes(a *Apply, passed bool) bool {
 // moot reports whether an apply will commit nothing given what the event shows: a
 // key-only create of a row that exists is an insert that does nothing.
 func (d *decider) moot(a *Apply) bool {
-	return !a.Delete && len(a.Fields) == 0 && d.ch.Op != codecs.OpDelete
+	return a.keyOnly() && d.ch.Op != codecs.OpDelete
 }
 
 // markSnapshotShown marks the in-flight applies whose values a snapshot read shows:

@@ -395,6 +395,27 @@ func TestApplyUnconfirmedAfterTimeout(t *testing.T) {
 	}
 }
 
+// TestKeyOnlyCreateIsNotUnconfirmed: a record created with no field but its key is
+// created in billing with a key-only insert, which does nothing (and commits no
+// change event) when billing already has the row: its silence is no failure, and its
+// echo, should the insert have happened, is still recognised after apply_timeout.
+func TestKeyOnlyCreateIsNotUnconfirmed(t *testing.T) {
+	h := newHarness(t, nil)
+	if got, want := h.run(ev{system: "crm", op: c, tsMs: 1000, after: []string{}}), []string{"apply crm->billing upsert  rule=sync"}; !slices.Equal(got, want) {
+		t.Fatalf("create: got %q, want %q", got, want)
+	}
+	if got := h.expire(16 * time.Minute); len(got) != 0 {
+		t.Fatalf("after apply_timeout: got %q, want nothing", got)
+	}
+	if !h.st.Idle() {
+		t.Error("the key-only create is still in flight")
+	}
+	h.nowMs += (16 * time.Minute).Milliseconds()
+	if got, want := h.run(ev{system: "billing", op: c, tsMs: h.nowMs, after: []string{}}), []string{"echo"}; !slices.Equal(got, want) {
+		t.Fatalf("late echo: got %q, want %q", got, want)
+	}
+}
+
 // TestApplyTimeoutOneEntryAndLateEcho: an echo arriving after apply_timeout is still
 // known for one (not billing's change; what it overwrote is repaired), and applies
 // not seen back in time raise one apply_unconfirmed entry per record, however many.

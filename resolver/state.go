@@ -88,6 +88,11 @@ type Apply struct {
 // live reports whether the apply is still expected to land.
 func (a *Apply) live() bool { return !a.Expired }
 
+// keyOnly reports whether the apply is a create carrying no field but the key: the
+// JDBC sink's upsert of it is INSERT … ON CONFLICT DO NOTHING, which commits nothing
+// when the row exists.
+func (a *Apply) keyOnly() bool { return !a.Delete && len(a.Fields) == 0 }
+
 // Value is a canonical field value with its fingerprint.
 type Value struct {
 	Name  string
