@@ -133,12 +133,24 @@ func ApplyMessage(cfg *config.Config, res *resolver.Resolver, key []resolver.Val
 	}
 }
 
-// auditDecision adds an automatic decision's rule to the audit trail: conflicts
+// auditDecision adds an automatic decision's rule to the audit trail (see AuditEntry).
+func (out *outputs) auditDecision(d *resolver.Decision) {
+	a, ok := AuditEntry(d, out.now)
+	if !ok {
+		return
+	}
+	out.audit = append(out.audit, a)
+	if m, err := AuditMessage(out.w.p.cfg, &a); err == nil {
+		out.messages = append(out.messages, m)
+	}
+}
+
+// AuditEntry is the audit-trail entry of a decision, when it is audited: conflicts
 // decided by rule, entries sent to review, and changes skipped for authority. (Plain
 // syncs, echoes and duplicates are counted in the metrics, not audited one by one;
 // unmapped fields are logged once and counted.)
-func (out *outputs) auditDecision(d *resolver.Decision) {
-	a := dlq.AuditEntry{At: out.now, Record: d.Record, System: d.System, Rule: string(d.Rule), Reason: d.Reason}
+func AuditEntry(d *resolver.Decision, now time.Time) (dlq.AuditEntry, bool) {
+	a := dlq.AuditEntry{At: now, Record: d.Record, System: d.System, Rule: string(d.Rule), Reason: d.Reason}
 	switch {
 	case d.Kind == resolver.KindConflict:
 		a.Kind, a.Fields, a.Winner = "conflict", d.ConflictFields, d.Winner
@@ -150,12 +162,18 @@ func (out *outputs) auditDecision(d *resolver.Decision) {
 	case d.Kind == resolver.KindSkip && d.Reason == resolver.ReasonNotAuthoritative:
 		a.Kind, a.Fields = "skip", []string{d.Field}
 	default:
-		return
+		return a, false
 	}
-	out.audit = append(out.audit, a)
-	if b, err := json.Marshal(a); err == nil {
-		out.messages = append(out.messages, kafka.Message{Topic: AuditTopic(out.w.p.cfg), Key: []byte(a.Record), Value: b})
+	return a, true
+}
+
+// AuditMessage is the message of an audit entry on the audit topic, keyed by record.
+func AuditMessage(cfg *config.Config, a *dlq.AuditEntry) (kafka.Message, error) {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return kafka.Message{}, err
 	}
+	return kafka.Message{Topic: AuditTopic(cfg), Key: []byte(a.Record), Value: b}, nil
 }
 
 func (out *outputs) dlqChange(d *resolver.Decision, cause string) dlq.Change {
@@ -191,26 +209,33 @@ func values(vs []resolver.Value) map[string]json.RawMessage {
 	return m
 }
 
-// poison sends a message that cannot be decoded to <name>.poison with headers saying
-// why and where it came from; its partition keeps flowing.
+// poison sends a message that cannot be decoded to the poison topic (see
+// PoisonMessage); its partition keeps flowing.
 func (out *outputs) poison(it *item) {
 	m := it.msg
 	out.w.log.Warn("poison message", zap.String("system", it.system), zap.String("topic", m.Topic),
 		zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset), zap.Error(it.err))
-	out.messages = append(out.messages, kafka.Message{
-		Topic: out.w.p.poisonTopic(),
+	out.messages = append(out.messages, PoisonMessage(out.w.p.cfg, it.system, m, it.err))
+	out.poisoned = append(out.poisoned, it.system)
+	out.event(it.system, "poison")
+}
+
+// PoisonMessage is the message on <name>.poison for m, a message of system that
+// cannot be decoded: its key and value as they came, with headers saying why and
+// where it came from.
+func PoisonMessage(cfg *config.Config, system string, m *kafka.Message, err error) kafka.Message {
+	return kafka.Message{
+		Topic: PoisonTopic(cfg),
 		Key:   m.Key,
 		Value: m.Value,
 		Headers: []kafka.Header{
-			{Key: HeaderReason, Value: []byte(it.err.Error())},
-			{Key: HeaderSystem, Value: []byte(it.system)},
+			{Key: HeaderReason, Value: []byte(err.Error())},
+			{Key: HeaderSystem, Value: []byte(system)},
 			{Key: HeaderTopic, Value: []byte(m.Topic)},
 			{Key: HeaderPartition, Value: []byte(strconv.Itoa(m.Partition))},
 			{Key: HeaderOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
 		},
-	})
-	out.poisoned = append(out.poisoned, it.system)
-	out.event(it.system, "poison")
+	}
 }
 
 // count updates the metrics once the batch is committed.

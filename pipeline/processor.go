@@ -201,7 +201,10 @@ func (p *Processor) outputTopics() []string {
 	return topics
 }
 
-func (p *Processor) poisonTopic() string { return p.cfg.Name + ".poison" }
+func (p *Processor) poisonTopic() string { return PoisonTopic(p.cfg) }
+
+// PoisonTopic is where messages that cannot be decoded go.
+func PoisonTopic(cfg *config.Config) string { return cfg.Name + ".poison" }
 
 // decoders returns one decoder per system (decoders are not safe for concurrent use:
 // each worker has its own).

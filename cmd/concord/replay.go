@@ -13,6 +13,7 @@ import (
 
 func newReplayCommand() *cobra.Command {
 	var cfgPath, input string
+	var messages bool
 	cmd := &cobra.Command{
 		Use:   "replay --config FILE --input FILE.jsonl",
 		Short: "Run the resolver over a file of change events and print every decision",
@@ -27,9 +28,16 @@ Input, one message per line:
 partition, offset and headers are optional (offset defaults to the line's index); a null
 value is a tombstone; a value that is a JSON string holds raw message bytes. Use "-" to
 read standard input. Replay time is the latest source timestamp seen; pairing windows
-still open at the end are closed.`,
-		Example: "  concord replay --config testdata/config/example.yaml --input testdata/replay/example.jsonl",
-		Args:    cobra.NoArgs,
+still open at the end are closed.
+
+With --messages, print instead one line per Kafka message concord would produce (apply
+events, audit entries, poison messages), built by the pipeline's own encoders:
+  {"topic":"contacts.apply.billing","key":{...},"value":{...} or null,"headers":{...}}
+A key or value whose bytes are not JSON (such as most audit record keys) is a JSON
+string of them.`,
+		Example: "  concord replay --config testdata/config/example.yaml --input testdata/replay/example.jsonl\n" +
+			"  concord replay --config testdata/config/example.yaml --input testdata/replay/example.jsonl --messages",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cfgPath)
 			if err != nil {
@@ -49,6 +57,7 @@ still open at the end are closed.`,
 			if err != nil {
 				return err
 			}
+			r.Messages = messages
 			if err := r.Run(in); err != nil {
 				_ = out.Flush()
 				return fmt.Errorf("replay %s: %w", input, err)
@@ -58,6 +67,7 @@ still open at the end are closed.`,
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "configuration file (YAML)")
 	cmd.Flags().StringVar(&input, "input", "", `replay file (JSON lines), or "-" for standard input`)
+	cmd.Flags().BoolVar(&messages, "messages", false, "print the Kafka messages concord would produce instead of decisions")
 	_ = cmd.MarkFlagRequired("config")
 	_ = cmd.MarkFlagRequired("input")
 	return cmd

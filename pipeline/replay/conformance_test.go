@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/concord-sync/concord/config"
+	"github.com/concord-sync/concord/internal/world"
 	"github.com/concord-sync/concord/pipeline/replay"
 )
 
@@ -731,19 +732,42 @@ func fixtureMessages(t *testing.T, name string) [][]byte {
 }
 
 // TestGolden replays the shipped example exactly as `concord replay --config
-// testdata/config/example.yaml --input testdata/replay/example.jsonl` does and compares
-// the output with testdata/replay/example.golden.jsonl. Run with -update to rewrite it.
+// testdata/config/example.yaml --input testdata/replay/example.jsonl` does (and with
+// --messages) and compares the output with testdata/replay/example.golden.jsonl (and
+// example.messages.golden.jsonl). Run with -update to rewrite them.
 func TestGolden(t *testing.T) {
-	const (
-		cfgPath    = "../../testdata/config/example.yaml"
-		inputPath  = "../../testdata/replay/example.jsonl"
-		goldenPath = "../../testdata/replay/example.golden.jsonl"
-	)
-	cfg, err := config.Load(cfgPath)
+	for _, c := range []struct {
+		messages bool
+		golden   string
+	}{
+		{false, "../../testdata/replay/example.golden.jsonl"},
+		{true, "../../testdata/replay/example.messages.golden.jsonl"},
+	} {
+		got := replayExample(t, c.messages)
+		if *update {
+			if err := os.WriteFile(c.golden, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(c.golden)
+		if err != nil {
+			t.Fatalf("%v (run go test -run TestGolden -update to create it)", err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("replay output differs from %s (if the change is intended, rerun with -update and review the diff):\ngot:\n%s\nwant:\n%s",
+				c.golden, got, want)
+		}
+	}
+}
+
+func replayExample(t *testing.T, messages bool) []byte {
+	t.Helper()
+	cfg, err := config.Load("../../testdata/config/example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := os.Open(inputPath)
+	in, err := os.Open("../../testdata/replay/example.jsonl")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -753,21 +777,67 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.Messages = messages
 	if err := r.Run(in); err != nil {
 		t.Fatal(err)
 	}
-	if *update {
-		if err := os.WriteFile(goldenPath, got.Bytes(), 0o644); err != nil {
+	return got.Bytes()
+}
+
+// TestMessagesAreWhatTheSinksRead: with --messages every apply line is a message the
+// target's JDBC sink reads as the decision says (world.DecodeApply models the sink's
+// record_key reading), and the lines match the decisions one for one: an apply
+// message per apply decision, an audit message per conflict, review entry and
+// authority skip, a poison message per poison decision.
+func TestMessagesAreWhatTheSinksRead(t *testing.T) {
+	cfg, err := config.Load("../../testdata/config/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decisions []map[string]any
+	for _, line := range bytes.Split(bytes.TrimSpace(replayExample(t, false)), []byte("\n")) {
+		var d map[string]any
+		if err := json.Unmarshal(line, &d); err != nil {
 			t.Fatal(err)
 		}
-		return
+		decisions = append(decisions, d)
 	}
-	want, err := os.ReadFile(goldenPath)
-	if err != nil {
-		t.Fatalf("%v (run go test -run TestGolden -update to create it)", err)
+	var want []string
+	for _, d := range decisions {
+		switch {
+		case d["kind"] == "apply":
+			want = append(want, cfg.Systems[d["target"].(string)].Apply.Topic)
+		case d["kind"] == "conflict", d["kind"] == "dlq" && d["reason"] != "apply_unconfirmed" && d["reason"] != "loop",
+			d["kind"] == "skip" && d["reason"] == "not_authoritative":
+			want = append(want, "contacts.audit")
+		case d["kind"] == "poison":
+			want = append(want, "contacts.poison")
+		}
 	}
-	if !bytes.Equal(got.Bytes(), want) {
-		t.Errorf("replay output differs from %s (if the change is intended, rerun with -update and review the diff):\ngot:\n%s\nwant:\n%s",
-			goldenPath, got.Bytes(), want)
+	var got []string
+	for _, line := range bytes.Split(bytes.TrimSpace(replayExample(t, true)), []byte("\n")) {
+		var m replay.MessageLine
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, m.Topic)
+		for name, s := range cfg.Systems {
+			if m.Topic != s.Apply.Topic {
+				continue
+			}
+			value := []byte(m.Value)
+			if string(value) == "null" {
+				value = nil
+			}
+			if _, err := world.DecodeApply(s.Apply.Format, s.Column(s.Key[0]), m.Key, value); err != nil {
+				t.Errorf("the apply to %s is not what its sink reads: %v\n%s", name, err, line)
+			}
+			if m.Headers["concord.event_id"] == "" || m.Headers["concord.origin"] == "" {
+				t.Errorf("apply without concord headers: %s", line)
+			}
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("message topics %q, want %q (one per decision that produces one)", got, want)
 	}
 }

@@ -9,8 +9,11 @@ import (
 	"slices"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/concord-sync/concord/codecs"
 	"github.com/concord-sync/concord/config"
+	"github.com/concord-sync/concord/pipeline"
 	"github.com/concord-sync/concord/resolver"
 )
 
@@ -28,6 +31,10 @@ type Replayer struct {
 	ch       resolver.Change
 	out      resolver.Output
 	enc      *json.Encoder
+
+	// Messages makes the replay print, instead of decisions, the Kafka messages
+	// concord would produce (see MessageLine), built by the pipeline's own encoders.
+	Messages bool
 }
 
 // New returns a replayer for a validated configuration, writing decisions to w.
@@ -85,14 +92,17 @@ func (r *Replayer) Line(line []byte, defaultOffset int64) error {
 
 func (r *Replayer) message(system string, msg codecs.Message) error {
 	if err := r.decoders[system].Decode(msg, &r.ev); err != nil {
-		return r.emit(decision{Kind: "poison", Record: r.recordOfKey(system, msg.Key), System: system, Error: err.Error()})
+		return r.poison(system, msg, err)
 	}
 	if r.ev.Kind != codecs.KindChange {
+		if r.Messages {
+			return nil // the pipeline produces nothing for it
+		}
 		return r.emit(decision{Kind: "ignored", Record: r.recordOfKey(system, msg.Key), System: system, Reason: r.ev.Kind.String()})
 	}
 	if err := r.res.Canonicalize(system, &r.ev, &r.ch); err != nil {
 		if errors.Is(err, resolver.ErrEvent) {
-			return r.emit(decision{Kind: "poison", Record: r.recordOfKey(system, msg.Key), System: system, Error: err.Error()})
+			return r.poison(system, msg, err)
 		}
 		return err
 	}
@@ -102,7 +112,15 @@ func (r *Replayer) message(system string, msg codecs.Message) error {
 	st := r.state(r.ch.Record)
 	r.out.Reset()
 	r.res.Resolve(time.UnixMilli(r.nowMs), st, &r.ch, &r.out)
-	return r.emitAll()
+	return r.emitAll(st)
+}
+
+func (r *Replayer) poison(system string, msg codecs.Message, err error) error {
+	if r.Messages {
+		m := kafka.Message{Topic: msg.Topic, Partition: int(msg.Partition), Offset: msg.Offset, Key: msg.Key, Value: msg.Value}
+		return r.emitMessage(pipeline.PoisonMessage(r.cfg, system, &m, err))
+	}
+	return r.emit(decision{Kind: "poison", Record: r.recordOfKey(system, msg.Key), System: system, Error: err.Error()})
 }
 
 // recordOfKey names the record of a message without a usable row, when its key
@@ -150,24 +168,76 @@ func (r *Replayer) Finish() error {
 			continue
 		}
 		r.res.Expire(end, st, &r.out)
-		if err := r.emitAll(); err != nil {
+		if err := r.emitAll(st); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (r *Replayer) emitAll() error {
+func (r *Replayer) emitAll(st *resolver.State) error {
 	for i := range r.out.Decisions {
-		if err := r.emit(r.render(&r.out.Decisions[i])); err != nil {
-			return err
+		d := &r.out.Decisions[i]
+		if !r.Messages {
+			if err := r.emit(r.render(d)); err != nil {
+				return err
+			}
+			continue
+		}
+		// As the pipeline's batch does: each decision's apply, then its audit entry.
+		now := time.UnixMilli(r.nowMs)
+		if d.Kind == resolver.KindApply {
+			if err := r.emitMessage(pipeline.ApplyMessage(r.cfg, r.res, st.Key, d, now)); err != nil {
+				return err
+			}
+		}
+		if a, ok := pipeline.AuditEntry(d, now); ok {
+			m, err := pipeline.AuditMessage(r.cfg, &a)
+			if err != nil {
+				return err
+			}
+			if err := r.emitMessage(m); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-func (r *Replayer) emit(d decision) error {
-	if err := r.enc.Encode(d); err != nil {
+// MessageLine is one Kafka message in the output of a replay with Messages: key and
+// value as the JSON their bytes hold (bytes that are not JSON, such as most audit
+// record keys, as a JSON string of them; a tombstone's value as null).
+type MessageLine struct {
+	Topic   string            `json:"topic"`
+	Key     json.RawMessage   `json:"key"`
+	Value   json.RawMessage   `json:"value"`
+	Headers map[string]string `json:"headers,omitempty"`
+}
+
+func (r *Replayer) emitMessage(m kafka.Message) error {
+	line := MessageLine{Topic: m.Topic, Key: jsonOf(m.Key), Value: jsonOf(m.Value)}
+	for _, h := range m.Headers {
+		if line.Headers == nil {
+			line.Headers = make(map[string]string, len(m.Headers))
+		}
+		line.Headers[h.Key] = string(h.Value)
+	}
+	return r.emit(line)
+}
+
+func jsonOf(b []byte) json.RawMessage {
+	if b == nil {
+		return json.RawMessage("null")
+	}
+	if json.Valid(b) {
+		return b
+	}
+	s, _ := json.Marshal(string(b)) // cannot fail for a string
+	return s
+}
+
+func (r *Replayer) emit(line any) error {
+	if err := r.enc.Encode(line); err != nil {
 		return fmt.Errorf("writing output: %w", err)
 	}
 	return nil
