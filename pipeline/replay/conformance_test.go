@@ -806,7 +806,8 @@ func TestMessagesAreWhatTheSinksRead(t *testing.T) {
 	for _, d := range decisions {
 		switch {
 		case d["kind"] == "apply":
-			want = append(want, cfg.Systems[d["target"].(string)].Apply.Topic)
+			target, _ := d["target"].(string)
+			want = append(want, cfg.Systems[target].Apply.Topic)
 		case d["kind"] == "conflict", d["kind"] == "dlq" && d["reason"] != "apply_unconfirmed" && d["reason"] != "loop",
 			d["kind"] == "skip" && d["reason"] == "not_authoritative":
 			want = append(want, "contacts.audit")
