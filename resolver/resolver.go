@@ -146,7 +146,11 @@ func (d *decider) matchEcho() int {
 				break
 			}
 			match = i
-			if a.live() && !a.Uncertain {
+			// An expired upsert that changes what the row showed has not landed
+			// (every such write commits an event), so the sink writes it before any
+			// later apply: an event it matches is its late echo, not a later one's.
+			// (A delete cannot be told from the system's own.)
+			if !a.Uncertain && (a.live() || !a.Delete && !d.unchanged()) {
 				break
 			}
 			passed = passed || a.live()
