@@ -37,10 +37,13 @@ run go version
 # shellcheck disable=SC2086 # TEST_PKGS may name several patterns
 run go vet $pkgs
 # shellcheck disable=SC2086
-run go test -race -count=1 -timeout "$timeout" $pkgs
+# TestModel runs below with a fixed seed: with rapid's random one, a rare history the
+# resolver gets wrong would fail one CI run in many instead of being found, saved
+# (-model.save) and fixed. MODEL_SEED picks another seed.
+run go test -race -count=1 -timeout "$timeout" -skip '^TestModel$' $pkgs
 # The resolver's model-based test over more random histories than the default 100
 # (README: Tests); `go test ./resolver -run 'TestModel$' -rapid.checks=100000` runs more.
-run go test -race -count=1 -timeout "$timeout" -run '^TestModel$' ./resolver -rapid.checks=5000
+run go test -race -count=1 -timeout "$timeout" -run '^TestModel$' ./resolver -rapid.checks=5000 -rapid.seed="${MODEL_SEED:-20261201}"
 lint=$(lint_bin)
 # shellcheck disable=SC2086
 run "$lint" run $pkgs
