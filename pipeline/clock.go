@@ -65,25 +65,22 @@ func estimate(s []interval) (offset, uncertainty int64) {
 // uncertainties returns each system's current uncertainty, for widening the
 // clock-skew tolerance.
 func (c *clocks) uncertainties() map[string]time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]time.Duration, len(c.samples))
-	for system, s := range c.samples {
-		_, u := estimate(s)
-		out[system] = time.Duration(u) * time.Microsecond
-	}
-	return out
+	return c.each(func(_, uncertainty int64) int64 { return uncertainty })
 }
 
 // offsets returns each system's current offset estimate (positive: its clock is
 // ahead of concord's).
 func (c *clocks) offsets() map[string]time.Duration {
+	return c.each(func(offset, _ int64) int64 { return offset })
+}
+
+// each returns, per system, one part of its current estimate (microseconds).
+func (c *clocks) each(part func(offset, uncertainty int64) int64) map[string]time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make(map[string]time.Duration, len(c.samples))
 	for system, s := range c.samples {
-		o, _ := estimate(s)
-		out[system] = time.Duration(o) * time.Microsecond
+		out[system] = time.Duration(part(estimate(s))) * time.Microsecond
 	}
 	return out
 }

@@ -176,6 +176,7 @@ func (r *Replayer) Finish() error {
 }
 
 func (r *Replayer) emitAll(st *resolver.State) error {
+	now := time.UnixMilli(r.nowMs)
 	for i := range r.out.Decisions {
 		d := &r.out.Decisions[i]
 		if !r.Messages {
@@ -185,7 +186,6 @@ func (r *Replayer) emitAll(st *resolver.State) error {
 			continue
 		}
 		// As the pipeline's batch does: each decision's apply, then its audit entry.
-		now := time.UnixMilli(r.nowMs)
 		if d.Kind == resolver.KindApply {
 			if err := r.emitMessage(pipeline.ApplyMessage(r.cfg, r.res, st.Key, d, now)); err != nil {
 				return err
