@@ -45,6 +45,7 @@ type Decoder struct {
 
 	key, before, after                Row
 	keyTypes, beforeTypes, afterTypes fieldTypes
+	keySchema, rowSchema              *fastjson.Value // of the last message, for Columns
 }
 
 // NewDecoder returns a Decoder with the given options.
@@ -64,6 +65,7 @@ func NewDecoder(opts Options) *Decoder {
 func (d *Decoder) Decode(m Message, ev *Event) error {
 	*ev = Event{Position: kafkaPosition(m)}
 	d.buf = d.buf[:0]
+	d.keySchema, d.rowSchema = nil, nil
 	key, err := d.decodeKey(m.Key)
 	if err != nil {
 		return poison("key", err)
@@ -111,6 +113,7 @@ func (d *Decoder) decodeKey(b []byte) (Row, error) {
 		return nil, fmt.Errorf("got %s, want an object of key columns", kindOf(payload))
 	}
 	d.keyTypes = appendFieldTypes(d.keyTypes[:0], schema)
+	d.keySchema = schema
 	d.key, err = d.decodeRow(d.key, o, d.keyTypes)
 	if err != nil {
 		return nil, err
@@ -336,6 +339,9 @@ func (d *Decoder) decodeImage(v *fastjson.Value, name string, fieldSchema *fastj
 		return nil, fmt.Errorf("%q is %s, want an object or null", name, kindOf(v))
 	}
 	*types = appendFieldTypes((*types)[:0], fieldSchema)
+	if fieldSchema != nil && (d.rowSchema == nil || name == "after") {
+		d.rowSchema = fieldSchema
+	}
 	row, err := d.decodeRow(*buf, o, *types)
 	*buf = row
 	if err != nil {

@@ -39,6 +39,7 @@ func (m *unwrapMeta) take(name []byte, v *fastjson.Value) bool {
 // describes the row itself.
 func (d *Decoder) decodeUnwrapped(schema *fastjson.Value, obj *fastjson.Object, ev *Event) error {
 	d.afterTypes = appendFieldTypes(d.afterTypes[:0], schema)
+	d.rowSchema = schema
 	var meta unwrapMeta
 	row := emptyRow(d.after)
 	d.names.startRow()

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/concord-sync/concord/codecs"
 )
 
 // Config is the whole configuration file (DESIGN.md section 10). Parse fills defaults;
@@ -62,8 +64,13 @@ type System struct {
 	// value Debezium sends for an unchanged TOASTed column (REPLICA IDENTITY DEFAULT).
 	// Default DefaultUnavailablePlaceholder.
 	UnavailablePlaceholder string `yaml:"unavailable_value_placeholder"`
+	// Columns gives the types of this system's columns (column -> type, see
+	// codecs.ParseColumnType) for topics whose events carry no Connect schema, or to
+	// override what concord learns from the schemas of the system's own events.
+	Columns map[string]string `yaml:"columns"`
 
-	columns map[string]string // column -> canonical field; built by ApplyDefaults
+	columns     map[string]string            // column -> canonical field; built by ApplyDefaults
+	columnTypes map[string]codecs.ColumnType // the valid entries of Columns; built by ApplyDefaults
 }
 
 // DefaultUnavailablePlaceholder is Debezium's default unavailable.value.placeholder.
@@ -94,8 +101,14 @@ const (
 type Apply struct {
 	Topic  string `yaml:"topic"`  // default <name>.apply.<system>
 	Format string `yaml:"format"` // debezium (default) | flat
-	Schema bool   `yaml:"schema"` // flat only: wrap in a Connect schema envelope
+	// Schema wraps key and value in a JsonConverter schema envelope, as the JDBC sinks
+	// need (default true). false writes bare JSON, which neither Debezium's nor the
+	// Confluent JDBC sink accepts: config check warns about it.
+	Schema *bool `yaml:"schema"`
 }
+
+// WithSchema reports whether apply events carry their Connect schema (the default).
+func (a Apply) WithSchema() bool { return a.Schema == nil || *a.Schema }
 
 // Resolution holds the conflict resolution settings.
 type Resolution struct {

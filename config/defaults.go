@@ -45,6 +45,10 @@ func (c *Config) systemDefaults(s *System) {
 	setString(&s.Timestamp, SourceTimestamp, c.unset(key+"timestamp", s.Timestamp == ""))
 	setString(&s.Envelope, EnvelopeDebezium, c.unset(key+"envelope", s.Envelope == ""))
 	setString(&s.Apply.Format, FormatDebezium, c.unset(key+"apply.format", s.Apply.Format == ""))
+	if s.Apply.Schema == nil {
+		schema := true
+		s.Apply.Schema = &schema
+	}
 	if c.Name != "" {
 		setString(&s.Apply.Topic, c.Name+".apply."+s.Name, c.unset(key+"apply.topic", s.Apply.Topic == ""))
 	}

@@ -63,10 +63,10 @@ func describeColumns(s *System) string {
 }
 
 func describeFormat(a Apply) string {
-	if a.Schema {
+	if a.WithSchema() {
 		return a.Format + " with a Connect schema"
 	}
-	return a.Format
+	return a.Format + " without a schema"
 }
 
 // fieldsOwnedBy returns the fields whose authority is owner, sorted.
@@ -161,4 +161,18 @@ func describePrefer(system string) string {
 		return "review"
 	}
 	return "the version in " + system
+}
+
+// Warnings lists settings that are valid but that the usual sinks cannot work with,
+// one sentence each with its key; config check prints them and run logs them.
+func (c *Config) Warnings() []string {
+	var ws []string
+	for _, name := range c.SystemNames() {
+		if s := c.Systems[name]; !s.Apply.WithSchema() {
+			ws = append(ws, fmt.Sprintf("systems.%s.apply.schema: false writes apply events without a Connect schema, "+
+				"which Debezium's JDBC sink refuses (primary.key.mode=record_key cannot have a null key schema) and so does "+
+				"the Confluent JDBC sink (it needs a Struct value with a schema); only a consumer of schemaless JSON can read them", name))
+		}
+	}
+	return ws
 }

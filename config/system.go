@@ -1,5 +1,7 @@
 package config
 
+import "github.com/concord-sync/concord/codecs"
+
 // Column returns this system's column for a canonical field: the mapping in Fields, or
 // the field's own name when it is not mapped.
 func (s *System) Column(field string) string {
@@ -48,10 +50,27 @@ func (s *System) TimestampColumn() (string, bool) {
 	return s.Timestamp, true
 }
 
+// ColumnType returns the configured type of one of this system's columns
+// (systems.<s>.columns), or false when the file gives none.
+func (s *System) ColumnType(column string) (codecs.ColumnType, bool) {
+	if s.columnTypes == nil {
+		t, err := codecs.ParseColumnType(s.Columns[column])
+		return t, err == nil
+	}
+	t, ok := s.columnTypes[column]
+	return t, ok
+}
+
 // indexColumns builds the column -> field index used by FieldOf. When two fields map to
 // the same column (which Validate rejects) the alphabetically first field wins, so the
 // index does not depend on map iteration order.
 func (s *System) indexColumns() {
+	s.columnTypes = make(map[string]codecs.ColumnType, len(s.Columns))
+	for column, name := range s.Columns {
+		if t, err := codecs.ParseColumnType(name); err == nil {
+			s.columnTypes[column] = t
+		}
+	}
 	s.columns = make(map[string]string, len(s.Fields))
 	for field, column := range s.Fields {
 		if prev, ok := s.columns[column]; !ok || field < prev {

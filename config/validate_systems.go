@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/concord-sync/concord/codecs"
 )
 
 func (v *validator) systems() {
@@ -35,6 +37,7 @@ func (v *validator) system(name string, s *System) {
 	v.originMarker(key, s)
 	v.fields(key, s)
 	v.apply(key, s)
+	v.columnTypes(key, s)
 }
 
 func (v *validator) timestamp(key string, s *System) {
@@ -98,8 +101,13 @@ func (v *validator) apply(key string, s *System) {
 		v.add(key+".topic", "required: the topic the sink for this system reads")
 	}
 	v.checkEnum(key+".format", s.Apply.Format, FormatDebezium, FormatFlat)
-	if s.Apply.Schema && s.Apply.Format != FormatFlat {
-		v.add(key+".schema", "true is only valid with format %s (format is %s)", FormatFlat, s.Apply.Format)
+}
+
+func (v *validator) columnTypes(key string, s *System) {
+	for _, column := range sortedKeys(s.Columns) {
+		if _, err := codecs.ParseColumnType(s.Columns[column]); err != nil {
+			v.add(key+".columns."+column, "%v", err)
+		}
 	}
 }
 

@@ -146,12 +146,11 @@ func TestValidateRules(t *testing.T) {
 		}},
 		{"bad envelope", func(c *Config) { c.Systems["crm"].Envelope = "avro" }, []string{`systems.crm.envelope: "avro" is not one of: debezium, unwrapped`}},
 		{"bad apply format", func(c *Config) { c.Systems["crm"].Apply.Format = "csv" }, []string{`systems.crm.apply.format: "csv" is not one of: debezium, flat`}},
-		{"schema without flat", func(c *Config) { c.Systems["crm"].Apply.Schema = true }, []string{
-			"systems.crm.apply.schema: true is only valid with format flat (format is debezium)",
+		{"bad column type", func(c *Config) { c.Systems["crm"].Columns = map[string]string{"balance": "decimal(2"} }, []string{
+			`systems.crm.columns.balance: column type "decimal(2": want decimal(P,S) or decimal(S)`,
 		}},
-		{"schema with flat", func(c *Config) {
-			c.Systems["crm"].Apply.Schema = true
-			c.Systems["crm"].Apply.Format = FormatFlat
+		{"column types", func(c *Config) {
+			c.Systems["crm"].Columns = map[string]string{"balance": "decimal(12,2)", "renewed": "zoned_timestamp", "meta": "json"}
 		}, nil},
 		{"bad granularity", func(c *Config) { c.Resolution.Granularity = "row" }, []string{`resolution.granularity: "row" is not one of: field, record`}},
 		{"bad deletes", func(c *Config) { c.Resolution.Deletes = "keep" }, []string{`resolution.deletes: "keep" is not one of: review, delete_wins, update_wins`}},

@@ -557,8 +557,8 @@ func TestConnectorsMatchConcordConfig(t *testing.T) {
 		// schema envelope (codecs.ApplyEncoder), a delete as a tombstone, and the key
 		// as a plain JSON object of the key columns, whose schema the key converter
 		// supplies.
-		if s.Apply.Format != config.FormatFlat || !s.Apply.Schema {
-			t.Errorf("systems.%s.apply: format %s schema %v, want flat with schema: true for %s", system, s.Apply.Format, s.Apply.Schema, sink.name)
+		if s.Apply.Format != config.FormatFlat || !s.Apply.WithSchema() {
+			t.Errorf("systems.%s.apply: format %s schema %v, want flat with schema: true for %s", system, s.Apply.Format, s.Apply.WithSchema(), sink.name)
 		}
 		sink.expect(t, "value.converter", "org.apache.kafka.connect.json.JsonConverter")
 		sink.expect(t, "value.converter.schemas.enable", "true")
@@ -666,9 +666,12 @@ func checkKeySchema(t *testing.T, sink connector, keyColumns []string) {
 	}
 	a := codecs.Apply{}
 	for _, c := range keyColumns {
-		a.Key = append(a.Key, codecs.Column{Name: c, Value: []byte(`"k-1"`)})
+		a.Key = append(a.Key, codecs.TypedColumn{Name: c, Value: []byte(`"k-1"`)})
 	}
-	key := codecs.ApplyEncoder{Format: codecs.FormatFlat, Schema: true}.AppendKey(nil, &a)
+	key, err := codecs.ApplyEncoder{Format: codecs.FormatFlat, Schema: true}.AppendKey(nil, &a)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var envelope struct {
 		Schema struct {
 			Type   string `json:"type"`

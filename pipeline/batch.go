@@ -33,12 +33,10 @@ type item struct {
 // resolve every change in order, then produce, record DLQ entries, write the states
 // in one round trip and commit. It returns when the batch's output was acknowledged.
 func (w *worker) process(ctx context.Context, batch []kafka.Message) (time.Time, error) {
-	res := w.p.opts.Rules.Resolver()
-	if res.WidensByClockUncertainty() {
-		res = res.Widened(w.p.clocks.uncertainties())
-	}
+	res := w.resolver()
 	now := w.p.opts.Now()
 	items, records := w.scan(res, batch)
+	res = res.WithColumnTypes(w.p.types.snapshot()) // with what the scan learned
 	l, err := w.load(ctx, records)
 	if err != nil {
 		return time.Time{}, err
@@ -77,6 +75,9 @@ func (w *worker) process(ctx context.Context, batch []kafka.Message) (time.Time,
 			out.timing(it.system, ev.TsMs, ch.TsUs)
 		}
 	}
+	if out.err != nil {
+		return time.Time{}, out.err
+	}
 	err = w.finish(ctx, out, l, batch)
 	return out.produced, err
 }
@@ -108,6 +109,7 @@ func (w *worker) scan(res *resolver.Resolver, batch []kafka.Message) ([]item, []
 			if ev.Kind != codecs.KindChange {
 				continue
 			}
+			w.learnTypes(it.system)
 			if err := res.Canonicalize(it.system, &ev, &ch); err != nil {
 				it.err = err
 				continue
@@ -120,6 +122,24 @@ func (w *worker) scan(res *resolver.Resolver, batch []kafka.Message) ([]item, []
 		}
 	}
 	return items, records
+}
+
+// resolver is the resolver for the next batch: the live rules, widened by the
+// clocks' uncertainties when configured, with the column types learned so far.
+func (w *worker) resolver() *resolver.Resolver {
+	res := w.p.opts.Rules.Resolver()
+	if res.WidensByClockUncertainty() {
+		res = res.Widened(w.p.clocks.uncertainties())
+	}
+	return res.WithColumnTypes(w.p.types.snapshot())
+}
+
+// learnTypes learns the column types of the system's message just decoded.
+func (w *worker) learnTypes(system string) {
+	w.columns = w.decoders[system].Columns(w.columns[:0])
+	if len(w.columns) > 0 && w.p.types.learn(system, w.columns) {
+		w.p.log.Info("learned column types from the schema of a change event", zap.String("system", system), zap.Int("columns", len(w.columns)))
+	}
 }
 
 func message(m *kafka.Message) codecs.Message {
@@ -235,7 +255,7 @@ func (w *worker) expireDue(ctx, gctx context.Context) bool {
 		return true
 	}
 	err = w.retry(ctx, gctx, func(bctx context.Context) error {
-		res := w.p.opts.Rules.Resolver()
+		res := w.resolver()
 		l, err := w.load(bctx, due)
 		if err != nil {
 			return err
@@ -246,6 +266,9 @@ func (w *worker) expireDue(ctx, gctx context.Context) bool {
 			out.o.Reset()
 			res.Expire(now, states[r], &out.o)
 			out.collect(states[r], "expire@"+strconv.FormatInt(now.UnixMilli(), 10))
+		}
+		if out.err != nil {
+			return out.err
 		}
 		return w.finish(bctx, out, l, nil)
 	})

@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"cmp"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -42,6 +44,7 @@ type outputs struct {
 	lags     []lagSample         // applies carrying a change of known commit time
 	echoes   []echoSample        // round trips, for the clock offsets
 	produced time.Time           // when the batch's messages were acknowledged
+	err      error               // the first apply that could not be encoded: fails the batch
 }
 
 type lagSample struct {
@@ -81,7 +84,12 @@ func (out *outputs) collect(st *resolver.State, cause string) {
 		d := &out.o.Decisions[i]
 		switch d.Kind {
 		case resolver.KindApply:
-			out.messages = append(out.messages, out.apply(st, d))
+			m, err := out.apply(st, d)
+			if err != nil {
+				out.err = cmp.Or(out.err, err)
+				continue
+			}
+			out.messages = append(out.messages, m)
 		case resolver.KindDLQ:
 			out.dlq = append(out.dlq, out.dlqChange(d, cause))
 		case resolver.KindSkip:
@@ -95,7 +103,7 @@ func (out *outputs) collect(st *resolver.State, cause string) {
 }
 
 // apply encodes an apply decision in the target system's format and column names.
-func (out *outputs) apply(st *resolver.State, d *resolver.Decision) kafka.Message {
+func (out *outputs) apply(st *resolver.State, d *resolver.Decision) (kafka.Message, error) {
 	return ApplyMessage(out.w.p.cfg, out.res, st.Key, d, out.now)
 }
 
@@ -103,26 +111,40 @@ func (out *outputs) apply(st *resolver.State, d *resolver.Decision) kafka.Messag
 // columns (key holds the record's canonical key values), the value in the target's
 // format and column names, the origin marker column when the target has one, and the
 // concord.* headers. now is the apply event's ts_ms.
-func ApplyMessage(cfg *config.Config, res *resolver.Resolver, key []resolver.Value, d *resolver.Decision, now time.Time) kafka.Message {
+//
+// Each column is typed as the target's column (res.ColumnType); the resolver never
+// decides a value its column cannot hold, so an error (wrapping
+// codecs.ErrTypeMismatch) means a value got past that check.
+func ApplyMessage(cfg *config.Config, res *resolver.Resolver, key []resolver.Value, d *resolver.Decision, now time.Time) (kafka.Message, error) {
 	sys := cfg.Systems[d.Target]
-	enc := codecs.ApplyEncoder{Format: sys.Apply.Format, Schema: sys.Apply.Schema, Name: cfg.Name}
+	enc := codecs.ApplyEncoder{Format: sys.Apply.Format, Schema: sys.Apply.WithSchema(), Name: cfg.Name, Table: sys.Topic}
 	a := codecs.Apply{Delete: d.Delete, TsMs: now.UnixMilli()}
+	column := func(name string, value []byte) codecs.TypedColumn {
+		return codecs.TypedColumn{Name: name, Value: value, Type: res.ColumnType(d.Target, name)}
+	}
 	for _, k := range key {
-		a.Key = append(a.Key, codecs.Column{Name: res.Column(d.Target, k.Name), Value: k.Value})
+		a.Key = append(a.Key, column(res.Column(d.Target, k.Name), k.Value))
 	}
 	for _, f := range d.Fields {
-		a.Fields = append(a.Fields, codecs.Column{Name: res.Column(d.Target, f.Name), Value: f.Value})
+		a.Fields = append(a.Fields, column(res.Column(d.Target, f.Name), f.Value))
 	}
 	if sys.OriginMarker != "" && !d.Delete {
-		a.Fields = append(a.Fields, codecs.Column{Name: sys.OriginMarker, Value: strconv.AppendQuote(nil, d.EventID)})
+		a.Fields = append(a.Fields, column(sys.OriginMarker, strconv.AppendQuote(nil, d.EventID)))
 	}
-	value, ok := enc.AppendValue(nil, &a)
+	value, ok, err := enc.AppendValue(nil, &a)
+	if err != nil {
+		return kafka.Message{}, fmt.Errorf("pipeline: apply %s to %s: %w", d.EventID, d.Target, err)
+	}
 	if !ok {
 		value = nil // a flat delete is a tombstone
 	}
+	k, err := enc.AppendKey(nil, &a)
+	if err != nil {
+		return kafka.Message{}, fmt.Errorf("pipeline: key of apply %s to %s: %w", d.EventID, d.Target, err)
+	}
 	return kafka.Message{
 		Topic: sys.Apply.Topic,
-		Key:   enc.AppendKey(nil, &a),
+		Key:   k,
 		Value: value,
 		Headers: []kafka.Header{
 			{Key: HeaderOrigin, Value: []byte(d.Origin)},
@@ -130,7 +152,7 @@ func ApplyMessage(cfg *config.Config, res *resolver.Resolver, key []resolver.Val
 			{Key: HeaderRule, Value: []byte(d.Rule)},
 			{Key: HeaderReason, Value: []byte(d.Reason)},
 		},
-	}
+	}, nil
 }
 
 // auditDecision adds an automatic decision's rule to the audit trail (see AuditEntry).

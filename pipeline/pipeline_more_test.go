@@ -237,7 +237,7 @@ func TestConcurrentEdits(t *testing.T) {
 		return false
 	})
 	back := readApplies(t, e.brokers, "contacts.apply.billing", 3)
-	if !strings.Contains(string(back[2].Value), `"notes":"billing"`) || string(back[2].Key) != `{"cust_id":"lww"}` {
+	if !strings.Contains(string(back[2].Value), `"notes":"billing"`) || string(payload(t, back[2].Key)) != `{"cust_id":"lww"}` {
 		t.Errorf("the winner was not re-applied to its own system over our in-flight apply: %s %s", back[2].Key, back[2].Value)
 	}
 }

@@ -193,11 +193,11 @@ func TestSyncBothWays(t *testing.T) {
 	e.produce(crmTopic, change("id", "7", "c", 100, 1_700_000_000_000, map[string]any{"email_address": "a@x", "name": "Ann", "notes": "n0"}))
 	got := readApplies(t, e.brokers, "contacts.apply.billing", 1)
 	m := got[0]
-	if string(m.Key) != `{"cust_id":"7"}` {
+	if string(payload(t, m.Key)) != `{"cust_id":"7"}` {
 		t.Errorf("apply key = %s", m.Key)
 	}
 	var row map[string]any
-	if err := json.Unmarshal(m.Value, &row); err != nil {
+	if err := json.Unmarshal(payload(t, m.Value), &row); err != nil {
 		t.Fatal(err)
 	}
 	if row["email"] != "a@x" || row["full_name"] != "Ann" || row["notes"] != "n0" || row["cust_id"] != "7" {
@@ -220,12 +220,26 @@ func TestSyncBothWays(t *testing.T) {
 	)
 	back := readApplies(t, e.brokers, "contacts.apply.crm", 1)
 	var env map[string]json.RawMessage
-	if err := json.Unmarshal(back[0].Value, &env); err != nil {
+	if err := json.Unmarshal(payload(t, back[0].Value), &env); err != nil {
 		t.Fatal(err)
 	}
 	if string(env["after"]) != `{"id":"7","payment_status":"paid"}` || string(env["op"]) != `"u"` {
 		t.Errorf("debezium apply to crm = %s", back[0].Value)
 	}
+}
+
+// payload returns the payload of a JsonConverter envelope ({"schema":…,"payload":…}),
+// as the sinks read apply events.
+func payload(t *testing.T, b []byte) json.RawMessage {
+	t.Helper()
+	var env struct {
+		Schema  json.RawMessage `json:"schema"`
+		Payload json.RawMessage `json:"payload"`
+	}
+	if err := json.Unmarshal(b, &env); err != nil || env.Schema == nil {
+		t.Fatalf("not a JsonConverter schema envelope (%v): %s", err, b)
+	}
+	return env.Payload
 }
 
 // sumCounter adds up every series of a counter vector, or those whose labels include

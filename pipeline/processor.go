@@ -28,6 +28,7 @@ type Processor struct {
 	writer  *kafka.Writer
 
 	clocks *clocks
+	types  columnTypes // learned from the systems' own events
 	ready  atomic.Bool
 	// partitionCount is the input topics' partition count once Run has checked them.
 	partitionCount atomic.Int32

@@ -24,6 +24,7 @@ type worker struct {
 	fence   state.Fence
 
 	decoders map[string]*codecs.Decoder
+	columns  []codecs.ColumnSchema // scratch for learnTypes
 	readers  []*kafka.Reader
 }
 

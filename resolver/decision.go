@@ -71,6 +71,9 @@ const (
 	// ReasonPossibleRedelivery: a write that is either concord's own apply landing
 	// late or the system's own change, and nothing tells which.
 	ReasonPossibleRedelivery = "possible_redelivery"
+	// ReasonTypeMismatch: a value the target's column cannot hold without loss (a
+	// scale or range it lacks, text that is not a number); Target names the system.
+	ReasonTypeMismatch = "type_mismatch"
 )
 
 // Decision is one output of the resolver. Which fields are set depends on Kind:

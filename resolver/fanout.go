@@ -136,6 +136,13 @@ func (d *decider) sendAs(origin string, tsUs int64, target string, del bool, fie
 	if rule == "" {
 		rule = RuleSync
 	}
+	ss := d.st.system(target)
+	if !del && d.r.typed(target) {
+		var ok bool
+		if fields, ok = d.fitting(origin, tsUs, target, fields); !ok && ss.present() {
+			return
+		}
+	}
 	a := Apply{
 		EventID: d.eventID(target),
 		Delete:  del,
@@ -144,13 +151,43 @@ func (d *decider) sendAs(origin string, tsUs int64, target string, del bool, fie
 		SentMs:  d.nowMs,
 		Fields:  copyValues(fields),
 	}
-	ss := d.st.system(target)
 	a.Uncertain = !del && len(ss.InFlight) > 0 && ss.shows(a.Fields)
 	ss.InFlight = append(ss.InFlight, a)
 	d.out.add(Decision{
 		Kind: KindApply, Record: d.st.Record, System: d.origin, Target: target,
 		Delete: del, Fields: a.Fields, Origin: origin, Rule: rule, Reason: reason, EventID: a.EventID,
 	})
+}
+
+// fitting returns the fields whose values the target's columns can hold, and false
+// when none is left of fields that were not empty. The others go to review with
+// reason type_mismatch: a value is never rounded or cut to fit.
+func (d *decider) fitting(origin string, tsUs int64, target string, fields []Value) ([]Value, bool) {
+	var misfits []Value
+	kept := fields[:0:0]
+	for i, f := range fields {
+		t := d.r.ColumnType(target, d.r.Column(target, f.Name))
+		if !t.Known() || t.Fits(f.Value) {
+			if misfits != nil {
+				kept = append(kept, f)
+			}
+			continue
+		}
+		if misfits == nil {
+			kept = append(kept, fields[:i]...)
+		}
+		misfits = append(misfits, f)
+	}
+	if misfits == nil {
+		return fields, true
+	}
+	names := make([]string, len(misfits))
+	for i, f := range misfits {
+		names[i] = f.Name
+	}
+	d.raise(ReasonTypeMismatch, names, []Version{{System: origin, TsUs: tsUs, Fields: copyValues(misfits)}}, nil)
+	d.out.Decisions[len(d.out.Decisions)-1].Target = target
+	return kept, len(kept) > 0
 }
 
 // copyValues copies values into memory of their own (in one allocation for the bytes).

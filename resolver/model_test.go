@@ -119,7 +119,7 @@ func (v *variant) config() (*config.Config, error) {
 		b.WriteString("}\n")
 		format := "debezium"
 		if sv.Flat {
-			format = "flat, schema: true"
+			format = "flat"
 		}
 		fmt.Fprintf(&b, "    apply: {format: %s}\n", format)
 		if sv.Marker {
@@ -596,7 +596,10 @@ func (m *model) state(record string) *resolver.State {
 func (m *model) route(st *resolver.State, delivery int) {
 	for _, d := range m.out.Decisions {
 		if d.Kind == resolver.KindApply {
-			msg := pipeline.ApplyMessage(m.cfg, m.r, st.Key, &d, time.UnixMilli(m.nowMs))
+			msg, err := pipeline.ApplyMessage(m.cfg, m.r, st.Key, &d, time.UnixMilli(m.nowMs))
+			if err != nil {
+				panic(fmt.Sprintf("encoding an apply: %v", err))
+			}
 			t := m.system(d.Target)
 			t.inbox = append(t.inbox, mApply{key: msg.Key, value: msg.Value, eventID: d.EventID})
 			if a, err := world.DecodeApply(t.format, t.cols["id"], msg.Key, msg.Value); err == nil {

@@ -34,6 +34,47 @@ type Resolver struct {
 	pairTolerance    map[[2]string]time.Duration
 	widenOpt         bool                     // resolution.widen_by_clock_uncertainty
 	widen            map[string]time.Duration // per system: added to the tolerance
+	types            ColumnTypes              // the targets' column types, where known
+}
+
+// ColumnTypes are the known types of the systems' columns: system -> column -> type,
+// learned from the Connect schemas of each system's own events or configured
+// (systems.<s>.columns). A column missing from it has an unknown type.
+type ColumnTypes map[string]map[string]codecs.ColumnType
+
+// WithColumnTypes returns the resolver with the targets' column types, so that it
+// never sends a value a target column cannot hold (it goes to review with reason
+// type_mismatch instead) and applies are encoded in the columns' types. The
+// resolver stays pure: the types are an input, kept by the pipeline; types must not
+// be changed afterwards.
+func (r *Resolver) WithColumnTypes(types ColumnTypes) *Resolver {
+	if len(types) == 0 {
+		return r
+	}
+	c := *r
+	c.types = types
+	return &c
+}
+
+// ColumnType returns the type of a system's column: configured
+// (systems.<s>.columns), else learned (WithColumnTypes), else the zero ColumnType,
+// which the encoder infers from each value.
+func (r *Resolver) ColumnType(system, column string) codecs.ColumnType {
+	if sr := r.system(system); sr != nil && len(sr.cfg.Columns) > 0 {
+		if t, ok := sr.cfg.ColumnType(column); ok {
+			return t
+		}
+	}
+	return r.types[system][column]
+}
+
+// typed reports whether any column of a system has a known type.
+func (r *Resolver) typed(system string) bool {
+	if len(r.types[system]) > 0 {
+		return true
+	}
+	sr := r.system(system)
+	return sr != nil && len(sr.cfg.Columns) > 0
 }
 
 type systemRules struct {

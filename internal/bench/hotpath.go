@@ -50,7 +50,7 @@ func newHotPath(b *testing.B) *hotPath {
 		b.Fatal(err)
 	}
 	return &hotPath{
-		r: r, st: &resolver.State{}, enc: codecs.ApplyEncoder{Name: "contacts"},
+		r: r, st: &resolver.State{}, enc: codecs.ApplyEncoder{Name: "contacts", Schema: true, Table: "billing.public.accounts"},
 		decs: map[string]*codecs.Decoder{"crm": codecs.NewDecoder(codecs.Options{}), "billing": codecs.NewDecoder(codecs.Options{})},
 	}
 }
@@ -72,14 +72,16 @@ func (h *hotPath) process(b *testing.B, system string, msg []byte, pos uint64, n
 		}
 		h.apply.Key = h.apply.Key[:0]
 		for _, k := range h.st.Key {
-			h.apply.Key = append(h.apply.Key, codecs.Column{Name: h.r.Column(d.Target, k.Name), Value: k.Value})
+			column := h.r.Column(d.Target, k.Name)
+			h.apply.Key = append(h.apply.Key, codecs.TypedColumn{Name: column, Value: k.Value, Type: h.r.ColumnType(d.Target, column)})
 		}
 		h.apply.Fields = h.apply.Fields[:0]
 		for _, f := range d.Fields {
-			h.apply.Fields = append(h.apply.Fields, codecs.Column{Name: h.r.Column(d.Target, f.Name), Value: f.Value})
+			column := h.r.Column(d.Target, f.Name)
+			h.apply.Fields = append(h.apply.Fields, codecs.TypedColumn{Name: column, Value: f.Value, Type: h.r.ColumnType(d.Target, column)})
 		}
-		h.buf = h.enc.AppendKey(h.buf[:0], &h.apply)
-		h.buf, _ = h.enc.AppendValue(h.buf, &h.apply)
+		h.buf, _ = h.enc.AppendKey(h.buf[:0], &h.apply)
+		h.buf, _, _ = h.enc.AppendValue(h.buf, &h.apply)
 		h.applies++
 	}
 }

@@ -159,7 +159,7 @@ func mirror(t *testing.T, brokers []string, from, to SystemSpec) {
 		}
 	})
 	fieldOf := newTable(from).fieldOf
-	enc := codecs.ApplyEncoder{Format: to.ApplyFormat, Name: "mirror"}
+	enc := codecs.ApplyEncoder{Format: to.ApplyFormat, Name: "mirror", Schema: true}
 	wg.Go(func() {
 		dec := codecs.NewDecoder(codecs.Options{})
 		var ev codecs.Event
@@ -174,7 +174,7 @@ func mirror(t *testing.T, brokers []string, from, to SystemSpec) {
 					return
 				}
 				id, _ := ev.Key.Get(from.KeyColumn)
-				a := codecs.Apply{Delete: ev.Op == codecs.OpDelete, Key: codecs.Row{{Name: to.KeyColumn, Value: id}}}
+				a := codecs.Apply{Delete: ev.Op == codecs.OpDelete, Key: []codecs.TypedColumn{{Name: to.KeyColumn, Value: id}}}
 				for _, c := range ev.After {
 					if c.Name == from.KeyColumn || c.Name == from.TimestampColumn {
 						continue
@@ -183,10 +183,20 @@ func mirror(t *testing.T, brokers []string, from, to SystemSpec) {
 					if f, ok := fieldOf[c.Name]; ok {
 						field = f
 					}
-					a.Fields = append(a.Fields, codecs.Column{Name: to.column(field), Value: c.Value})
+					a.Fields = append(a.Fields, codecs.TypedColumn{Name: to.column(field), Value: c.Value})
 				}
-				rec := &kgo.Record{Key: enc.AppendKey(nil, &a)}
-				if v, ok := enc.AppendValue(nil, &a); ok {
+				key, err := enc.AppendKey(nil, &a)
+				if err != nil {
+					fail(err)
+					return
+				}
+				rec := &kgo.Record{Key: key}
+				v, ok, err := enc.AppendValue(nil, &a)
+				if err != nil {
+					fail(err)
+					return
+				}
+				if ok {
 					rec.Value = v
 				}
 				cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {

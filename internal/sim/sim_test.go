@@ -209,12 +209,20 @@ func TestSinkWrites(t *testing.T) {
 			s := startSim(t, Config{Brokers: brokers, Systems: []SystemSpec{spec}})
 			enc := codecs.ApplyEncoder{Format: tc.format, Schema: tc.schema, Name: "test"}
 			apply := func(id string, del bool, fields ...string) *kgo.Record {
-				a := codecs.Apply{Delete: del, Key: codecs.Row{{Name: "cust_id", Value: []byte(strconv.Quote(id))}}, TsMs: 1}
+				a := codecs.Apply{Delete: del, Key: []codecs.TypedColumn{{Name: "cust_id", Value: []byte(strconv.Quote(id))}}, TsMs: 1}
 				for i := 0; i < len(fields); i += 2 {
-					a.Fields = append(a.Fields, codecs.Column{Name: fields[i], Value: []byte(fields[i+1])})
+					a.Fields = append(a.Fields, codecs.TypedColumn{Name: fields[i], Value: []byte(fields[i+1])})
 				}
-				r := &kgo.Record{Topic: spec.ApplyTopic, Key: enc.AppendKey(nil, &a)}
-				if v, ok := enc.AppendValue(nil, &a); ok {
+				key, err := enc.AppendKey(nil, &a)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := &kgo.Record{Topic: spec.ApplyTopic, Key: key}
+				v, ok, err := enc.AppendValue(nil, &a)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ok {
 					r.Value = v
 				}
 				return r

@@ -187,7 +187,11 @@ func (r *Replayer) emitAll(st *resolver.State) error {
 		}
 		// As the pipeline's batch does: each decision's apply, then its audit entry.
 		if d.Kind == resolver.KindApply {
-			if err := r.emitMessage(pipeline.ApplyMessage(r.cfg, r.res, st.Key, d, now)); err != nil {
+			m, err := pipeline.ApplyMessage(r.cfg, r.res, st.Key, d, now)
+			if err != nil {
+				return err
+			}
+			if err := r.emitMessage(m); err != nil {
 				return err
 			}
 		}
