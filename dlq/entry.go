@@ -11,7 +11,7 @@ import (
 type Change struct {
 	EntryID  string
 	Record   string
-	Reason   string   // clock_skew, delete_vs_update, initial_divergence, loop, apply_unconfirmed, delete_held, attached, stale_write, possible_redelivery
+	Reason   string   // clock_skew, delete_vs_update, initial_divergence, loop, apply_unconfirmed, delete_held, attached, stale_write, possible_redelivery, type_mismatch
 	Fields   []string // canonical field names concerned
 	Versions []Version
 	Base     map[string]json.RawMessage // the value before the conflict, where known

@@ -685,3 +685,53 @@ func cloneValues(vs []resolver.Value) []resolver.Value {
 	}
 	return out
 }
+
+// TestTypeMismatchGoesToReview: a value the target's column cannot hold without loss
+// is never sent (nor rounded): it goes to review as type_mismatch naming the target,
+// and the fields that fit are still synced. The types come from the configuration
+// (systems.<s>.columns) or from what the pipeline learned (WithColumnTypes).
+func TestTypeMismatchGoesToReview(t *testing.T) {
+	learned := resolver.ColumnTypes{"billing": {"notes": {Type: codecs.TypeBytes, Name: codecs.NameDecimal, Scale: 2}}}
+	for name, h := range map[string]*harness{
+		"configured": newHarness(t, func(c *config.Config) { c.Systems["billing"].Columns = map[string]string{"notes": "decimal(12,2)"} }),
+		"learned":    newHarness(t, nil),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if name == "learned" {
+				h.r = h.r.WithColumnTypes(learned)
+			}
+			h.t = t
+			got := h.run(ev{system: "crm", op: c, tsMs: 1000, after: []string{`email_address="a@x"`, `notes="12.345"`}})
+			want := []string{"dlq [notes] type_mismatch", `apply crm->billing upsert email="a@x" rule=sync`}
+			if !slices.Equal(got, want) {
+				t.Fatalf("got %q, want %q", got, want)
+			}
+			got = h.run(ev{system: "crm", op: u, tsMs: 2000, after: []string{`email_address="b@x"`, `notes="12.5"`}})
+			if want := []string{"dlq [notes] attached", `apply crm->billing upsert email="b@x" rule=sync`}; !slices.Equal(got, want) {
+				t.Fatalf("a later change of the held field: got %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestTypeMismatchEntryNamesTheTarget: the entry says which system cannot hold the value.
+func TestTypeMismatchEntryNamesTheTarget(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.Systems["billing"].Columns = map[string]string{"notes": "int16"} })
+	var ch resolver.Change
+	event := codecs.Event{Kind: codecs.KindChange, Op: c, TsMs: 1000, Position: codecs.Position{Kind: codecs.PosPostgres, A: 1},
+		After: h.row("crm", []string{`notes=40000`}, 1000)}
+	if err := h.r.Canonicalize("crm", &event, &ch); err != nil {
+		t.Fatal(err)
+	}
+	var out resolver.Output
+	h.r.Resolve(time.UnixMilli(2000), h.st, &ch, &out)
+	for _, d := range out.Decisions {
+		if d.Kind == resolver.KindDLQ {
+			if d.Reason != resolver.ReasonTypeMismatch || d.Target != "billing" || len(d.Versions) != 1 || string(d.Versions[0].Fields[0].Value) != "40000" {
+				t.Fatalf("entry %+v", d)
+			}
+			return
+		}
+	}
+	t.Fatalf("no DLQ entry in %q", summarize(out.Decisions))
+}

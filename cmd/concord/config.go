@@ -67,7 +67,11 @@ func runConfigCheck(out io.Writer, path string) error {
 	case err != nil:
 		return fmt.Errorf("check %s: %w", path, err)
 	}
-	if _, err := fmt.Fprintf(out, "%s: valid\n\n%s", path, cfg.Summary()); err != nil {
+	var warnings strings.Builder
+	for _, w := range cfg.Warnings() {
+		warnings.WriteString("warning: " + w + "\n")
+	}
+	if _, err := fmt.Fprintf(out, "%s: valid\n%s\n%s", path, warnings.String(), cfg.Summary()); err != nil {
 		return fmt.Errorf("write summary: %w", err)
 	}
 	return nil

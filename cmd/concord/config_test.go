@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -87,6 +89,34 @@ func TestConfigHelp(t *testing.T) {
 		out, err := runConcord(t, args...)
 		if err != nil || !strings.Contains(out, "Usage:") || !strings.Contains(out, "CONCORD_KAFKA_BROKERS") {
 			t.Errorf("%v: err = %v, output:\n%s", args, err, out)
+		}
+	}
+}
+
+// TestConfigCheckWarnsAboutSchemalessApplies: apply.schema: false is valid, but no
+// JDBC sink reads it, and config check says so.
+func TestConfigCheckWarnsAboutSchemalessApplies(t *testing.T) {
+	b, err := os.ReadFile("../../testdata/config/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(b), "format: debezium}", "format: debezium, schema: false}", 1)
+	path := filepath.Join(t.TempDir(), "schemaless.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runConcord(t, "config", "check", "--config", path)
+	if err != nil {
+		t.Fatalf("err = %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"warning: systems.crm.apply.schema: false writes apply events without a Connect schema",
+		"Debezium's JDBC sink refuses", "the Confluent JDBC sink",
+		"contacts.apply.crm (debezium without a schema)",
+		"(debezium with a Connect schema)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
 }

@@ -53,6 +53,9 @@ Logs are JSON on a non-terminal stderr and readable text on a terminal.`,
 			if err != nil {
 				return err
 			}
+			for _, w := range cfg.Warnings() {
+				log.Warn(w)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return run(ctx, cfgPath, cfg, httpAddr, log)
