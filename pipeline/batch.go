@@ -35,7 +35,7 @@ type item struct {
 func (w *worker) process(ctx context.Context, batch []kafka.Message) (time.Time, error) {
 	res := w.resolver()
 	now := w.p.opts.Now()
-	items, records := w.scan(res, batch)
+	items, records := w.scan(ctx, res, batch)
 	res = res.WithColumnTypes(w.p.types.snapshot()) // with what the scan learned
 	l, err := w.load(ctx, records)
 	if err != nil {
@@ -84,7 +84,7 @@ func (w *worker) process(ctx context.Context, batch []kafka.Message) (time.Time,
 
 // scan is the first pass: it decodes each message to find its record, and classifies
 // poison and messages without a change.
-func (w *worker) scan(res *resolver.Resolver, batch []kafka.Message) ([]item, []string) {
+func (w *worker) scan(ctx context.Context, res *resolver.Resolver, batch []kafka.Message) ([]item, []string) {
 	items := make([]item, len(batch))
 	var records []string
 	seen := map[string]bool{}
@@ -109,7 +109,7 @@ func (w *worker) scan(res *resolver.Resolver, batch []kafka.Message) ([]item, []
 			if ev.Kind != codecs.KindChange {
 				continue
 			}
-			w.learnTypes(it.system)
+			w.learnTypes(ctx, it.system)
 			if err := res.Canonicalize(it.system, &ev, &ch); err != nil {
 				it.err = err
 				continue
@@ -134,11 +134,19 @@ func (w *worker) resolver() *resolver.Resolver {
 	return res.WithColumnTypes(w.p.types.snapshot())
 }
 
-// learnTypes learns the column types of the system's message just decoded.
-func (w *worker) learnTypes(system string) {
+// learnTypes learns the column types of the system's message just decoded, and
+// keeps them in the store when it can (a failure only costs a restart the types
+// until the system's next event).
+func (w *worker) learnTypes(ctx context.Context, system string) {
 	w.columns = w.decoders[system].Columns(w.columns[:0])
-	if len(w.columns) > 0 && w.p.types.learn(system, w.columns) {
-		w.p.log.Info("learned column types from the schema of a change event", zap.String("system", system), zap.Int("columns", len(w.columns)))
+	if len(w.columns) == 0 || !w.p.types.learn(system, w.columns) {
+		return
+	}
+	w.p.log.Info("learned column types from the schema of a change event", zap.String("system", system), zap.Int("columns", len(w.columns)))
+	if ts, ok := w.p.opts.Store.(TypeStore); ok {
+		if err := ts.SaveColumnTypes(ctx, system, w.p.types.export(system)); err != nil {
+			w.p.log.Warn("keeping learned column types", zap.String("system", system), zap.Error(err))
+		}
 	}
 }
 

@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -16,6 +18,45 @@ import (
 type columnTypes struct {
 	snap atomic.Pointer[resolver.ColumnTypes]
 	mu   sync.Mutex // serialises learners
+}
+
+// TypeStore keeps learned column types across restarts: a Store that implements it
+// (state.Redis and state.Memory do) is loaded at start and written when a type is
+// learned. Types are in the configuration's syntax (codecs.ColumnType.String).
+type TypeStore interface {
+	LoadColumnTypes(ctx context.Context) (map[string]map[string]string, error)
+	SaveColumnTypes(ctx context.Context, system string, types map[string]string) error
+}
+
+// load sets the types a TypeStore kept. An entry that does not parse is an error:
+// the store was written by concord.
+func (c *columnTypes) load(stored map[string]map[string]string) error {
+	next := make(resolver.ColumnTypes, len(stored))
+	for system, cols := range stored {
+		m := make(map[string]codecs.ColumnType, len(cols))
+		for col, s := range cols {
+			t, err := codecs.ParseColumnType(s)
+			if err != nil {
+				return fmt.Errorf("pipeline: stored column type of %s.%s: %w", system, col, err)
+			}
+			m[col] = t
+		}
+		next[system] = m
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.snap.Store(&next)
+	return nil
+}
+
+// export returns a system's known types in the configuration's syntax.
+func (c *columnTypes) export(system string) map[string]string {
+	known := c.snapshot()[system]
+	out := make(map[string]string, len(known))
+	for col, t := range known {
+		out[col] = t.String()
+	}
+	return out
 }
 
 // snapshot returns the types known now; the caller must not modify it.

@@ -101,6 +101,15 @@ func (p *Processor) Run(ctx context.Context) error {
 	if _, err := checkCopartitioned(counts, p.inputs); err != nil {
 		return fmt.Errorf("%w (the review topic %s must have as many partitions as the input topics)", err, p.ReviewTopic())
 	}
+	if ts, ok := p.opts.Store.(TypeStore); ok {
+		stored, err := ts.LoadColumnTypes(ctx)
+		if err != nil {
+			return err
+		}
+		if err := p.types.load(stored); err != nil {
+			return err
+		}
+	}
 	p.writer = NewWriter(brokers, p.opts.BatchSize)
 	defer func() {
 		if err := p.writer.Close(); err != nil {

@@ -20,6 +20,7 @@ type Memory struct {
 	due    map[memKey]int64
 	counts map[int32]map[string]int64  // partition -> system -> records held
 	drift  map[memKey]map[string]int64 // record -> system -> lacking since (ms)
+	types  map[string]map[string]string // learned column types (see SaveColumnTypes)
 }
 
 type memKey struct {
