@@ -18,8 +18,8 @@ type Memory struct {
 	fences map[int32]int64
 	states map[memKey]*resolver.State
 	due    map[memKey]int64
-	counts map[int32]map[string]int64  // partition -> system -> records held
-	drift  map[memKey]map[string]int64 // record -> system -> lacking since (ms)
+	counts map[int32]map[string]int64   // partition -> system -> records held
+	drift  map[memKey]map[string]int64  // record -> system -> lacking since (ms)
 	types  map[string]map[string]string // learned column types (see SaveColumnTypes)
 }
 
