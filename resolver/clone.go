@@ -17,6 +17,13 @@ func (s *State) Clone() *State {
 			a.Fields = copyValues(a.Fields)
 			ss.InFlight[j] = a
 		}
+		if ss.Landed != nil {
+			ss.Landed = make([]Landed, len(ss.Landed))
+			for j, l := range s.Systems[i].Landed {
+				l.Fields = append([]Value(nil), l.Fields...)
+				ss.Landed[j] = l
+			}
+		}
 		c.Systems[i] = ss
 	}
 	c.Pending = make([]Pending, len(s.Pending))

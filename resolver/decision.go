@@ -74,6 +74,9 @@ const (
 	// ReasonTypeMismatch: a value the target's column cannot hold without loss (a
 	// scale or range it lacks, text that is not a number); Target names the system.
 	ReasonTypeMismatch = "type_mismatch"
+	// ReasonRedelivery: a sink wrote an apply it had written before again (after a
+	// restart), and it set nothing but agreed values: a duplicate.
+	ReasonRedelivery = "redelivery"
 )
 
 // Decision is one output of the resolver. Which fields are set depends on Kind:

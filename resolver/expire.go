@@ -48,6 +48,7 @@ func (r *Resolver) Expire(now time.Time, st *State, out *Output) {
 			kept = append(kept, a)
 		}
 		ss.InFlight = kept
+		r.pruneLanded(nowMs, ss)
 	}
 	for i := 0; i < len(st.Pending); {
 		p := st.Pending[i]

@@ -106,6 +106,7 @@ func (d *decider) ackEcho() *Apply {
 		}
 	}
 	ss.InFlight = kept
+	ss.land(&acked)
 	d.out.add(Decision{Kind: KindEcho, Record: d.st.Record, System: ch.System, EventID: acked.EventID, SentMs: acked.SentMs})
 	return &acked
 }
@@ -313,6 +314,10 @@ func (d *decider) see() {
 		ss.Seen = ss.Seen[:0]
 	}
 	ss.Known, ss.Deleted = true, false
+	ss.MarkerFP = 0
+	if d.ch.Marker != "" {
+		ss.MarkerFP = Fingerprint([]byte(d.ch.Marker))
+	}
 	for _, v := range d.ch.After {
 		ss.Seen = append(ss.Seen, SeenField{Name: v.Name, FP: v.FP})
 	}
@@ -327,7 +332,14 @@ func (d *decider) resolveUpsert() {
 	// nothing since: what it writes when it re-creates the row was made without
 	// knowing any of it.
 	d.rejoining = gone && !d.r.propagateDeletes && len(d.st.Agreed) > 0
+	prevMarker := d.ss.MarkerFP
 	d.see()
+	if d.acked == nil {
+		if l := d.rewritten(changes); l != nil {
+			d.redelivered(l, prevMarker, gone)
+			return
+		}
+	}
 	if d.acked != nil && d.acked.Expired {
 		d.repairLate(d.acked, gone)
 		return

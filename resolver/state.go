@@ -54,7 +54,26 @@ type SystemState struct {
 	Deleted  bool            // the last image it showed is a delete
 	Seen     []SeenField     // the image it last showed, as fingerprints
 	InFlight []Apply         // applies sent to it and not yet seen back, oldest first
+	// Landed are the last applies seen written to it (at most maxLanded, for
+	// lateEchoMs), fingerprints only: a JDBC sink is at-least-once, and after a
+	// restart it writes again what it wrote since its last offset commit, maybe over
+	// newer edits. Such a rewrite is recognised and never taken for a change.
+	Landed []Landed
+	// MarkerFP is the fingerprint of the origin marker the system last showed (0
+	// for none): a rewrite that puts an older apply's id back is certain.
+	MarkerFP uint64
 }
+
+// Landed is an apply a system has been seen to write.
+type Landed struct {
+	EventID string
+	SentMs  int64
+	Fields  []Value // names and fingerprints; Value is nil
+}
+
+// maxLanded bounds SystemState.Landed: a sink rewrites only what it wrote since its
+// last offset commit, so a few per record are enough, and the state stays small.
+const maxLanded = 4
 
 // SeenField is a field of an image a system showed.
 type SeenField struct {
@@ -167,7 +186,8 @@ func (s *State) Idle() bool {
 }
 
 // NextDeadlineMs returns the earliest time at which Expire has work for this record
-// (a pending change to flush or an in-flight apply to time out), or 0 when none.
+// (a pending change to flush, an in-flight apply to time out, a landed apply to
+// forget), or 0 when none.
 func (s *State) NextDeadlineMs(rules *Resolver) int64 {
 	var next int64
 	consider := func(ms int64) {
@@ -186,6 +206,9 @@ func (s *State) NextDeadlineMs(rules *Resolver) int64 {
 			} else {
 				consider(a.SentMs + rules.lateEchoMs())
 			}
+		}
+		if l := s.Systems[i].Landed; len(l) > 0 {
+			consider(l[0].SentMs + rules.lateEchoMs()) // forgotten then (pruneLanded)
 		}
 	}
 	return next

@@ -42,11 +42,13 @@ import (
 //	unconf   when flagged: str Unconfirmed
 //	key      values
 //	agreed   uv count, count × (ref name, ref writer, sv TsUs-previous, fpval)
-//	systems  uv count, count × (ref name, uv flags 1 Known 2 Deleted, pos,
+//	systems  uv count, count × (ref name, uv flags 1 Known 2 Deleted 4 Landed 8 Marker, pos,
 //	         uv seen, seen × (uv ref<<1|same-as-agreed, [fp]),
 //	         uv inflight, inflight × (str event id, uv flags 1 Delete 2 Expired
 //	         4 Uncertain, ref origin,
-//	         sv TsUs, sv SentMs, values))
+//	         sv TsUs, sv SentMs, values),
+//	         when flag 4: uv landed, landed × (str event id, sv SentMs, values),
+//	         when flag 8: fp MarkerFP)
 //	pending  uv count, count × (ref system, sv TsUs, pos, sv DeadlineMs, values)
 //	hold     when flagged: str entry id, uv count, count × ref field, uv changes
 //	values   uv count, count × (ref name, fpval)
@@ -62,7 +64,9 @@ const (
 
 	sysKnown     = 1 << 0
 	sysDeleted   = 1 << 1
-	sysFlagsMask = sysKnown | sysDeleted
+	sysLanded    = 1 << 2 // added to format 1 later: older states have no such bit
+	sysMarker    = 1 << 3
+	sysFlagsMask = sysKnown | sysDeleted | sysLanded | sysMarker
 
 	applyDelete    = 1 << 0
 	applyExpired   = 1 << 1
@@ -272,6 +276,12 @@ func (e *encoder) system(ss *resolver.SystemState, agreed []resolver.AgreedField
 	if ss.Deleted {
 		flags |= sysDeleted
 	}
+	if len(ss.Landed) > 0 {
+		flags |= sysLanded
+	}
+	if ss.MarkerFP != 0 {
+		flags |= sysMarker
+	}
 	e.uv(flags)
 	e.pos(ss.Pos)
 	e.uv(uint64(len(ss.Seen)))
@@ -302,6 +312,17 @@ func (e *encoder) system(ss *resolver.SystemState, agreed []resolver.AgreedField
 		e.sv(a.TsUs)
 		e.sv(a.SentMs)
 		e.values(a.Fields)
+	}
+	if len(ss.Landed) > 0 {
+		e.uv(uint64(len(ss.Landed)))
+		for _, l := range ss.Landed {
+			e.str(l.EventID)
+			e.sv(l.SentMs)
+			e.values(l.Fields)
+		}
+	}
+	if ss.MarkerFP != 0 {
+		e.fp(ss.MarkerFP)
 	}
 }
 
@@ -617,5 +638,18 @@ func (d *decoder) system(ss *resolver.SystemState, agreed []resolver.AgreedField
 			a.SentMs = d.sv()
 			a.Fields = d.values()
 		}
+	}
+	if flags&sysLanded != 0 {
+		n := d.count()
+		ss.Landed = make([]resolver.Landed, n)
+		for i := range ss.Landed {
+			l := &ss.Landed[i]
+			l.EventID = d.str()
+			l.SentMs = d.sv()
+			l.Fields = d.values()
+		}
+	}
+	if flags&sysMarker != 0 {
+		ss.MarkerFP = d.fp()
 	}
 }

@@ -1,0 +1,101 @@
+package resolver
+
+import "github.com/concord-sync/concord/codecs"
+
+// land records an apply the event was taken for the echo of as written to the
+// system, so that a sink writing it again later is recognised (see Landed).
+func (ss *SystemState) land(a *Apply) {
+	if a.Delete {
+		return
+	}
+	fields := make([]Value, len(a.Fields))
+	for i, f := range a.Fields {
+		fields[i] = Value{Name: f.Name, FP: f.FP}
+	}
+	if len(ss.Landed) == maxLanded {
+		ss.Landed = append(ss.Landed[:0], ss.Landed[1:]...)
+	}
+	ss.Landed = append(ss.Landed, Landed{EventID: a.EventID, SentMs: a.SentMs, Fields: fields})
+}
+
+// pruneLanded forgets landed applies older than a late echo may be (lateEchoMs).
+func (r *Resolver) pruneLanded(nowMs int64, ss *SystemState) {
+	kept := ss.Landed[:0]
+	for _, l := range ss.Landed {
+		if l.SentMs+r.lateEchoMs() > nowMs {
+			kept = append(kept, l)
+		}
+	}
+	ss.Landed = kept
+}
+
+// rewritten returns the landed apply this event writes again, or nil: its changes
+// are some of that apply's fields set back to the apply's values, it changes nothing
+// else, and (with an origin marker) it carries that apply's id. changes are the
+// event's changed fields.
+func (d *decider) rewritten(changes []Value) *Landed {
+	if len(changes) == 0 || d.ch.Op == codecs.OpRead {
+		return nil
+	}
+	marker := d.r.system(d.ch.System).marker != ""
+	for i := len(d.ss.Landed) - 1; i >= 0; i-- {
+		l := &d.ss.Landed[i]
+		if marker && d.ch.Marker != l.EventID {
+			continue
+		}
+		if writes(l, changes, d.ch.After) {
+			return l
+		}
+	}
+	return nil
+}
+
+// writes reports whether an image is what writing the landed apply again commits:
+// each change is one of its fields at its value, and each of its fields the image
+// carries (a TOASTed one it did not change may be absent) holds its value.
+func writes(l *Landed, changes, after []Value) bool {
+	for _, c := range changes {
+		f, ok := findValue(l.Fields, c.Name)
+		if !ok || f.FP != c.FP {
+			return false
+		}
+	}
+	for _, f := range l.Fields {
+		if v, ok := findValue(after, f.Name); ok && v.FP != f.FP {
+			return false
+		}
+	}
+	return true
+}
+
+// redelivered decides a rewrite of a landed apply (an at-least-once sink writing it
+// again after a restart): it is never the system's change, never wins and is never
+// propagated. What it overwrote is put right as a late echo's is (repairLate: the
+// agreed values re-applied, rule repair) when the rewrite is certain: the system's
+// origin marker named another apply before, and the rewrite put this one's id back,
+// which no user's edit does. Otherwise (no marker, or the marker unchanged, as a
+// user's edit of a row leaves it) an edit setting those fields back to those values
+// cannot be told from it, and the fields it set back go to review with reason
+// possible_redelivery. A rewrite that sets nothing but agreed values changes nothing
+// that matters. gone says the system had deleted the row the rewrite re-created.
+func (d *decider) redelivered(l *Landed, prevMarkerFP uint64, gone bool) {
+	var stale []string
+	for _, f := range l.Fields {
+		if ag := d.st.agreed(f.Name); ag != nil && ag.FP != f.FP {
+			stale = append(stale, f.Name)
+		}
+	}
+	reborn := gone || d.st.Deleted
+	if len(stale) == 0 && !reborn {
+		d.out.add(Decision{Kind: KindDuplicate, Record: d.st.Record, System: d.ch.System, Reason: ReasonRedelivery, EventID: l.EventID})
+		return
+	}
+	if d.r.system(d.ch.System).marker != "" && prevMarkerFP != Fingerprint([]byte(l.EventID)) {
+		d.repairLate(&Apply{EventID: l.EventID, SentMs: l.SentMs, Fields: l.Fields, Expired: true}, gone)
+		return
+	}
+	if reborn {
+		stale = d.st.agreedNames()
+	}
+	d.raise(ReasonPossibleRedelivery, stale, []Version{{System: d.ch.System, TsUs: d.ch.TsUs, Fields: pick(d.ch.After, stale)}}, d.st.agreedValues())
+}
