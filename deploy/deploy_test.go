@@ -517,7 +517,20 @@ func TestConnectorsMatchConcordConfig(t *testing.T) {
 
 		s := cfg.Systems[system]
 		src.expect(t, "plugin.name", "pgoutput")
-		src.expect(t, "decimal.handling.mode", "string")
+		// concord learns the target's column types from the schemas of its own
+		// events: they must be there, and say what the columns are (with
+		// decimal.handling.mode string or double a numeric column's schema says
+		// string or double, and applies would be typed so).
+		if m := src.cfg["decimal.handling.mode"]; m != "" && m != "precise" {
+			t.Errorf("%s: decimal.handling.mode = %q, want precise (the default)", src.name, m)
+		}
+		src.expect(t, "key.converter.schemas.enable", "true")
+		src.expect(t, "value.converter.schemas.enable", "true")
+		// concord needs no tombstones (a delete is an op d event) and the
+		// PartitionRouting SMT routes records by their payload, which a tombstone
+		// lacks: none are sent.
+		src.expect(t, "tombstones.on.delete", "false")
+		src.expect(t, "errors.tolerance", "none")
 		if m := src.cfg["time.precision.mode"]; m != "adaptive_time_microseconds" && m != "connect" {
 			t.Errorf("%s: time.precision.mode = %q, want adaptive_time_microseconds or connect", src.name, m)
 		}
@@ -553,13 +566,14 @@ func TestConnectorsMatchConcordConfig(t *testing.T) {
 		}
 		sunk[system] = true
 		s := cfg.Systems[system]
-		// Debezium's JDBC sink needs a Connect schema: concord writes flat rows in a
-		// schema envelope (codecs.ApplyEncoder), a delete as a tombstone, and the key
-		// as a plain JSON object of the key columns, whose schema the key converter
-		// supplies.
-		if s.Apply.Format != config.FormatFlat || !s.Apply.WithSchema() {
-			t.Errorf("systems.%s.apply: format %s schema %v, want flat with schema: true for %s", system, s.Apply.Format, s.Apply.WithSchema(), sink.name)
+		// Debezium's JDBC sink needs a Connect schema on key and value; it reads
+		// concord's debezium format as change events and flat as flattened rows
+		// (codecs.ApplyEncoder).
+		if !s.Apply.WithSchema() {
+			t.Errorf("systems.%s.apply: schema false, which %s refuses", system, sink.name)
 		}
+		// A sink that skips what it cannot write loses that write for good.
+		sink.expect(t, "errors.tolerance", "none")
 		sink.expect(t, "value.converter", "org.apache.kafka.connect.json.JsonConverter")
 		sink.expect(t, "value.converter.schemas.enable", "true")
 		sink.expect(t, "key.converter", "org.apache.kafka.connect.json.JsonConverter")
@@ -1396,4 +1410,70 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// TestConfluentSinkConfig checks the Confluent JDBC sink alternatives
+// (connect/confluent/*.json): a drop-in replacement of the stack's Debezium sink of
+// the same name, in the Confluent connector's own property names
+// (confluentinc/kafka-connect-jdbc JdbcSinkConfig: pk.mode, pk.fields,
+// table.name.format, connection.user, ...), reading what concord writes for it.
+func TestConfluentSinkConfig(t *testing.T) {
+	cfg := loadConcord(t)
+	_, sinks := loadConnectors(t)
+	stack := map[string]connector{}
+	for _, s := range sinks {
+		stack[s.name] = s
+	}
+	files, err := filepath.Glob(filepath.Join(root, connectDir, "confluent", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Confluent sink configs in %s/confluent (%v)", connectDir, err)
+	}
+	for _, f := range files {
+		var props map[string]string
+		if err := json.Unmarshal(readFile(t, filepath.Join(connectDir, "confluent", filepath.Base(f))), &props); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		sink := connector{name: props["name"], cfg: props}
+		sink.expect(t, "connector.class", "io.confluent.connect.jdbc.JdbcSinkConnector")
+		twin, ok := stack[sink.name]
+		if !ok {
+			t.Errorf("%s: name %q is no sink of the stack, which it should replace", f, sink.name)
+			continue
+		}
+		topic := sink.get(t, "topics")
+		system := systemByApplyTopic(cfg, topic)
+		if system == "" || topic != twin.get(t, "topics") {
+			t.Errorf("%s consumes %s; want the apply topic %s of its twin", f, topic, twin.get(t, "topics"))
+			continue
+		}
+		s := cfg.Systems[system]
+		// The Confluent sink needs a Struct value with a schema: the flat format,
+		// a delete as a tombstone (delete.enabled, which needs pk.mode=record_key).
+		if s.Apply.Format != config.FormatFlat || !s.Apply.WithSchema() {
+			t.Errorf("systems.%s.apply: format %s schema %v, want flat with a schema for %s", system, s.Apply.Format, s.Apply.WithSchema(), f)
+		}
+		keyColumns := make([]string, len(s.Key))
+		for i, k := range s.Key {
+			keyColumns[i] = s.Column(k)
+		}
+		for key, want := range map[string]string{
+			"insert.mode": "upsert", "pk.mode": "record_key", "pk.fields": strings.Join(keyColumns, ","),
+			"delete.enabled": "true", "auto.create": "false", "auto.evolve": "false", "errors.tolerance": "none",
+			"dialect.name":                 "PostgreSqlDatabaseDialect",
+			"table.name.format":            twin.get(t, "collection.name.format"),
+			"connection.url":               twin.get(t, "connection.url"),
+			"connection.user":              twin.get(t, "connection.username"),
+			"connection.password":          twin.get(t, "connection.password"),
+			"key.converter":                "org.apache.kafka.connect.json.JsonConverter",
+			"key.converter.schemas.enable": "true", "value.converter.schemas.enable": "true",
+			"value.converter": "org.apache.kafka.connect.json.JsonConverter",
+		} {
+			sink.expect(t, key, want)
+		}
+		for _, debeziumOnly := range []string{"primary.key.mode", "primary.key.fields", "collection.name.format", "connection.username", "schema.evolution"} {
+			if _, ok := props[debeziumOnly]; ok {
+				t.Errorf("%s: %s is a Debezium JDBC sink property; the Confluent sink ignores it", f, debeziumOnly)
+			}
+		}
+	}
 }

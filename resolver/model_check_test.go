@@ -125,7 +125,7 @@ func actionGen(systems int) *rapid.Generator[action] {
 		kind := rapid.SampledFrom([]actionKind{
 			actEdit, actEdit, actEdit, actTouch, actOwn, actDelete,
 			actDeliver, actDeliver, actDeliver, actDeliver, actSink, actSink, actSink, actSink,
-			actTick,
+			actTick, actCommit, actCommit, actRestart,
 		}).Draw(rt, "kind")
 		return action{
 			Kind:   kind,

@@ -63,9 +63,11 @@ const (
 	actDeliver                   // concord consumes the system's next change event
 	actSink                      // the system's sink writes its next apply
 	actTick                      // time passes; due pairing windows close
+	actCommit                    // the system's sink commits its consumer offset
+	actRestart                   // the system's sink task restarts: it writes again what it wrote since its last commit
 )
 
-var actionNames = [...]string{"edit", "touch", "own", "delete", "deliver", "sink", "tick"}
+var actionNames = [...]string{"edit", "touch", "own", "delete", "deliver", "sink", "tick", "commit", "restart"}
 
 func (k actionKind) String() string { return actionNames[k] }
 
@@ -178,6 +180,7 @@ type mSystem struct {
 	format   string
 	events   []mEvent
 	inbox    []mApply
+	written  []mApply // written by the sink since its last offset commit
 	offset   int64
 	unproven map[string]bool // records whose last sink write changed nothing and was not taken for an echo
 	ticks    int64           // writes so far, for the clock's drift
@@ -394,6 +397,14 @@ func (m *model) step(a action) error {
 	case actTick:
 		m.nowMs += int64(m.v.PairWindowMs)
 		m.expireDue()
+	case actCommit:
+		s.written = nil
+	case actRestart:
+		// A JDBC sink is at-least-once: a restarted task resumes from its last
+		// committed offset (Kafka Connect's WorkerSinkTask), so it writes again
+		// every apply it wrote since.
+		s.inbox = append(slices.Clone(s.written), s.inbox...)
+		s.written = nil
 	}
 	return nil
 }
@@ -634,6 +645,7 @@ func (m *model) sink(s *mSystem) error {
 	}
 	a := s.inbox[0]
 	s.inbox = s.inbox[1:]
+	s.written = append(s.written, a)
 	ap, err := world.DecodeApply(s.format, s.cols["id"], a.key, a.value)
 	if err != nil {
 		return fmt.Errorf("%s's sink refused apply %s: %w (key %s, value %s)", s.name, a.eventID, err, a.key, a.value)

@@ -43,19 +43,33 @@ func (d *decider) rewritten(changes []Value) *Landed {
 		if marker && d.ch.Marker != l.EventID {
 			continue
 		}
-		if writes(l, changes, d.ch.After) {
+		if writes(l, changes, d.ch.After, d.ch.Op == codecs.OpCreate) {
 			return l
 		}
 	}
 	return nil
 }
 
+// rewritesLanded reports whether an insert is a landed apply written again: every
+// value it shows but NULLs is that apply's.
+func (d *decider) rewritesLanded() bool {
+	if d.ch.Op != codecs.OpCreate {
+		return false
+	}
+	return d.rewritten(d.ch.After) != nil
+}
+
 // writes reports whether an image is what writing the landed apply again commits:
-// each change is one of its fields at its value, and each of its fields the image
-// carries (a TOASTed one it did not change may be absent) holds its value.
-func writes(l *Landed, changes, after []Value) bool {
+// each change is one of its fields at its value (or, for an insert re-creating a
+// deleted row, a NULL the insert leaves in the columns it does not set), and each of
+// its fields the image carries (a TOASTed one it did not change may be absent) holds
+// its value.
+func writes(l *Landed, changes, after []Value, insert bool) bool {
 	for _, c := range changes {
 		f, ok := findValue(l.Fields, c.Name)
+		if !ok && insert && c.FP == nullFP {
+			continue
+		}
 		if !ok || f.FP != c.FP {
 			return false
 		}

@@ -217,9 +217,11 @@ func (d *decider) echoes(a *Apply, passed bool) bool {
 	if ch.Op == codecs.OpCreate {
 		// The sink's insert leaves the columns the apply does not carry NULL, or at
 		// their defaults. Past other applies, an insert showing other synced values
-		// is taken for the system's own create rather than a partial apply's.
+		// is taken for the system's own create rather than a partial apply's, and
+		// so is one that a landed apply written again explains exactly (the sink
+		// re-creating a deleted row after a restart).
 		for _, v := range ch.After {
-			if _, ok := findValue(a.Fields, v.Name); !ok && v.FP != nullFP && passed {
+			if _, ok := findValue(a.Fields, v.Name); !ok && v.FP != nullFP && (passed || d.rewritesLanded()) {
 				if class, _ := d.r.classify(v.Name); class != classUnmapped {
 					return false
 				}
@@ -321,6 +323,7 @@ func (d *decider) see() {
 	for _, v := range d.ch.After {
 		ss.Seen = append(ss.Seen, SeenField{Name: v.Name, FP: v.FP})
 	}
+	ss.markShown()
 }
 
 func (d *decider) resolveUpsert() {
@@ -369,8 +372,8 @@ func (d *decider) resolveUpsert() {
 		}
 		d.st.Deleted = false
 		for i := range changes {
-			if class, _ := d.r.classify(changes[i].Name); class == classUnmapped {
-				d.resolveField(&changes[i])
+			if class, _ := d.r.classify(changes[i].Name); class == classUnmapped || d.st.held(changes[i].Name) {
+				d.resolveField(&changes[i]) // skipped, or attached to the entry
 				continue
 			}
 			d.decide(&changes[i], RuleSync)
@@ -441,7 +444,10 @@ func (d *decider) creates() bool {
 			return false
 		}
 	}
-	return d.st.Hold == nil
+	// Fields under review stay held (attached to the entry), but the record still
+	// comes into existence everywhere, with the rest; only a hold of the whole
+	// record keeps it where it is.
+	return d.st.Hold == nil || !d.st.Hold.Record
 }
 
 // resolveField decides one changed field of the event.

@@ -328,6 +328,18 @@ func (ss *SystemState) shows(vals []Value) bool {
 	return true
 }
 
+// markShown marks the applies still on their way whose values the system now shows
+// as uncertain: their write may change nothing and so commit an event that proves
+// nothing (an earlier apply, or the system's own edit, set the same values first),
+// so they must not block the echo of a later apply.
+func (ss *SystemState) markShown() {
+	for i := range ss.InFlight {
+		if a := &ss.InFlight[i]; a.live() && !a.Delete && !a.Uncertain && len(a.Fields) > 0 && ss.shows(a.Fields) {
+			a.Uncertain = true
+		}
+	}
+}
+
 // writerOf names whose change an in-flight apply carries for one of its fields: one
 // apply may carry values decided for several writers, and the agreed image names
 // the field's own while the value is still agreed; else the apply's origin.
