@@ -21,6 +21,15 @@
 // commands stay within one hash slot: a cluster node refuses CROSSSLOT commands even
 // when it owns every slot. Without redis-server it skips the test (fails with CI=true).
 //
+// Postgres(t) gives a test its own new database (dropped, sessions and all, when it
+// ends) on ONE PostgreSQL cluster per test binary: initdb into a temporary directory
+// (trust authentication, user "postgres"), fsync off, listening on a free 127.0.0.1
+// port with its unix socket in that directory, started on first use and stopped by
+// Main. Debian keeps the binaries off PATH, so /usr/lib/postgresql/*/bin is searched
+// (newest version first) before PATH. As root the server runs as the "postgres" OS
+// user the package creates, since initdb and postgres refuse root. Without PostgreSQL
+// the test is skipped; with CI=true it fails instead.
+//
 // Server processes are killed with the test binary if it dies before Main stops them
 // (Linux: the parent-death signal).
 package testenv

@@ -172,7 +172,7 @@ func shared(t testing.TB, l *lazyServer) *process {
 }
 
 func stopAll() {
-	for _, l := range []*lazyServer{&standalone, &cluster} {
+	for _, l := range []*lazyServer{&standalone, &cluster, &postgresServer} {
 		l.mu.Lock()
 		if l.p != nil {
 			if err := l.p.stop(); err != nil {
