@@ -105,6 +105,10 @@ type demoSummary struct {
 	DivergedRecords int              `json:"diverged_records"`
 	Diverged        []string         `json:"diverged,omitempty"`
 	Settled         bool             `json:"settled"`
+	// SinkRestarts and SinkRewrites: the demo restarts each sink task once while the
+	// systems edit, and the restarted task writes again what it had not committed.
+	SinkRestarts int64 `json:"sink_restarts"`
+	SinkRewrites int64 `json:"sink_rewrites"`
 }
 
 const demoPartitions = 4
@@ -228,6 +232,7 @@ func demoWait(ctx context.Context, o demoOptions, s *sim.Sim, reg *prometheus.Re
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	editing := true
+	restarted := map[string]bool{}
 	var settleStart time.Time
 	for {
 		select {
@@ -240,6 +245,14 @@ func demoWait(ctx context.Context, o demoOptions, s *sim.Sim, reg *prometheus.Re
 			_, _ = fmt.Fprintf(progress, "\r%5.0fs  events %7d  applies %7d  echoes %7d  conflicts %5d  to review %4d   ",
 				time.Since(start).Seconds(), m.sum("concord_events_total"), m.by("concord_decisions_total", "kind")["apply"],
 				m.by("concord_decisions_total", "kind")["echo"], m.sum("concord_conflicts_total"), m.by("concord_conflicts_total", "rule")["review"])
+		}
+		// Each sink task restarts once while the systems edit (billing's at a third
+		// of the run, crm's at two thirds), as a Connect worker restarting would.
+		for i, system := range []string{"billing", "crm"} {
+			at := o.duration * time.Duration(i+1) / 3
+			if editing && !restarted[system] && time.Since(start) >= at {
+				restarted[system] = s.RestartSink(system)
+			}
 		}
 		if editing && time.Since(start) >= o.duration {
 			s.StopEditing()
@@ -275,6 +288,8 @@ func summarize(ctx context.Context, cfg *config.Config, s *sim.Sim, reg *prometh
 	sum.Echoes = sum.Decisions["echo"]
 	for _, st := range s.Stats().Systems {
 		sum.Edits += st.Edits
+		sum.SinkRestarts += st.Restarts
+		sum.SinkRewrites += st.Rewrites
 	}
 	entries, err := d.List(ctx, dlq.Filter{Status: dlq.StatusPending})
 	if err != nil {
@@ -305,6 +320,7 @@ func printSummary(w io.Writer, s *demoSummary, asJSON bool) error {
 		fmt.Fprintf(&b, "  %-10s %8d\n", k, s.Decisions[k])
 	}
 	fmt.Fprintf(&b, "  conflicts %d, DLQ entries %d, echoes %d, poison %d\n", s.Conflicts, s.DLQEntries, s.Echoes, s.Poison)
+	fmt.Fprintf(&b, "  sink restarts %d (applies written again: %d)\n", s.SinkRestarts, s.SinkRewrites)
 	fmt.Fprintf(&b, "  records %d, diverged %d", s.Records, s.DivergedRecords)
 	if !s.Settled {
 		fmt.Fprint(&b, " (the sync did not settle within --settle)")

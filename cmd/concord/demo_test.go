@@ -38,6 +38,9 @@ func TestDemoJSON(t *testing.T) {
 			t.Errorf("%s = %v, want more than 0: %s", key, sum[key], out.String())
 		}
 	}
+	if n, _ := sum["sink_restarts"].(float64); n < 2 {
+		t.Errorf("sink_restarts = %v, want both sinks restarted once: %s", sum["sink_restarts"], out.String())
+	}
 	if d, _ := sum["decisions"].(map[string]any); d["conflict"] == nil {
 		t.Errorf("no conflict decided by rule (last-write-wins): %s", out.String())
 	}

@@ -69,12 +69,18 @@ type Config struct {
 	// columns differently but must stay co-partitioned by record ID (DESIGN.md section 1),
 	// as Debezium's PartitionRouting SMT would do on a real connector.
 	PartitionByID bool
+	// SinkCommitInterval is how long a sink's oldest uncommitted write waits for its
+	// offset commit at most; default DefaultSinkCommitInterval (see RestartSink).
+	SinkCommitInterval time.Duration
 }
 
 // withDefaults returns c with zero fields set to their defaults.
 func (c Config) withDefaults() Config {
 	if c.Records == 0 {
 		c.Records = DefaultRecords
+	}
+	if c.SinkCommitInterval == 0 {
+		c.SinkCommitInterval = DefaultSinkCommitInterval
 	}
 	switch {
 	case c.DeleteRatio == 0:
@@ -107,6 +113,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.Systems) == 0 {
 		bad("Systems: at least one system is needed")
+	}
+	if c.SinkCommitInterval < 0 {
+		bad("SinkCommitInterval: %s is negative", c.SinkCommitInterval)
 	}
 	if c.Records < 0 {
 		bad("Records: %d is negative", c.Records)

@@ -51,7 +51,9 @@ type SystemStats struct {
 	Applies    int64 // apply events consumed
 	SinkWrites int64 // applies written: every upsert, and deletes of existing rows
 	SinkNoops  int64 // deletes of missing rows: nothing written, nothing published
-	Rejected   int64 // applies that could not be decoded: logged and skipped
+	Rejected   int64 // applies the sink could not write: its task failed (ErrSinkFailed)
+	Rewrites   int64 // applies written again after a sink restart (at-least-once)
+	Restarts   int64 // sink task restarts (RestartSink)
 }
 
 // New validates cfg and returns a Sim that is ready to Run.
@@ -97,11 +99,11 @@ func (s *Sim) Run(ctx context.Context) error {
 	}
 	var closers []func() error
 	for _, t := range s.tables {
-		w, r := s.writer(t), s.reader(t)
-		closers = append(closers, w.Close, r.Close)
+		w := s.writer(t)
+		closers = append(closers, w.Close)
 		goRun(func() error { return t.publish(ctx, w) })
 		goRun(func() error {
-			return t.sink(ctx, r, s.log, func() { s.lastApply.Store(time.Now().UnixNano()) })
+			return t.sink(ctx, func() *kafka.Reader { return s.reader(t) }, s.cfg.SinkCommitInterval, s.log, func() { s.lastApply.Store(time.Now().UnixNano()) })
 		})
 	}
 	ed := newEditor(s.cfg, s.tables, s.log, func() { s.pairs.Add(1) })
@@ -153,7 +155,7 @@ func (s *Sim) reader(t *table) *kafka.Reader {
 		Topic:          t.spec.ApplyTopic,
 		StartOffset:    kafka.FirstOffset,
 		MaxWait:        500 * time.Millisecond,
-		CommitInterval: 500 * time.Millisecond,
+		CommitInterval: 0, // the task commits when it chooses (see sinkTask)
 		ErrorLogger:    kafkaLogger(s.log, t.spec.Name+" sink"),
 	})
 }
@@ -163,6 +165,21 @@ func (s *Sim) reader(t *table) *kafka.Reader {
 func kafkaLogger(log *zap.Logger, who string) kafka.Logger {
 	sugar := log.Sugar().With("client", who)
 	return kafka.LoggerFunc(func(msg string, args ...any) { sugar.Warnf(msg, args...) })
+}
+
+// RestartSink restarts a system's sink task, as a Connect worker restarting or a
+// task failing over does: what it wrote since its last offset commit it writes again.
+// It returns false for an unknown system.
+func (s *Sim) RestartSink(system string) bool {
+	t, ok := s.byName[system]
+	if !ok {
+		return false
+	}
+	select {
+	case t.restart <- struct{}{}:
+	default: // a restart is already on its way
+	}
+	return true
 }
 
 // StopEditing stops the simulated users; sinks keep consuming so the sync can settle.

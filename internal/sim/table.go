@@ -29,6 +29,7 @@ type table struct {
 	fieldOf map[string]string // column -> canonical field, for the columns Columns renames
 
 	queue       chan kafka.Message // change events in commit order, drained by one publisher
+	restart     chan struct{}      // RestartSink's requests to the sink task
 	unpublished atomic.Int64       // queued or in flight, not yet acknowledged
 	stats       counters
 
@@ -42,7 +43,7 @@ type counters struct {
 	edits, creates, deletes        atomic.Int64
 	published, tombstones          atomic.Int64
 	applies, sinkWrites, sinkNoops atomic.Int64
-	rejected                       atomic.Int64
+	rejected, rewrites, restarts   atomic.Int64
 }
 
 func newTable(spec SystemSpec) *table {
@@ -63,6 +64,7 @@ func newTable(spec SystemSpec) *table {
 		spec:    spec,
 		fieldOf: make(map[string]string, len(spec.Columns)),
 		queue:   make(chan kafka.Message, queueSize),
+		restart: make(chan struct{}, 1),
 		db:      world.NewTable(ws, true),
 		drift:   rand.New(rand.NewPCG(uint64(len(spec.Name)), uint64(spec.Skew))),
 	}
@@ -185,6 +187,6 @@ func (t *table) snapshot() SystemStats {
 		Edits: c.edits.Load(), Creates: c.creates.Load(), Deletes: c.deletes.Load(),
 		Published: c.published.Load(), Tombstones: c.tombstones.Load(),
 		Applies: c.applies.Load(), SinkWrites: c.sinkWrites.Load(), SinkNoops: c.sinkNoops.Load(),
-		Rejected: c.rejected.Load(),
+		Rejected: c.rejected.Load(), Rewrites: c.rewrites.Load(), Restarts: c.restarts.Load(),
 	}
 }
