@@ -58,6 +58,7 @@ func confluentRow(id int) map[string]any {
 const confluentRowText = `Ada|1234.50|2024-03-01T12:34:56.789000Z|2022-01-08|true|{"n": 1, "tier": "gold"}|first|2024-03-01 12:34:56.123`
 
 func TestConfluentWritesEachTypeAsPostgreSQLReadsIt(t *testing.T) {
+	t.Parallel()
 	conn, check := db(t)
 	s := confluent(t, conn, nil)
 	if err := s.Put(ctx, []jdbcsink.Record{rec(key(t, 1), flat(t, confluentFields, confluentRow(1)))}); err != nil {
@@ -71,6 +72,7 @@ func TestConfluentWritesEachTypeAsPostgreSQLReadsIt(t *testing.T) {
 }
 
 func TestConfluentUpsertWritesOnlyTheRecordsFields(t *testing.T) {
+	t.Parallel()
 	conn, check := db(t)
 	s := confluent(t, conn, nil)
 	if err := s.Put(ctx, []jdbcsink.Record{rec(key(t, 1), flat(t, confluentFields, confluentRow(1)))}); err != nil {
@@ -100,6 +102,7 @@ func TestConfluentUpsertWritesOnlyTheRecordsFields(t *testing.T) {
 }
 
 func TestConfluentTombstonesDelete(t *testing.T) {
+	t.Parallel()
 	conn, check := db(t)
 	s := confluent(t, conn, nil)
 	err := s.Put(ctx, []jdbcsink.Record{
@@ -120,6 +123,7 @@ func TestConfluentTombstonesDelete(t *testing.T) {
 }
 
 func TestConfluentRefusals(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name     string
 		override map[string]string
@@ -193,6 +197,7 @@ func TestConfluentRefusals(t *testing.T) {
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			conn, check := db(t)
 			override := map[string]string{"max.retries": "0"}
 			maps.Copy(override, c.override)
@@ -220,6 +225,7 @@ func TestConfluentRefusals(t *testing.T) {
 // TestConfluentRetriesSQLErrorsThenFails: an SQLException rolls the whole batch back
 // and is retriable until max.retries runs out.
 func TestConfluentRetriesSQLErrorsThenFails(t *testing.T) {
+	t.Parallel()
 	conn, check := db(t)
 	s := confluent(t, conn, map[string]string{"max.retries": "1"})
 	bad := confluentRow(2)

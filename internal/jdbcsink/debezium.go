@@ -331,7 +331,11 @@ func (s *DebeziumSink) write(ctx context.Context, t *tableDef, recs []*dbzRecord
 	}
 	return inTransaction(ctx, s.conn, func() error {
 		if err := executeBatch(ctx, s.conn.PgConn(), sql, entries); err != nil {
-			return &JavaError{Class: "GenericJDBCException", Message: "error executing work", Cause: err}
+			// Session.doWork converts the SQLException (hibernate/hibernate-orm
+			// JdbcCoordinatorImpl.coordinateWork: convert(e, "error executing work")); the
+			// JDBCException subclass it picks by SQLState, and its exact message layout,
+			// are not emulated.
+			return &JavaError{Class: "JDBCException", Message: "error executing work", Cause: err}
 		}
 		return nil
 	})

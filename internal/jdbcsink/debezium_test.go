@@ -35,6 +35,7 @@ func debezium(t *testing.T, conn *pgx.Conn, override map[string]string) *jdbcsin
 }
 
 func TestDebeziumWritesEachTypeAsPostgreSQLReadsIt(t *testing.T) {
+	t.Parallel()
 	conn, check := db(t)
 	s := debezium(t, conn, nil)
 	if err := s.Put(ctx, []jdbcsink.Record{rec(key(t, 1), envelope(t, "c", allFields, nil, fullRow(1)))}); err != nil {
@@ -48,6 +49,7 @@ func TestDebeziumWritesEachTypeAsPostgreSQLReadsIt(t *testing.T) {
 }
 
 func TestDebeziumUpsertWritesOnlyTheRecordsFields(t *testing.T) {
+	t.Parallel()
 	conn, check := db(t)
 	s := debezium(t, conn, nil)
 	if err := s.Put(ctx, []jdbcsink.Record{rec(key(t, 1), envelope(t, "r", allFields, nil, fullRow(1)))}); err != nil {
@@ -80,6 +82,7 @@ func TestDebeziumUpsertWritesOnlyTheRecordsFields(t *testing.T) {
 }
 
 func TestDebeziumDeletes(t *testing.T) {
+	t.Parallel()
 	conn, check := db(t)
 	s := debezium(t, conn, nil)
 	err := s.Put(ctx, []jdbcsink.Record{
@@ -117,6 +120,7 @@ func TestDebeziumDeletes(t *testing.T) {
 // TestDebeziumRefusals shows what the real sink refuses, each with its message, and
 // that a refused Put leaves the table as it was.
 func TestDebeziumRefusals(t *testing.T) {
+	t.Parallel()
 	asString := func(f field) field { f.typ, f.logical, f.params = "string", "", nil; return f }
 	cases := []struct {
 		name     string
@@ -196,6 +200,7 @@ func TestDebeziumRefusals(t *testing.T) {
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			conn, check := db(t)
 			s := debezium(t, conn, c.override)
 			// The refused record comes second, after a good one of another schema
@@ -225,6 +230,7 @@ func TestDebeziumRefusals(t *testing.T) {
 // with textValue(), which is null for anything but a JSON string, so the column is
 // written NULL; a required field refuses it instead.
 func TestDebeziumAJSONObjectInAStringFieldIsNull(t *testing.T) {
+	t.Parallel()
 	conn, check := db(t)
 	s := debezium(t, conn, nil)
 	r := fullRow(1)
@@ -246,6 +252,7 @@ func TestDebeziumAJSONObjectInAStringFieldIsNull(t *testing.T) {
 // TestDebeziumFailedFlushCommitsNothingOfItself: records of one schema are one flush,
 // one transaction: the bad one rolls back the good ones before it.
 func TestDebeziumFailedFlushCommitsNothingOfItself(t *testing.T) {
+	t.Parallel()
 	conn, check := db(t)
 	s := debezium(t, conn, nil)
 	bad := fullRow(3)
@@ -265,6 +272,7 @@ func TestDebeziumFailedFlushCommitsNothingOfItself(t *testing.T) {
 // delete flushes the upserts buffered before it, an upsert the deletes, so what came
 // before the failing flush is committed (and would be written again on redelivery).
 func TestDebeziumFlushesBeforeAFailureStayCommitted(t *testing.T) {
+	t.Parallel()
 	conn, check := db(t)
 	s := debezium(t, conn, nil)
 	bad := fullRow(2)
@@ -284,6 +292,7 @@ func TestDebeziumFlushesBeforeAFailureStayCommitted(t *testing.T) {
 }
 
 func TestDebeziumFlattenedValues(t *testing.T) {
+	t.Parallel()
 	conn, check := db(t)
 	s := debezium(t, conn, nil)
 	// ExtractNewRecordState's output: the row itself, not an envelope.
@@ -308,6 +317,7 @@ func TestDebeziumFlattenedValues(t *testing.T) {
 // plain string (no io.debezium.data.Json name) holding JSON lands in jsonb; any other
 // column type gets a bare varchar parameter (see TestDebeziumRefusals).
 func TestDebeziumCastsPlainStringsIntoJSONColumns(t *testing.T) {
+	t.Parallel()
 	conn, check := db(t)
 	s := debezium(t, conn, nil)
 	plain := fMeta
