@@ -210,8 +210,12 @@ func appendFieldSchema(dst []byte, c TypedColumn, optional bool) []byte {
 	}
 	switch t.Name {
 	case NameDecimal:
+		scale := t.Scale
+		if scale == ScaleOfValue {
+			scale = t.valueScale(c.Value)
+		}
 		dst = append(dst, `,"parameters":{"scale":"`...)
-		dst = strconv.AppendInt(dst, int64(t.Scale), 10)
+		dst = strconv.AppendInt(dst, int64(scale), 10)
 		if t.Precision > 0 {
 			dst = append(dst, `","`+decimalPrecisionParam+`":"`...)
 			dst = strconv.AppendInt(dst, int64(t.Precision), 10)

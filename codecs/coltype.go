@@ -94,11 +94,16 @@ var columnAliases = map[string]ColumnType{
 	"micro_timestamp":        {Type: TypeInt64, Name: NameMicroTimestamp},
 	"nano_timestamp":         {Type: TypeInt64, Name: NameNanoTimestamp},
 	"zoned_timestamp":        {Type: TypeString, Name: NameZonedTimestamp},
+	"connect_timestamp":      {Type: TypeInt64, Name: NameConnectTime},
+	"connect_date":           {Type: TypeInt32, Name: NameConnectDate},
 	"variable_scale_decimal": {Type: TypeStruct, Name: NameVarScale},
 }
 
 // logicalAliases are the aliases of logical types, in the order String tries them.
-var logicalAliases = []string{"json", "date", "timestamp", "micro_timestamp", "nano_timestamp", "zoned_timestamp", "variable_scale_decimal"}
+var logicalAliases = []string{
+	"json", "date", "timestamp", "micro_timestamp", "nano_timestamp", "zoned_timestamp",
+	"connect_timestamp", "connect_date", "variable_scale_decimal",
+}
 
 // ColumnTypeNames lists the configuration's type names, for error messages.
 func ColumnTypeNames() string {
@@ -190,3 +195,30 @@ var ErrTypeMismatch = errors.New("type mismatch")
 func mismatch(t ColumnType, v []byte, why string) error {
 	return fmt.Errorf("%w: %.60s cannot be written to a %s column: %s", ErrTypeMismatch, v, t, why)
 }
+
+// ForConfluent is the type to send a column of type t as to the Confluent JDBC sink,
+// which knows Connect's own logical types only (Decimal, Date, Time, Timestamp) and
+// binds any other by its plain schema type (confluentinc/kafka-connect-jdbc
+// src/main/java/io/confluent/connect/jdbc/dialect/GenericDatabaseDialect.java,
+// maybeBindLogical): Debezium's timestamps become a Connect Timestamp (milliseconds:
+// a finer value is a type mismatch), its Date a Connect Date, and a
+// VariableScaleDecimal, a struct that sink cannot bind, a Decimal of the value's own
+// scale (ScaleOfValue). Text types
+// (JSON, UUID) stay strings: its PostgreSQL dialect casts a parameter for a json,
+// jsonb or uuid column (PostgreSqlDatabaseDialect.java, valueTypeCast).
+func (t ColumnType) ForConfluent() ColumnType {
+	switch t.Name {
+	case NameZonedTimestamp, NameTimestamp, NameMicroTimestamp, NameNanoTimestamp:
+		return ColumnType{Type: TypeInt64, Name: NameConnectTime}
+	case NameDate:
+		return ColumnType{Type: TypeInt32, Name: NameConnectDate}
+	case NameVarScale:
+		return ColumnType{Type: TypeBytes, Name: NameDecimal, Scale: ScaleOfValue}
+	}
+	return t
+}
+
+// ScaleOfValue as a Decimal's Scale means each value's own scale: the schema of
+// each apply carries it (a Decimal for a column of no fixed scale, PostgreSQL's
+// numeric, for a sink that cannot read a VariableScaleDecimal).
+const ScaleOfValue = -1

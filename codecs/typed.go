@@ -208,6 +208,9 @@ func (t ColumnType) appendDecimal(dst, v []byte) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
+	if t.Scale == ScaleOfValue {
+		return appendBase64Quoted(dst, twosComplement(unscaled)), nil
+	}
 	if scale > t.Scale {
 		return dst, mismatch(t, v, "more fractional digits than the column's scale "+strconv.Itoa(t.Scale))
 	}
@@ -336,4 +339,13 @@ func (t ColumnType) Fits(v []byte) bool {
 	var buf [64]byte
 	_, err := t.AppendValue(buf[:0], v)
 	return err == nil
+}
+
+// valueScale is the scale a Decimal of ScaleOfValue has for v (0 for NULL or a value
+// that is no decimal, which AppendValue then refuses).
+func (t ColumnType) valueScale(v []byte) int {
+	if _, scale, err := t.decimal(v); err == nil {
+		return scale
+	}
+	return 0
 }

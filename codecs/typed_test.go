@@ -2,6 +2,7 @@ package codecs_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/concord-sync/concord/codecs"
@@ -142,4 +143,37 @@ func TestParseColumnType(t *testing.T) {
 			t.Errorf("%q parsed", s)
 		}
 	}
+}
+
+// TestVariableScaleForConfluent: a column of no fixed scale goes to the Confluent
+// sink, which cannot bind a VariableScaleDecimal struct, as a Decimal of each value's
+// own scale, its schema saying that scale.
+func TestVariableScaleForConfluent(t *testing.T) {
+	ct := mustType(t, "variable_scale_decimal").ForConfluent()
+	a := codecs.Apply{
+		Key:    []codecs.TypedColumn{{Name: "id", Value: []byte(`1`)}},
+		Fields: []codecs.TypedColumn{{Name: "amount", Value: []byte(`"-12.345"`), Type: ct}},
+	}
+	v, _, err := (codecs.ApplyEncoder{Format: codecs.FormatFlat, Schema: true}).AppendValue(nil, &a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"name":"org.apache.kafka.connect.data.Decimal","version":1,"parameters":{"scale":"3"}`, `"amount":"z8c="`} {
+		if !strings.Contains(string(v), want) {
+			t.Errorf("value lacks %s: %s", want, v)
+		}
+	}
+	if got := decodeTypedFlat(t, v); got != `"-12.345"` {
+		t.Errorf("decoded back to %s", got)
+	}
+}
+
+func decodeTypedFlat(t *testing.T, value []byte) string {
+	t.Helper()
+	var ev codecs.Event
+	if err := codecs.NewDecoder(codecs.Options{Unwrapped: true}).Decode(codecs.Message{Value: value}, &ev); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := ev.After.Get("amount")
+	return string(v)
 }

@@ -83,6 +83,9 @@ const (
 	FormatDebezium = "debezium" // apply events as Debezium envelopes (Debezium JDBC sink)
 	FormatFlat     = "flat"     // apply events as flat JSON rows (Confluent JDBC sink)
 
+	SinkDebezium  = "debezium"  // Debezium's JDBC sink reads the apply topic
+	SinkConfluent = "confluent" // the Confluent JDBC sink reads it
+
 	EnvelopeDebezium  = "debezium"  // input values are full Debezium envelopes
 	EnvelopeUnwrapped = "unwrapped" // input values went through ExtractNewRecordState
 
@@ -101,6 +104,10 @@ const (
 type Apply struct {
 	Topic  string `yaml:"topic"`  // default <name>.apply.<system>
 	Format string `yaml:"format"` // debezium (default) | flat
+	// Sink is the connector that reads the topic: debezium (default), Debezium's JDBC
+	// sink, or confluent, the Confluent JDBC sink, which knows Connect's own logical
+	// types only, so applies carry those (codecs.ColumnType.ForConfluent).
+	Sink string `yaml:"sink"`
 	// Schema wraps key and value in a JsonConverter schema envelope, as the JDBC sinks
 	// need (default true). false writes bare JSON, which neither Debezium's nor the
 	// Confluent JDBC sink accepts: config check warns about it.

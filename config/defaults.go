@@ -45,6 +45,7 @@ func (c *Config) systemDefaults(s *System) {
 	setString(&s.Timestamp, SourceTimestamp, c.unset(key+"timestamp", s.Timestamp == ""))
 	setString(&s.Envelope, EnvelopeDebezium, c.unset(key+"envelope", s.Envelope == ""))
 	setString(&s.Apply.Format, FormatDebezium, c.unset(key+"apply.format", s.Apply.Format == ""))
+	setString(&s.Apply.Sink, SinkDebezium, c.unset(key+"apply.sink", s.Apply.Sink == ""))
 	if s.Apply.Schema == nil {
 		schema := true
 		s.Apply.Schema = &schema

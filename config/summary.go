@@ -44,6 +44,13 @@ func (c *Config) summarizeSystem(b *strings.Builder, name string) {
 		line(b, "timestamp", "%s (Debezium commit time)", SourceTimestamp)
 	}
 	line(b, "columns", "%s", describeColumns(s))
+	if len(s.Columns) > 0 {
+		types := make([]string, 0, len(s.Columns))
+		for _, col := range sortedKeys(s.Columns) {
+			types = append(types, col+" "+s.Columns[col])
+		}
+		line(b, "types", "%s (the rest learned from its events' schemas)", strings.Join(types, ", "))
+	}
 	if s.OriginMarker != "" {
 		line(b, "marker", "apply event ids are written to column %s", s.OriginMarker)
 	}
@@ -63,10 +70,14 @@ func describeColumns(s *System) string {
 }
 
 func describeFormat(a Apply) string {
+	s := a.Format + " without a schema"
 	if a.WithSchema() {
-		return a.Format + " with a Connect schema"
+		s = a.Format + " with a Connect schema"
 	}
-	return a.Format + " without a schema"
+	if a.Sink == SinkConfluent {
+		s += ", for the Confluent JDBC sink: Connect's logical types only"
+	}
+	return s
 }
 
 // fieldsOwnedBy returns the fields whose authority is owner, sorted.

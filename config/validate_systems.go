@@ -101,6 +101,10 @@ func (v *validator) apply(key string, s *System) {
 		v.add(key+".topic", "required: the topic the sink for this system reads")
 	}
 	v.checkEnum(key+".format", s.Apply.Format, FormatDebezium, FormatFlat)
+	v.checkEnum(key+".sink", s.Apply.Sink, SinkDebezium, SinkConfluent)
+	if s.Apply.Sink == SinkConfluent && s.Apply.Format != FormatFlat {
+		v.add(key+".sink", "the Confluent JDBC sink reads format %s only (it has no Debezium change-event support); format is %s", FormatFlat, s.Apply.Format)
+	}
 }
 
 func (v *validator) columnTypes(key string, s *System) {

@@ -149,6 +149,10 @@ func TestValidateRules(t *testing.T) {
 		{"bad column type", func(c *Config) { c.Systems["crm"].Columns = map[string]string{"balance": "decimal(2"} }, []string{
 			`systems.crm.columns.balance: column type "decimal(2": want decimal(P,S) or decimal(S)`,
 		}},
+		{"bad sink", func(c *Config) { c.Systems["crm"].Apply.Sink = "jdbc" }, []string{`systems.crm.apply.sink: "jdbc" is not one of: debezium, confluent`}},
+		{"confluent reads flat only", func(c *Config) { c.Systems["crm"].Apply.Sink = SinkConfluent }, []string{
+			"systems.crm.apply.sink: the Confluent JDBC sink reads format flat only (it has no Debezium change-event support); format is debezium",
+		}},
 		{"column types", func(c *Config) {
 			c.Systems["crm"].Columns = map[string]string{"balance": "decimal(12,2)", "renewed": "zoned_timestamp", "meta": "json"}
 		}, nil},
