@@ -59,13 +59,22 @@ func (r *Resolver) WithColumnTypes(types ColumnTypes) *Resolver {
 // ColumnType returns the type of a system's column: configured
 // (systems.<s>.columns), else learned (WithColumnTypes), else the zero ColumnType,
 // which the encoder infers from each value.
+//
+// For a system whose apply topic the Confluent JDBC sink reads, the type is the one
+// that sink can bind (codecs.ColumnType.ForConfluent).
 func (r *Resolver) ColumnType(system, column string) codecs.ColumnType {
-	if sr := r.system(system); sr != nil && len(sr.cfg.Columns) > 0 {
-		if t, ok := sr.cfg.ColumnType(column); ok {
-			return t
-		}
+	sr := r.system(system)
+	if sr == nil {
+		return codecs.ColumnType{}
 	}
-	return r.types[system][column]
+	t, ok := sr.cfg.ColumnType(column)
+	if !ok || len(sr.cfg.Columns) == 0 {
+		t = r.types[system][column]
+	}
+	if sr.cfg.Apply.Sink == config.SinkConfluent && t.Known() {
+		t = t.ForConfluent()
+	}
+	return t
 }
 
 // typed reports whether any column of a system has a known type.
