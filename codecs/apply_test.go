@@ -54,7 +54,9 @@ func TestApplyEncoder(t *testing.T) {
 				sourceField + tail + `,"payload":{"before":{"cust_id":"c-1"},"after":null,"source":` + source + `,"op":"d","ts_ms":1700000000000}}`,
 		},
 		{
-			"debezium without schema", codecs.ApplyEncoder{Name: "contacts"}, up, `{"cust_id":"c-1"}`,
+			"debezium without schema",
+			codecs.ApplyEncoder{Name: "contacts"},
+			up, `{"cust_id":"c-1"}`,
 			`{"before":null,"after":` + rowPayload + `,"source":{"connector":"concord","name":"contacts","ts_ms":1700000000000},"op":"u","ts_ms":1700000000000}`,
 		},
 		{

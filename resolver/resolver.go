@@ -624,7 +624,14 @@ func (d *decider) decideFor(writer string, tsUs int64, v *Value, rule Rule) {
 		}
 	}
 	d.st.setAgreed(a)
-	d.decided = append(d.decided, *v)
+	// A field decided twice in one call (a held change of the winner, then the
+	// winner's row) is sent once, with the last decision: an apply naming a column
+	// twice is refused by the sink (JsonConverter cannot build that struct).
+	if prev, ok := findValue(d.decided, v.Name); ok {
+		*prev = *v
+	} else {
+		d.decided = append(d.decided, *v)
+	}
 	d.writer, d.writerTs = writer, tsUs
 	if rank(rule) > rank(d.rule) {
 		d.rule = rule

@@ -725,8 +725,10 @@ func TestTypeMismatchGoesToReview(t *testing.T) {
 func TestTypeMismatchEntryNamesTheTarget(t *testing.T) {
 	h := newHarness(t, func(c *config.Config) { c.Systems["billing"].Columns = map[string]string{"notes": "int16"} })
 	var ch resolver.Change
-	event := codecs.Event{Kind: codecs.KindChange, Op: c, TsMs: 1000, Position: codecs.Position{Kind: codecs.PosPostgres, A: 1},
-		After: h.row("crm", []string{`notes=40000`}, 1000)}
+	event := codecs.Event{
+		Kind: codecs.KindChange, Op: c, TsMs: 1000, Position: codecs.Position{Kind: codecs.PosPostgres, A: 1},
+		After: h.row("crm", []string{`notes=40000`}, 1000),
+	}
 	if err := h.r.Canonicalize("crm", &event, &ch); err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/concord-sync/concord/dlq"
 	"github.com/concord-sync/concord/dlq/web"
 	"github.com/concord-sync/concord/internal/sim"
+	"github.com/concord-sync/concord/internal/world"
 	"github.com/concord-sync/concord/pipeline"
 	"github.com/concord-sync/concord/pipeline/state"
 	"github.com/concord-sync/concord/resolver"
@@ -200,8 +201,10 @@ func runDemo(ctx context.Context, o demoOptions, log *zap.Logger, progress io.Wr
 }
 
 // demoSystems describes the CRM (full before images, its clock on time, Debezium
-// envelopes applied) and billing (no before images, an updated_at column, its clock
-// --skew ahead and wandering up to another --skew, flat applies). With the default
+// envelopes applied) and billing (no before images, a TOASTed notes column, an
+// updated_at column, its clock --skew ahead and wandering up to another --skew, flat
+// applies); both with typed columns (numeric of different scales, timestamptz,
+// boolean) and change events that carry their Connect schemas. With the default
 // 300ms skew and 500ms tolerance, concurrent pairs fall both inside the tolerance
 // (review) and outside it (last-write-wins).
 func demoSystems(cfg *config.Config, o demoOptions) sim.Config {
@@ -214,13 +217,18 @@ func demoSystems(cfg *config.Config, o demoOptions) sim.Config {
 				Name: "crm", Topic: crm.Topic, ApplyTopic: crm.Apply.Topic, ApplyFormat: crm.Apply.Format,
 				KeyColumn: "id", FullBefore: true,
 				Columns: map[string]string{"email": "email_address", "name": "full_name", "notes": "notes", "phone": "phone"},
-				Owns:    []string{"email", "name"}, Shared: []string{"notes", "phone"},
+				Owns:    []string{"email", "name"}, Shared: []string{"notes", "phone", "credit", "renewed_at"},
+				Types: map[string]string{"credit": "numeric(12,4)", "renewed_at": world.PGTimestamptz, "active": world.PGBoolean},
 			},
 			{
 				Name: "billing", Topic: billing.Topic, ApplyTopic: billing.Apply.Topic, ApplyFormat: billing.Apply.Format,
 				KeyColumn: "cust_id", TimestampColumn: "updated_at", Skew: o.skew, Drift: o.skew,
 				Columns: map[string]string{"status": "payment_status", "plan": "plan", "notes": "notes", "phone": "phone"},
-				Owns:    []string{"status", "plan"}, Shared: []string{"notes", "phone"},
+				Owns:    []string{"status", "plan", "active"}, Shared: []string{"notes", "phone", "credit", "renewed_at"},
+				Types: map[string]string{"credit": "numeric(12,2)", "renewed_at": world.PGTimestamptz, "active": world.PGBoolean},
+				// billing has no full before images: its large notes column is TOASTed,
+				// sent as Debezium's placeholder when an update leaves it unchanged.
+				Toasted: []string{"notes"},
 			},
 		},
 	}

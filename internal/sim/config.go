@@ -46,6 +46,14 @@ type SystemSpec struct {
 	Drift  time.Duration
 	Owns   []string // canonical fields its users edit that no other system edits
 	Shared []string // canonical fields its users edit that other systems edit too
+	// Types are the PostgreSQL types of columns (world.PGTimestamptz, "numeric(12,2)",
+	// ...; see world.Spec.Types): its sink writes them as PostgreSQL stores them, a
+	// value PostgreSQL refuses fails the sink, and its change events carry them as
+	// Debezium does. Columns without one are text.
+	Types map[string]string
+	// Toasted are columns PostgreSQL stores out of line: without FullBefore, an update
+	// that leaves one unchanged sends Debezium's unavailable placeholder for it.
+	Toasted []string
 }
 
 // Config configures a Sim.
@@ -156,6 +164,9 @@ func (s SystemSpec) validate(i int) []error {
 	}
 	if s.TimestampColumn == s.KeyColumn {
 		bad("TimestampColumn %q is the key column", s.TimestampColumn)
+	}
+	if err := world.CheckTypes(s.Types); err != nil {
+		bad("Types: %v", err)
 	}
 	seen := map[string]bool{}
 	for _, f := range slices.Concat(s.Owns, s.Shared) {

@@ -2,12 +2,16 @@ package sim
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/concord-sync/concord/internal/world"
 )
 
 const (
@@ -206,7 +210,41 @@ func (e *editor) record() string {
 }
 
 // value returns a new JSON string value for field f of t: "<system>-<field>-<n>".
+//
+// A column of a declared type gets a value of that type, in the canonical form
+// concord decodes it to (codecs.Column): a numeric(P,S) a decimal with 0 to S
+// fractional digits (so a column of a larger scale than another system's sometimes
+// holds what that one cannot), a timestamptz a microsecond UTC time, a date, a
+// boolean. Text columns get unique text.
 func (e *editor) value(t *table, f string) string {
 	e.values++
-	return strconv.Quote(t.spec.Name + "-" + f + "-" + strconv.FormatInt(e.values, 10))
+	n := e.values
+	var p, s int
+	switch typ := t.spec.Types[t.spec.column(f)]; {
+	case typ == world.PGTimestamptz:
+		at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n)*time.Minute + time.Duration(e.rng.IntN(1e6))*time.Microsecond)
+		return strconv.Quote(at.Format(time.RFC3339Nano))
+	case typ == world.PGDate:
+		return strconv.Quote(time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, int(n%25000)).Format(time.DateOnly))
+	case typ == world.PGBoolean:
+		return strconv.FormatBool(e.rng.IntN(2) == 0)
+	case scanNumeric(typ, &p, &s):
+		digits := 1 + e.rng.IntN(s+1) // 0..s fractional digits
+		unscaled := n*1000 + int64(e.rng.IntN(1000))
+		frac := digits - 1
+		text := strconv.FormatInt(unscaled, 10)
+		for len(text) <= frac {
+			text = "0" + text
+		}
+		if frac > 0 {
+			text = strings.TrimRight(strings.TrimRight(text[:len(text)-frac]+"."+text[len(text)-frac:], "0"), ".")
+		}
+		return strconv.Quote(text)
+	}
+	return strconv.Quote(t.spec.Name + "-" + f + "-" + strconv.FormatInt(n, 10))
+}
+
+func scanNumeric(typ string, p, s *int) bool {
+	_, err := fmt.Sscanf(typ, "numeric(%d,%d)", p, s)
+	return err == nil
 }

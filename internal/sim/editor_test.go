@@ -93,7 +93,7 @@ func TestEditorActions(t *testing.T) {
 					continue
 				}
 				var env envelope
-				if err := json.Unmarshal(m.Value, &env); err != nil {
+				if err := json.Unmarshal(payloadOf(m.Value), &env); err != nil {
 					t.Fatal(err)
 				}
 				events[tb] = append(events[tb], env)

@@ -126,10 +126,20 @@ type event struct {
 func decodeEvent(t *testing.T, r *kgo.Record) event {
 	t.Helper()
 	var ev event
-	if err := json.Unmarshal(r.Value, &ev); err != nil {
+	if err := json.Unmarshal(payloadOf(r.Value), &ev); err != nil {
 		t.Fatalf("%s: %v", r.Value, err)
 	}
 	return ev
+}
+
+// payloadOf returns the payload of JsonConverter output with schemas.enable=true
+// ({"schema":…,"payload":…}), as the sim's events are; anything else as it is.
+func payloadOf(b []byte) []byte {
+	var env map[string]json.RawMessage
+	if json.Unmarshal(b, &env) != nil || len(env) != 2 || env["schema"] == nil || env["payload"] == nil {
+		return b
+	}
+	return env["payload"]
 }
 
 // mirror copies from's change events to to's apply topic as apply events in to's

@@ -139,9 +139,14 @@ type byRecordID struct{ keyColumn string }
 
 // Balance implements kafka.Balancer.
 func (b byRecordID) Balance(msg kafka.Message, partitions ...int) int {
-	var key map[string]string
+	var key map[string]json.RawMessage
 	if err := json.Unmarshal(msg.Key, &key); err == nil {
-		if id, ok := key[b.keyColumn]; ok {
+		if payload, ok := key["payload"]; ok && len(key) == 2 { // a JsonConverter envelope
+			key = nil
+			_ = json.Unmarshal(payload, &key)
+		}
+		var id string
+		if json.Unmarshal(key[b.keyColumn], &id) == nil {
 			msg.Key = []byte(id)
 		}
 	} // else keep the key bytes: the sim's own keys always decode

@@ -109,7 +109,7 @@ func checkStream(t *testing.T, spec SystemSpec, recs []*kgo.Record) map[string]m
 	deleted := map[string]bool{}                     // key -> last event was a delete
 	for _, r := range recs {
 		var key map[string]string
-		if err := json.Unmarshal(r.Key, &key); err != nil || len(key) != 1 || key[spec.KeyColumn] == "" {
+		if err := json.Unmarshal(payloadOf(r.Key), &key); err != nil || len(key) != 1 || key[spec.KeyColumn] == "" {
 			t.Fatalf("key %s: want {%q: id}", r.Key, spec.KeyColumn)
 		}
 		id := key[spec.KeyColumn]
@@ -200,7 +200,7 @@ func TestSinkWrites(t *testing.T) {
 	for _, tc := range []struct {
 		format string
 		schema bool
-	}{{FormatFlat, false}, {FormatFlat, true}, {FormatDebezium, false}} {
+	}{{FormatFlat, true}, {FormatDebezium, true}} {
 		t.Run(tc.format+"_schema="+strconv.FormatBool(tc.schema), func(t *testing.T) {
 			t.Parallel()
 			spec := billingSpec()
@@ -248,7 +248,7 @@ func TestSinkWrites(t *testing.T) {
 			var ops []string
 			var stamps []int64
 			for _, r := range recs {
-				if string(r.Key) == `{"cust_id":"r-3"}` {
+				if string(payloadOf(r.Key)) == `{"cust_id":"r-3"}` {
 					if ev := decodeEvent(t, r); ev.Op != "c" || string(ev.After["extra"]) != "42" {
 						t.Fatalf("r-3: %s", r.Value)
 					}
@@ -378,25 +378,48 @@ func TestPartitionByID(t *testing.T) {
 }
 
 // TestSinkFailsOnAnUnusableApply: an apply event the sink cannot write fails its task,
-// as the real JDBC sink's does with errors.tolerance=none, instead of being skipped.
+// as the real JDBC sink's does with errors.tolerance=none, instead of being skipped:
+// what is no JSON, what has no Connect schema (JsonConverter with schemas.enable), a
+// key without a schema (primary.key.mode=record_key), a value PostgreSQL refuses for
+// a typed column.
 func TestSinkFailsOnAnUnusableApply(t *testing.T) {
 	t.Parallel()
-	spec := billingSpec()
-	brokers := newCluster(t, spec.Topic, spec.ApplyTopic)
-	s, err := New(Config{Brokers: brokers, Systems: []SystemSpec{spec}}, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
+	typed := codecs.ApplyEncoder{Format: FormatFlat, Schema: true}
+	untypedBalance := codecs.Apply{
+		Key:    []codecs.TypedColumn{{Name: "cust_id", Value: []byte(`"r-4"`)}},
+		Fields: []codecs.TypedColumn{{Name: "balance", Value: []byte(`"12.5"`)}}, // a string, no Decimal
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	produce(t, brokers, &kgo.Record{Topic: spec.ApplyTopic, Key: []byte(`{"cust_id":"r-4"}`), Value: []byte("not json")})
-	if err := <-done; !errors.Is(err, ErrSinkFailed) {
-		t.Fatalf("Run = %v, want ErrSinkFailed", err)
-	}
-	if st := s.Stats().Systems["billing"]; st.Rejected != 1 || st.SinkWrites != 0 {
-		t.Fatalf("stats %+v", st)
+	key, _ := typed.AppendKey(nil, &untypedBalance)
+	value, _, _ := typed.AppendValue(nil, &untypedBalance)
+	for name, rec := range map[string]*kgo.Record{
+		"not json":                {Key: []byte(`{"cust_id":"r-4"}`), Value: []byte("not json")},
+		"schemaless":              {Key: []byte(`{"cust_id":"r-4"}`), Value: []byte(`{"cust_id":"r-4","notes":"x"}`)},
+		"a string into a numeric": {Key: key, Value: value},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			spec := billingSpec()
+			spec.Types = map[string]string{"balance": "numeric(12,2)"}
+			brokers := newCluster(t, spec.Topic, spec.ApplyTopic)
+			s, err := New(Config{Brokers: brokers, Systems: []SystemSpec{spec}}, zaptest.NewLogger(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), deadline)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- s.Run(ctx) }()
+			rec.Topic = spec.ApplyTopic
+			produce(t, brokers, rec)
+			err = <-done
+			if !errors.Is(err, ErrSinkFailed) {
+				t.Fatalf("Run = %v, want ErrSinkFailed", err)
+			}
+			t.Logf("the sink failed: %v", err)
+			if st := s.Stats().Systems["billing"]; st.Rejected != 1 || st.SinkWrites != 0 {
+				t.Fatalf("stats %+v", st)
+			}
+		})
 	}
 }
 
@@ -411,8 +434,10 @@ func TestSinkRestartRewrites(t *testing.T) {
 	enc := codecs.ApplyEncoder{Format: spec.ApplyFormat, Schema: true, Name: "test"}
 	var recs []*kgo.Record
 	for i := range 5 {
-		a := codecs.Apply{Key: []codecs.TypedColumn{{Name: "cust_id", Value: []byte(`"r-1"`)}},
-			Fields: []codecs.TypedColumn{{Name: "notes", Value: []byte(strconv.Quote("n" + strconv.Itoa(i)))}}}
+		a := codecs.Apply{
+			Key:    []codecs.TypedColumn{{Name: "cust_id", Value: []byte(`"r-1"`)}},
+			Fields: []codecs.TypedColumn{{Name: "notes", Value: []byte(strconv.Quote("n" + strconv.Itoa(i)))}},
+		}
 		key, _ := enc.AppendKey(nil, &a)
 		value, _, _ := enc.AppendValue(nil, &a)
 		recs = append(recs, &kgo.Record{Topic: spec.ApplyTopic, Key: key, Value: value})

@@ -8,8 +8,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
-
-	"github.com/concord-sync/concord/internal/world"
 )
 
 // A sink task commits its consumer offsets now and then, not after every write, as
@@ -28,7 +26,7 @@ const (
 var ErrSinkFailed = errors.New("sim: sink task failed")
 
 // sink consumes the table's apply topic as a JDBC sink connector's task would, until
-// ctx is done: it writes every apply (world.DecodeApply, world.Table.Sink), commits
+// ctx is done: it writes every apply (world.Table.ReadApply, world.Table.Sink), commits
 // its offset every sinkCommitEvery messages or sinkCommitInterval, and when restarted
 // (RestartSink) it drops what it has not committed and resumes from its last commit,
 // so it writes those applies again: JDBC sinks are at-least-once. open returns a
@@ -109,9 +107,9 @@ func (t *table) sinkTask(ctx context.Context, r *kafka.Reader, interval time.Dur
 }
 
 // write applies one apply message to the table as the JDBC sink would
-// (world.DecodeApply, world.Table.Sink).
+// (world.Table.ReadApply, world.Table.Sink).
 func (t *table) write(ctx context.Context, m kafka.Message) error {
-	a, err := world.DecodeApply(t.spec.ApplyFormat, t.spec.KeyColumn, m.Key, m.Value)
+	a, err := t.db.ReadApply(t.spec.ApplyFormat, m.Key, m.Value)
 	if err != nil {
 		return err
 	}

@@ -50,6 +50,7 @@ func newTable(spec SystemSpec) *table {
 	ws := world.Spec{
 		Name: spec.Name, Schema: "public", Table: spec.Topic, KeyColumn: spec.KeyColumn,
 		TimestampColumn: spec.TimestampColumn, FullBefore: spec.FullBefore,
+		Types: spec.Types, Toasted: spec.Toasted, Schemas: true,
 	}
 	if parts := strings.Split(spec.Topic, "."); len(parts) >= 3 {
 		ws.Schema, ws.Table = parts[len(parts)-2], parts[len(parts)-1]

@@ -33,15 +33,20 @@ type source struct {
 	LSN       int64  `json:"lsn"`
 }
 
-// EncodeKey returns the Kafka key of a row: {"<KeyColumn>":"<id>"}.
+// EncodeKey returns the Kafka key of a row: {"<KeyColumn>":"<id>"}, with its
+// schema when Spec.Schemas.
 func (t *Table) EncodeKey(id string) []byte {
+	if t.spec.Schemas {
+		return t.keyWithSchema(id)
+	}
 	k := append([]byte{'{'}, quote(t.spec.KeyColumn)...)
 	k = append(k, ':')
 	k = append(k, quote(id)...)
 	return append(k, '}')
 }
 
-// EncodeValue returns the Kafka value of a change (JsonConverter, schemas disabled).
+// EncodeValue returns the Kafka value of a change: JsonConverter's output, with the
+// Connect schema (and each typed column in its Connect encoding) when Spec.Schemas.
 // processedMs is the envelope's ts_ms, when the connector processed it. It fails
 // only when a row holds a value that is not JSON.
 func (t *Table) EncodeValue(c *Change, processedMs int64) ([]byte, error) {
@@ -57,16 +62,33 @@ func (t *Table) EncodeValue(c *Change, processedMs int64) ([]byte, error) {
 	if c.Op == OpRead {
 		env.Source.Snapshot = "true"
 	}
+	wire := func(r Row) (map[string]json.RawMessage, error) { return t.wire(c.ID, r), nil }
+	if t.spec.Schemas {
+		wire = func(r Row) (map[string]json.RawMessage, error) { return t.wireTyped(c.ID, r) }
+	}
+	var err error
 	if c.Before != nil {
-		env.Before = t.wire(c.ID, c.Before)
+		if env.Before, err = wire(c.Before); err != nil {
+			return nil, err
+		}
 	}
 	if c.After != nil {
-		env.After = t.wire(c.ID, c.After)
+		if env.After, err = wire(c.After); err != nil {
+			return nil, err
+		}
+	}
+	var v any = env
+	if t.spec.Schemas {
+		typing := c.After
+		if typing == nil {
+			typing = c.Before
+		}
+		v = t.withSchema(env, typing)
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // as Kafka Connect writes it
-	if err := enc.Encode(env); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("world: %s: encoding the change of %s: %w", t.spec.Name, c.ID, err)
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil

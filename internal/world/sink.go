@@ -1,12 +1,11 @@
 package world
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
-	"github.com/concord-sync/concord/codecs"
+	"github.com/concord-sync/concord/internal/jdbcsink"
 )
 
 // Apply formats a sink consumes (DESIGN.md section 4; codecs/apply.go).
@@ -47,103 +46,112 @@ func (t *Table) Sink(a *Apply, clockMs int64, eventID string) (*Change, bool) {
 }
 
 // DecodeApply decodes an apply message in format as a JDBC sink with
-// primary.key.mode=record_key reads it. The ID comes from the key's keyColumn;
-// values are canonical (codecs.Canonicalize). A JsonConverter envelope
-// ({"schema","payload"}) is unwrapped on key and value.
+// primary.key.mode=record_key and JsonConverter schemas.enable=true on key and value
+// reads it, into a table whose columns have no declared type (their values keep the
+// JSON type they were sent with). See Table.ReadApply.
 func DecodeApply(format, keyColumn string, key, value []byte) (Apply, error) {
-	id, err := decodeApplyKey(keyColumn, key)
+	return readApply(format, keyColumn, nil, key, value)
+}
+
+// ReadApply decodes an apply message as the table's JDBC sink reads it and as
+// PostgreSQL stores it in the table's typed columns (Spec.Types): a value a column
+// refuses is an error wrapping ErrRefused, which fails the sink's task.
+func (t *Table) ReadApply(format string, key, value []byte) (Apply, error) {
+	return readApply(format, t.spec.KeyColumn, t.types, key, value)
+}
+
+// readApply follows the sink's reading of a record: Kafka's JsonConverter
+// (internal/jdbcsink.ToConnectData, emulated from its source: it refuses anything but
+// {"schema","payload"}), then Debezium's JDBC sink: a value whose schema's name ends
+// in ".Envelope" is a change event (debezium/debezium
+// debezium-connector-jdbc/src/main/java/io/debezium/connector/jdbc/JdbcKafkaSinkRecord.java
+// and io/debezium/data/Envelope.java isEnvelopeSchema), op d a delete and otherwise
+// its after struct the row; any other struct is the row itself (flattened), and a
+// null value a delete; record_key takes the key from the key struct, and refuses a
+// key without a schema.
+func readApply(format, keyColumn string, types map[string]pgType, key, value []byte) (Apply, error) {
+	k, err := jdbcsink.ToConnectData("apply", key, true)
 	if err != nil {
-		return Apply{}, err
+		return Apply{}, fmt.Errorf("%w: key: %w", ErrApply, err)
 	}
-	a := Apply{ID: id}
-	if value == nil {
-		if format != FormatFlat {
-			return a, fmt.Errorf("%w: null value on a %s apply topic", ErrApply, format)
-		}
-		a.Delete = true
-		return a, nil
+	ks, ok := k.Value.(*jdbcsink.Struct)
+	if k.Schema == nil || !ok {
+		return Apply{}, fmt.Errorf("%w: Configured primary key mode 'record_key' cannot have null schema", ErrApply)
 	}
-	obj, err := decodeObject(value)
+	idValue, _ := ks.Get(keyColumn)
+	if idValue == nil {
+		return Apply{}, fmt.Errorf("%w: key %s has no column %q", ErrApply, key, keyColumn)
+	}
+	a := Apply{ID: fmt.Sprint(idValue)}
+	v, err := jdbcsink.ToConnectData("apply", value, true)
 	if err != nil {
 		return a, fmt.Errorf("%w: value: %w", ErrApply, err)
 	}
-	if format == FormatDebezium {
-		if obj, a.Delete, err = debeziumAfter(obj); err != nil || a.Delete {
+	if v.Value == nil {
+		a.Delete = true // a tombstone: delete.enabled
+		return a, nil
+	}
+	row, ok := v.Value.(*jdbcsink.Struct)
+	if !ok {
+		return a, fmt.Errorf("%w: value is a %s, not a struct", ErrApply, v.Schema.Type)
+	}
+	if strings.HasSuffix(v.Schema.Name, ".Envelope") {
+		if row, a.Delete, err = envelopeRow(row); err != nil || a.Delete {
 			return a, err
 		}
+	} else if format == FormatDebezium {
+		return a, fmt.Errorf("%w: a %s apply topic carries a value that is no Debezium envelope (schema %q)", ErrApply, format, v.Schema.Name)
 	}
-	a.Set = make(Row, len(obj))
-	for col, v := range obj {
-		if col == keyColumn {
+	a.Set = make(Row, len(row.Schema.Fields))
+	for _, f := range row.Schema.Fields {
+		if f.Name == keyColumn {
 			continue
 		}
-		canon, err := codecs.Canonicalize(v)
+		fv, _ := row.Get(f.Name)
+		canon, err := stored(types, f.Name, f.Schema, fv)
 		if err != nil {
-			return a, fmt.Errorf("%w: column %s: %w", ErrApply, col, err)
+			return a, fmt.Errorf("column %s: %w", f.Name, err)
 		}
-		a.Set[col] = string(canon)
+		a.Set[f.Name] = canon
 	}
 	return a, nil
 }
 
-// debeziumAfter returns the `after` image of a Debezium envelope, or delete true for op d.
-func debeziumAfter(env map[string]json.RawMessage) (after map[string]json.RawMessage, del bool, err error) {
-	var op string
-	if err := json.Unmarshal(env["op"], &op); err != nil {
-		return nil, false, fmt.Errorf("%w: op: %w", ErrApply, err)
-	}
+// envelopeRow returns a change event's row: after for c, u and r; delete true for d.
+func envelopeRow(env *jdbcsink.Struct) (*jdbcsink.Struct, bool, error) {
+	op, _ := env.Get("op")
 	switch op {
 	case "d":
 		return nil, true, nil
 	case "c", "u", "r":
-		after, err := decodeObject(env["after"])
-		if err != nil {
-			return nil, false, fmt.Errorf("%w: after: %w", ErrApply, err)
+		after, _ := env.Get("after")
+		row, ok := after.(*jdbcsink.Struct)
+		if !ok {
+			return nil, false, fmt.Errorf("%w: op %s has no after struct", ErrApply, op)
 		}
-		return after, false, nil
+		return row, false, nil
 	default:
-		return nil, false, fmt.Errorf("%w: op %q is not c, u, r or d", ErrApply, op)
+		return nil, false, fmt.Errorf("%w: op %v is not c, u, r or d", ErrApply, op)
 	}
 }
 
-// decodeApplyKey returns the record ID in an apply key: the key column's value, a
-// string as its text and anything else as its JSON.
-func decodeApplyKey(keyColumn string, key []byte) (string, error) {
-	obj, err := decodeObject(key)
+// stored is the canonical value a column holds after the sink wrote v into it: as
+// PostgreSQL stores it for a column of a declared type (toColumn), else the value's
+// own JSON (a column with no declared type keeps what it was sent).
+func stored(types map[string]pgType, column string, s *jdbcsink.Schema, v any) (string, error) {
+	b, err := bindDebezium(s, v)
 	if err != nil {
-		return "", fmt.Errorf("%w: key: %w", ErrApply, err)
+		return "", err
 	}
-	v, ok := obj[keyColumn]
-	if !ok {
-		return "", fmt.Errorf("%w: key %s has no column %q", ErrApply, key, keyColumn)
+	if col, ok := types[column]; ok {
+		return toColumn(col, b)
 	}
-	var s string
-	if json.Unmarshal(v, &s) == nil {
-		return s, nil
+	if b.null {
+		return Null, nil
 	}
-	canon, err := codecs.Canonicalize(v)
-	if err != nil {
-		return "", fmt.Errorf("%w: key: %w", ErrApply, err)
+	switch b.sqlType {
+	case "int8", "float8", "bool":
+		return b.text, nil
 	}
-	return string(canon), nil
-}
-
-// decodeObject decodes a JSON object, unwrapping a JsonConverter
-// {"schema":…,"payload":…} envelope.
-func decodeObject(b []byte) (map[string]json.RawMessage, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(b, &obj); err != nil {
-		return nil, err
-	}
-	if obj == nil {
-		return nil, errors.New("null, not an object")
-	}
-	_, hasSchema := obj["schema"]
-	if payload, ok := obj["payload"]; ok && hasSchema && len(obj) == 2 {
-		if bytes.Equal(payload, []byte("null")) {
-			return nil, errors.New("null payload, not an object")
-		}
-		return decodeObject(payload)
-	}
-	return obj, nil
+	return quoteString(b.text), nil
 }

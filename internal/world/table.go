@@ -1,6 +1,7 @@
 package world
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -34,6 +35,24 @@ type Spec struct {
 	// and Debezium sends Unavailable for it instead (PostgreSQL connector,
 	// unavailable.value.placeholder).
 	Toasted []string
+	// Types are the PostgreSQL types of columns (PGTimestamptz, "numeric(12,2)", ...);
+	// a column without one has no declared type and keeps the JSON it is sent. The
+	// sink writes typed columns as PostgreSQL stores them (Table.ReadApply), and the
+	// change events carry them as Debezium's PostgreSQL connector does (Schemas).
+	Types map[string]string
+	// Schemas: the connector's JsonConverter has schemas.enable=true, so each change
+	// event carries its Connect schema.
+	Schemas bool
+}
+
+// CheckTypes reports the first column type of types that is not one a Spec may have.
+func CheckTypes(types map[string]string) error {
+	for col, s := range types {
+		if _, err := parsePGType(s); err != nil {
+			return fmt.Errorf("column %s: %w", col, err)
+		}
+	}
+	return nil
 }
 
 // Unavailable is Debezium's default unavailable.value.placeholder, as canonical JSON.
@@ -90,20 +109,30 @@ type Table struct {
 	spec      Spec
 	columns   []string // spec.Columns and columns added by sink writes, in order
 	rows      map[string]Row
+	types     map[string]pgType
 	lsn, txID int64
 	capturing bool
 }
 
 // NewTable returns an empty table. With capturing false the connector has not
-// started: writes commit without a change event until Snapshot is called.
+// started: writes commit without a change event until Snapshot is called. It panics
+// on a column type CheckTypes refuses.
 func NewTable(spec Spec, capturing bool) *Table {
 	if spec.Schema == "" {
 		spec.Schema = "public"
 	}
-	return &Table{
+	t := &Table{
 		spec: spec, columns: slices.Clone(spec.Columns), rows: map[string]Row{},
-		lsn: firstLSN, txID: 700, capturing: capturing,
+		types: map[string]pgType{}, lsn: firstLSN, txID: 700, capturing: capturing,
 	}
+	for col, s := range spec.Types {
+		pt, err := parsePGType(s)
+		if err != nil {
+			panic(fmt.Sprintf("world: %s: column %s: %v", spec.Name, col, err))
+		}
+		t.types[col] = pt
+	}
+	return t
 }
 
 // Spec returns the table's description.
