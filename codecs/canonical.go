@@ -3,6 +3,7 @@ package codecs
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
@@ -201,4 +202,51 @@ func parse(p *fastjson.Parser, b []byte) (*fastjson.Value, error) {
 		return nil, fmt.Errorf("not JSON: %w", err)
 	}
 	return v, nil
+}
+
+// AppendSortedJSON appends v as AppendCanonicalJSON does, but with every object's
+// members sorted by key and only the last of duplicate keys kept: the same JSON
+// document in one form (see the Json logical type).
+func AppendSortedJSON(dst []byte, v *fastjson.Value) ([]byte, error) {
+	switch v.Type() {
+	case fastjson.TypeObject:
+		o, _ := v.Object() // cannot fail: the type is object
+		type member struct {
+			key []byte
+			v   *fastjson.Value
+		}
+		var ms []member
+		o.Visit(func(key []byte, mv *fastjson.Value) { ms = append(ms, member{key, mv}) })
+		slices.SortStableFunc(ms, func(a, b member) int { return bytes.Compare(a.key, b.key) })
+		dst = append(dst, '{')
+		for i, m := range ms {
+			if i+1 < len(ms) && bytes.Equal(ms[i+1].key, m.key) {
+				continue // a later duplicate wins
+			}
+			if dst[len(dst)-1] != '{' {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, m.key)
+			dst = append(dst, ':')
+			var err error
+			if dst, err = AppendSortedJSON(dst, m.v); err != nil {
+				return dst, err
+			}
+		}
+		return append(dst, '}'), nil
+	case fastjson.TypeArray:
+		items, _ := v.Array() // cannot fail: the type is array
+		dst = append(dst, '[')
+		for i, item := range items {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = AppendSortedJSON(dst, item); err != nil {
+				return dst, err
+			}
+		}
+		return append(dst, ']'), nil
+	}
+	return AppendCanonicalJSON(dst, v)
 }

@@ -24,6 +24,7 @@ const (
 	logicalNanos                // epoch nanoseconds
 	logicalZoned                // ISO-8601 string with offset
 	logicalDate                 // days since the epoch
+	logicalJSON                 // io.debezium.data.Json: a JSON document as text
 )
 
 func logicalKindOf(name []byte) logicalKind {
@@ -42,6 +43,8 @@ func logicalKindOf(name []byte) logicalKind {
 		return logicalZoned
 	case "io.debezium.time.Date", "org.apache.kafka.connect.data.Date":
 		return logicalDate
+	case "io.debezium.data.Json":
+		return logicalJSON
 	}
 	return logicalNone
 }
@@ -55,6 +58,7 @@ var logicalNames = [...]string{
 	logicalNanos:    "NanoTimestamp",
 	logicalZoned:    "ZonedTimestamp",
 	logicalDate:     "Date",
+	logicalJSON:     "Json",
 }
 
 // Bounds that keep hostile input from making huge values: PostgreSQL's numeric has
@@ -150,6 +154,29 @@ type converter struct {
 	raw    []byte // decoded base64
 	digits []byte // decimal digits
 	text   []byte // number text
+	doc    fastjson.Parser
+	docBuf []byte // a canonical JSON document
+}
+
+// appendJSONDocument handles io.debezium.data.Json (a json or jsonb column): the text
+// of a JSON document, canonicalised by meaning, so that the same document compares
+// equal however it was written: PostgreSQL's jsonb reorders keys, keeps the last of
+// duplicate keys and prints its own spacing, and a document concord writes comes
+// back in that form. Object members are sorted by key, the last of duplicates kept.
+func (c *converter) appendJSONDocument(dst []byte, v *fastjson.Value) ([]byte, error) {
+	s, err := v.StringBytes()
+	if err != nil {
+		return dst, fmt.Errorf("value is %s, want a string holding a JSON document", kindOf(v))
+	}
+	doc, err := c.doc.ParseBytes(s)
+	if err != nil {
+		return dst, fmt.Errorf("value %.40q is not a JSON document", s)
+	}
+	c.docBuf, err = AppendSortedJSON(c.docBuf[:0], doc)
+	if err != nil {
+		return dst, err
+	}
+	return appendJSONString(dst, c.docBuf), nil
 }
 
 // appendLogical appends the canonical form of v, a value of the logical type t.
@@ -172,6 +199,8 @@ func (c *converter) appendLogical(dst []byte, v *fastjson.Value, t fieldType) ([
 		dst, err = appendZoned(dst, v)
 	case logicalDate:
 		dst, err = c.appendDate(dst, v)
+	case logicalJSON:
+		dst, err = c.appendJSONDocument(dst, v)
 	}
 	if err != nil {
 		return dst, fmt.Errorf("%s: %w", logicalNames[t.kind], err)

@@ -41,7 +41,7 @@ func TestTypedValuesRoundTrip(t *testing.T) {
 		{"double", `1.5e3`, `1.5e3`},
 		{"boolean", `false`, `false`},
 		{"string", `"a\"b"`, `"a\"b"`},
-		{"json", `"{\"a\": [1, 2]}"`, `"{\"a\": [1, 2]}"`},
+		{"json", `"{\"a\":[1,2]}"`, `"{\"a\":[1,2]}"`},
 		{"bytes", `"AQID"`, `"AQID"`},
 		{"decimal(12,2)", `null`, `null`},
 	}
@@ -176,4 +176,19 @@ func decodeTypedFlat(t *testing.T, value []byte) string {
 	}
 	v, _ := ev.After.Get("amount")
 	return string(v)
+}
+
+// TestJSONDocumentsCompareByMeaning: a json/jsonb column's documents decode to one
+// form, whatever order, spacing or duplicate keys PostgreSQL or a writer gave them.
+func TestJSONDocumentsCompareByMeaning(t *testing.T) {
+	ct := mustType(t, "json")
+	want := decodeTyped(t, ct, []byte(`"{\"a\":3,\"b\":[{\"c\":1,\"d\":2}]}"`))
+	for _, wire := range []string{
+		`"{\"b\": [{\"d\": 2, \"c\": 1}], \"a\": 3}"`,
+		`"{\"a\":1,\"b\":[{\"c\":1,\"d\":2}],\"a\":3}"`, // the last duplicate wins, as in jsonb
+	} {
+		if got := decodeTyped(t, ct, []byte(wire)); got != want {
+			t.Errorf("%s decodes to %s, want %s", wire, got, want)
+		}
+	}
 }

@@ -217,15 +217,21 @@ func demoSystems(cfg *config.Config, o demoOptions) sim.Config {
 				Name: "crm", Topic: crm.Topic, ApplyTopic: crm.Apply.Topic, ApplyFormat: crm.Apply.Format,
 				KeyColumn: "id", FullBefore: true,
 				Columns: map[string]string{"email": "email_address", "name": "full_name", "notes": "notes", "phone": "phone"},
-				Owns:    []string{"email", "name"}, Shared: []string{"notes", "phone", "credit", "renewed_at"},
-				Types: map[string]string{"credit": "numeric(12,4)", "renewed_at": world.PGTimestamptz, "active": world.PGBoolean},
+				Owns:    []string{"email", "name", "since"}, Shared: []string{"notes", "phone", "credit", "renewed_at", "prefs"},
+				Types: map[string]string{
+					"credit": "numeric(12,4)", "renewed_at": world.PGTimestamptz, "active": world.PGBoolean,
+					"since": world.PGDate, "prefs": world.PGJSONB,
+				},
 			},
 			{
 				Name: "billing", Topic: billing.Topic, ApplyTopic: billing.Apply.Topic, ApplyFormat: billing.Apply.Format,
 				KeyColumn: "cust_id", TimestampColumn: "updated_at", Skew: o.skew, Drift: o.skew,
 				Columns: map[string]string{"status": "payment_status", "plan": "plan", "notes": "notes", "phone": "phone"},
-				Owns:    []string{"status", "plan", "active"}, Shared: []string{"notes", "phone", "credit", "renewed_at"},
-				Types: map[string]string{"credit": "numeric(12,2)", "renewed_at": world.PGTimestamptz, "active": world.PGBoolean},
+				Owns:    []string{"status", "plan", "active"}, Shared: []string{"notes", "phone", "credit", "renewed_at", "prefs"},
+				Types: map[string]string{
+					"credit": "numeric(12,2)", "renewed_at": world.PGTimestamptz, "active": world.PGBoolean,
+					"since": world.PGDate, "prefs": world.PGJSONB,
+				},
 				// billing has no full before images: its large notes column is TOASTed,
 				// sent as Debezium's placeholder when an update leaves it unchanged.
 				Toasted: []string{"notes"},

@@ -215,7 +215,7 @@ func (e *editor) record() string {
 // concord decodes it to (codecs.Column): a numeric(P,S) a decimal with 0 to S
 // fractional digits (so a column of a larger scale than another system's sometimes
 // holds what that one cannot), a timestamptz a microsecond UTC time, a date, a
-// boolean. Text columns get unique text.
+// boolean, a jsonb document. Text columns get unique text.
 func (e *editor) value(t *table, f string) string {
 	e.values++
 	n := e.values
@@ -228,6 +228,10 @@ func (e *editor) value(t *table, f string) string {
 		return strconv.Quote(time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, int(n%25000)).Format(time.DateOnly))
 	case typ == world.PGBoolean:
 		return strconv.FormatBool(e.rng.IntN(2) == 0)
+	case typ == world.PGJSONB:
+		// In concord's canonical form of a document (members sorted, compact): the
+		// table stores it as PostgreSQL prints jsonb, which concord reads back to this.
+		return strconv.Quote(fmt.Sprintf(`{"n":%d,"tags":["%s",%d],"tier":"t%d"}`, n, t.spec.Name, e.rng.IntN(9), e.rng.IntN(3)))
 	case scanNumeric(typ, &p, &s):
 		digits := 1 + e.rng.IntN(s+1) // 0..s fractional digits
 		unscaled := n*1000 + int64(e.rng.IntN(1000))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -151,10 +152,12 @@ func toColumn(col pgType, b bound) (string, error) {
 			return refuse()
 		}
 		var doc any
-		if err := json.Unmarshal([]byte(b.text), &doc); err != nil {
+		dec := json.NewDecoder(strings.NewReader(b.text))
+		dec.UseNumber()
+		if err := dec.Decode(&doc); err != nil {
 			return "", fmt.Errorf("%w: invalid input syntax for type json: %.40q", ErrRefused, b.text)
 		}
-		return quoteString(b.text), nil
+		return quoteString(jsonbText(doc)), nil
 	case "numeric", PGInteger, PGBigint:
 		if b.sqlType != "numeric" && b.sqlType != "int8" && b.sqlType != "float8" {
 			return refuse()
@@ -274,4 +277,41 @@ func quoteString(s string) string {
 		return string(b)
 	}
 	return string(canon)
+}
+
+// jsonbText is how PostgreSQL prints a jsonb value (and so what Debezium sends): keys
+// ordered by length, then bytes, the last of duplicates kept (a decoded map already
+// has), ", " and ": " between items (src/backend/utils/adt/jsonb.c, JsonbToCString;
+// jsonb_util.c, lengthCompareJsonbString).
+func jsonbText(v any) string {
+	switch x := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, func(a, b string) int {
+			if len(a) != len(b) {
+				return len(a) - len(b)
+			}
+			return strings.Compare(a, b)
+		})
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			kb, _ := json.Marshal(k)
+			parts[i] = string(kb) + ": " + jsonbText(x[k])
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = jsonbText(e)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case json.Number:
+		return x.String()
+	default:
+		b, _ := json.Marshal(x)
+		return string(b)
+	}
 }

@@ -1,10 +1,12 @@
 package world
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Row is a table row: column -> canonical JSON value. A column a row does not hold is
@@ -174,7 +176,7 @@ func (t *Table) Upsert(id string, set Row, clockMs int64, cause Cause) *Change {
 	maps.Copy(next, old)
 	for col, v := range set {
 		t.addColumn(col)
-		next[col] = v
+		next[col] = t.store(col, v)
 	}
 	if tc := t.spec.TimestampColumn; tc != "" {
 		next[tc] = strconv.FormatInt(clockMs, 10)
@@ -254,4 +256,24 @@ func (t *Table) addColumn(col string) {
 	if col != t.spec.KeyColumn && !slices.Contains(t.columns, col) {
 		t.columns = append(t.columns, col)
 	}
+}
+
+// store is how PostgreSQL keeps a value written into a column: a jsonb document as
+// jsonb prints it (jsonbText); everything else as it is (the sink's writes are
+// already converted by ReadApply).
+func (t *Table) store(col, v string) string {
+	if t.types[col].name != PGJSONB || v == Null {
+		return v
+	}
+	var text string
+	if json.Unmarshal([]byte(v), &text) != nil {
+		return v
+	}
+	var doc any
+	dec := json.NewDecoder(strings.NewReader(text))
+	dec.UseNumber()
+	if dec.Decode(&doc) != nil {
+		return v
+	}
+	return quoteString(jsonbText(doc))
 }
