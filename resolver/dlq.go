@@ -87,7 +87,7 @@ func (d *decider) unconfirmed(target string, a *Apply) {
 func (d *decider) repairLate(a *Apply, gone bool) {
 	st, ss := d.st, d.ss
 	switch {
-	case (st.Deleted || gone) && !a.Delete:
+	case (st.Deleted || gone && !a.Recreate) && !a.Delete:
 		if d.reviveGhostDelete() {
 			return
 		}

@@ -152,6 +152,7 @@ func (d *decider) sendAs(origin string, tsUs int64, target string, del bool, fie
 		Fields:  copyValues(fields),
 	}
 	a.Uncertain = !del && len(ss.InFlight) > 0 && ss.shows(a.Fields)
+	a.Recreate = !del && ss.Known && ss.Deleted
 	ss.InFlight = append(ss.InFlight, a)
 	d.out.add(Decision{
 		Kind: KindApply, Record: d.st.Record, System: d.origin, Target: target,

@@ -102,6 +102,9 @@ type Apply struct {
 	// apply may overwrite it. It still counts as on its way, echo matching may pass
 	// it, and an event that changes nothing never confirms it.
 	Uncertain bool
+	// Recreate: sent to a system that had deleted the row, to create it again. Landing
+	// late it is no stale write over that delete.
+	Recreate bool
 }
 
 // live reports whether the apply is still expected to land.

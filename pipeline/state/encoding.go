@@ -45,7 +45,7 @@ import (
 //	systems  uv count, count × (ref name, uv flags 1 Known 2 Deleted 4 Landed 8 Marker, pos,
 //	         uv seen, seen × (uv ref<<1|same-as-agreed, [fp]),
 //	         uv inflight, inflight × (str event id, uv flags 1 Delete 2 Expired
-//	         4 Uncertain, ref origin,
+//	         4 Uncertain 8 Recreate, ref origin,
 //	         sv TsUs, sv SentMs, values),
 //	         when flag 4: uv landed, landed × (str event id, sv SentMs, values),
 //	         when flag 8: fp MarkerFP)
@@ -71,7 +71,8 @@ const (
 	applyDelete    = 1 << 0
 	applyExpired   = 1 << 1
 	applyUncertain = 1 << 2
-	applyFlagsMask = applyDelete | applyExpired | applyUncertain
+	applyRecreate  = 1 << 3 // added to format 1 later: older states have no such bit
+	applyFlagsMask = applyDelete | applyExpired | applyUncertain | applyRecreate
 )
 
 // ErrCorrupt is wrapped by UnmarshalState errors: the bytes are not a state this
@@ -306,6 +307,9 @@ func (e *encoder) system(ss *resolver.SystemState, agreed []resolver.AgreedField
 		}
 		if a.Uncertain {
 			aflags |= applyUncertain
+		}
+		if a.Recreate {
+			aflags |= applyRecreate
 		}
 		e.uv(aflags)
 		e.ref(a.Origin)
@@ -633,6 +637,7 @@ func (d *decoder) system(ss *resolver.SystemState, agreed []resolver.AgreedField
 			a.Delete = af&applyDelete != 0
 			a.Expired = af&applyExpired != 0
 			a.Uncertain = af&applyUncertain != 0
+			a.Recreate = af&applyRecreate != 0
 			a.Origin = d.ref()
 			a.TsUs = d.sv()
 			a.SentMs = d.sv()

@@ -67,7 +67,7 @@ func Sample(record string) *resolver.State {
 						Fields: []resolver.Value{{Name: "email", FP: 7, Value: []byte(`"b@example.com"`)}},
 					},
 					{EventID: "fedcba9876543210fedcba9876543210", Delete: true, Origin: "crm", TsUs: 100, SentMs: 1001},
-					{EventID: "00ff", Origin: "crm", TsUs: 101, SentMs: 1002, Expired: true, Uncertain: true},
+					{EventID: "00ff", Origin: "crm", TsUs: 101, SentMs: 1002, Expired: true, Uncertain: true, Recreate: true},
 				},
 			},
 		},
