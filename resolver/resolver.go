@@ -219,9 +219,10 @@ func (d *decider) echoes(a *Apply, passed bool) bool {
 		// their defaults. Past other applies, an insert showing other synced values
 		// is taken for the system's own create rather than a partial apply's, and
 		// so is one that a landed apply written again explains exactly (the sink
-		// re-creating a deleted row after a restart).
+		// re-creating a deleted row after a restart), and one showing values where
+		// a key-only create would leave nothing but defaults.
 		for _, v := range ch.After {
-			if _, ok := findValue(a.Fields, v.Name); !ok && v.FP != nullFP && (passed || d.rewritesLanded()) {
+			if _, ok := findValue(a.Fields, v.Name); !ok && v.FP != nullFP && (passed || a.keyOnly() || d.rewritesLanded()) {
 				if class, _ := d.r.classify(v.Name); class != classUnmapped {
 					return false
 				}
