@@ -131,11 +131,15 @@ func (e ApplyEncoder) appendEnvelope(dst []byte, a *Apply) ([]byte, error) {
 
 // schemaTable splits Table (<prefix>.<schema>.<table>) into its schema and table.
 func (e ApplyEncoder) schemaTable() (schema, table string, ok bool) {
-	parts := strings.Split(e.Table, ".")
-	if len(parts) < 3 {
+	last := strings.LastIndexByte(e.Table, '.')
+	if last < 0 {
 		return "", "", false
 	}
-	return parts[len(parts)-2], parts[len(parts)-1], true
+	prev := strings.LastIndexByte(e.Table[:last], '.')
+	if prev <= 0 {
+		return "", "", false // fewer than three parts
+	}
+	return e.Table[prev+1 : last], e.Table[last+1:], true
 }
 
 // appendEnvelopeSchema appends the Connect schema of a Debezium change event

@@ -8,12 +8,13 @@ func (ss *SystemState) land(a *Apply) {
 	if a.Delete {
 		return
 	}
-	fields := make([]Value, len(a.Fields))
-	for i, f := range a.Fields {
-		fields[i] = Value{Name: f.Name, FP: f.FP}
-	}
+	var fields []Value
 	if len(ss.Landed) == maxLanded {
+		fields = ss.Landed[0].Fields[:0] // the oldest is forgotten: reuse its memory
 		ss.Landed = append(ss.Landed[:0], ss.Landed[1:]...)
+	}
+	for _, f := range a.Fields {
+		fields = append(fields, Value{Name: f.Name, FP: f.FP})
 	}
 	ss.Landed = append(ss.Landed, Landed{EventID: a.EventID, SentMs: a.SentMs, Fields: fields})
 }
