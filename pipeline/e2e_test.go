@@ -47,7 +47,7 @@ func TestEchoesNeverLoop(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	m := e.metrics["p1"]
-	testenv.Eventually(t, "10,000 change events", func() bool { return sumCounter(m.Events) > 10_000 })
+	testenv.EventuallyWithin(t, "10,000 change events", 5*time.Minute, func() bool { return sumCounter(m.Events) > 10_000 })
 	s.StopEditing()
 	testenv.Eventually(t, "the sync to settle", func() bool { return s.Quiet(time.Second) })
 	// ...and concord to have read every change event the systems published.

@@ -104,8 +104,13 @@ func (w *worker) startReaders(ctx context.Context, msgs chan<- fetched, done cha
 			Topic:     topic,
 			Partition: w.part,
 			MinBytes:  1,
-			MaxBytes:  16 << 20,
-			MaxWait:   100 * time.Millisecond,
+			MaxBytes:  4 << 20,
+			// MaxWait is also kafka-go's read deadline for a whole fetch response: too
+			// short, and a large batch of schema'd events on a slow link or a loaded
+			// machine times out and is fetched again, forever (seen under -race). The
+			// broker answers as soon as there is data (MinBytes 1), so a longer wait
+			// adds no latency.
+			MaxWait: 2 * time.Second,
 		})
 		offset, ok := w.offsets[topic]
 		if !ok {

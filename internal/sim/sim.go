@@ -159,8 +159,8 @@ func (s *Sim) reader(t *table) *kafka.Reader {
 		GroupID:        t.spec.Name + "-sink",
 		Topic:          t.spec.ApplyTopic,
 		StartOffset:    kafka.FirstOffset,
-		MaxWait:        500 * time.Millisecond,
-		CommitInterval: 0, // the task commits when it chooses (see sinkTask)
+		MaxWait:        2 * time.Second, // kafka-go's read deadline too (see pipeline's readers)
+		CommitInterval: 0,               // the task commits when it chooses (see sinkTask)
 		ErrorLogger:    kafkaLogger(s.log, t.spec.Name+" sink"),
 	})
 }
