@@ -157,6 +157,23 @@ func TestTypicalStateSize(t *testing.T) {
 	if n := len(state.MarshalState(nil, typicalState())); n > budget {
 		t.Errorf("typical state encodes to %d bytes, over the budget of %d", n, budget)
 	}
+	// A record synced recently also keeps the apply each system was last seen to
+	// write (sink rewrites are recognised by it) and the marker it showed.
+	synced := typicalState()
+	for i := range synced.Systems {
+		synced.Systems[i].Landed = []resolver.Landed{{
+			EventID: "0123456789abcdef0123456789abcdef", SentMs: 1_764_000_000_000,
+			Fields: []resolver.Value{{Name: "name", FP: 1}, {Name: "email", FP: 2}, {Name: "notes", FP: 3}},
+		}}
+		synced.Systems[i].MarkerFP = 0xfeedfacecafebeef
+	}
+	const syncedBudget = 460 // bytes; 434 when this test was written
+	if n := len(state.MarshalState(nil, synced)); n > syncedBudget {
+		t.Errorf("a recently synced state encodes to %d bytes, over the budget of %d", n, syncedBudget)
+	} else {
+		t.Logf("typical state %d bytes; recently synced, with a landed apply and a marker per system, %d bytes",
+			len(state.MarshalState(nil, typicalState())), n)
+	}
 }
 
 func FuzzUnmarshalState(f *testing.F) {
