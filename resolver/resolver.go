@@ -221,8 +221,11 @@ func (d *decider) echoes(a *Apply, passed bool) bool {
 		// so is one that a landed apply written again explains exactly (the sink
 		// re-creating a deleted row after a restart), and one showing values where
 		// a key-only create would leave nothing but defaults.
+		if !passed && !a.keyOnly() && !d.rewritesLanded() {
+			return true
+		}
 		for _, v := range ch.After {
-			if _, ok := findValue(a.Fields, v.Name); !ok && v.FP != nullFP && (passed || a.keyOnly() || d.rewritesLanded()) {
+			if _, ok := findValue(a.Fields, v.Name); !ok && v.FP != nullFP {
 				if class, _ := d.r.classify(v.Name); class != classUnmapped {
 					return false
 				}

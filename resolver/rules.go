@@ -68,7 +68,7 @@ func (r *Resolver) ColumnType(system, column string) codecs.ColumnType {
 		return codecs.ColumnType{}
 	}
 	t, ok := sr.cfg.ColumnType(column)
-	if !ok || len(sr.cfg.Columns) == 0 {
+	if !ok {
 		t = r.types[system][column]
 	}
 	if sr.cfg.Apply.Sink == config.SinkConfluent && t.Known() {
