@@ -94,7 +94,6 @@ func decodeTyped(t *testing.T, ct codecs.ColumnType, wire []byte) string {
 	return string(v)
 }
 
-
 func TestTypedValuesRefuseLoss(t *testing.T) {
 	tests := []struct{ typ, canonical string }{
 		{"decimal(12,2)", `"12.345"`},
