@@ -33,9 +33,16 @@ type Config struct {
 // Shared is the authority value of a field that every system may write (last-write-wins).
 const Shared = "shared"
 
-// Kafka holds broker addresses.
+// Kafka holds broker addresses and the consumer group's liveness settings.
 type Kafka struct {
 	Brokers []string `yaml:"brokers"`
+	// SessionTimeout is how long the group waits for a silent member before giving its
+	// partitions to another (default 10s): after a crash, how long its partitions
+	// wait. The broker bounds it (group.min.session.timeout.ms, 6s by default).
+	SessionTimeout Duration `yaml:"session_timeout"`
+	// HeartbeatInterval is how often a member tells the group it is alive (default
+	// 1s); it must be well under SessionTimeout.
+	HeartbeatInterval Duration `yaml:"heartbeat_interval"`
 }
 
 // Redis holds the state store address.

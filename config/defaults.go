@@ -12,6 +12,8 @@ const (
 	defaultLoopMaxApplies     = 20
 	defaultLoopWindow         = time.Minute
 	defaultParityGrace        = 5 * time.Minute
+	defaultSessionTimeout     = 10 * time.Second
+	defaultHeartbeatInterval  = time.Second
 )
 
 // ApplyDefaults fills every setting the file left out, names each System after its key
@@ -24,6 +26,8 @@ func (c *Config) ApplyDefaults() {
 	if c.unset("kafka.brokers", len(c.Kafka.Brokers) == 0) {
 		c.Kafka.Brokers = []string{defaultBroker}
 	}
+	setDuration(&c.Kafka.SessionTimeout, defaultSessionTimeout, c.unset("kafka.session_timeout", c.Kafka.SessionTimeout.Duration == 0))
+	setDuration(&c.Kafka.HeartbeatInterval, defaultHeartbeatInterval, c.unset("kafka.heartbeat_interval", c.Kafka.HeartbeatInterval.Duration == 0))
 	if c.unset("redis.addr", c.Redis.Addr == "") {
 		c.Redis.Addr = defaultRedisAddr
 	}

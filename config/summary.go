@@ -29,7 +29,7 @@ func line(b *strings.Builder, label, format string, args ...any) {
 func (c *Config) summarizeHeader(b *strings.Builder) {
 	names := c.SystemNames()
 	fmt.Fprintf(b, "%s: syncs %d systems (%s)\n", c.Name, len(names), strings.Join(names, ", "))
-	line(b, "kafka", "%s", strings.Join(c.Kafka.Brokers, ", "))
+	line(b, "kafka", "%s (session timeout %s, heartbeat %s)", strings.Join(c.Kafka.Brokers, ", "), c.Kafka.SessionTimeout, c.Kafka.HeartbeatInterval)
 	line(b, "redis", "%s db %d", c.Redis.Addr, c.Redis.DB)
 	line(b, "record key", "%s", strings.Join(c.Key(), ", "))
 }

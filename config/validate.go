@@ -59,6 +59,16 @@ func (v *validator) connections() {
 			v.add(fmt.Sprintf("kafka.brokers[%d]", i), "empty broker address")
 		}
 	}
+	k := v.c.Kafka
+	switch {
+	case k.SessionTimeout.Duration <= 0:
+		v.add("kafka.session_timeout", "must be positive (got %s)", k.SessionTimeout.Duration)
+	case k.HeartbeatInterval.Duration <= 0:
+		v.add("kafka.heartbeat_interval", "must be positive (got %s)", k.HeartbeatInterval.Duration)
+	case 3*k.HeartbeatInterval.Duration > k.SessionTimeout.Duration:
+		v.add("kafka.heartbeat_interval", "%s is more than a third of kafka.session_timeout (%s): one late heartbeat would end the session",
+			k.HeartbeatInterval.Duration, k.SessionTimeout.Duration)
+	}
 	if v.c.Redis.Addr == "" {
 		v.add("redis.addr", "required (set it in the file or with %s)", EnvRedisAddr)
 	}

@@ -81,6 +81,10 @@ func TestValidateRules(t *testing.T) {
 		{"missing name", func(c *Config) { c.Name = "" }, []string{"name: required"}},
 		{"name not usable in topics", func(c *Config) { c.Name = "my contacts" }, []string{`name: "my contacts" may contain only letters`}},
 		{"name with a colon", func(c *Config) { c.Name = "a:b" }, []string{`name: "a:b" may contain only`}},
+		{"heartbeat too close to the session timeout", func(c *Config) {
+			c.Kafka.SessionTimeout, c.Kafka.HeartbeatInterval = Duration{6 * time.Second}, Duration{3 * time.Second}
+		}, []string{"kafka.heartbeat_interval: 3s is more than a third of kafka.session_timeout (6s)"}},
+		{"session timeout not positive", func(c *Config) { c.Kafka.SessionTimeout = Duration{-time.Second} }, []string{"kafka.session_timeout: must be positive"}},
 		{"no brokers", func(c *Config) { c.Kafka.Brokers = nil }, []string{"kafka.brokers: required (set it in the file or with CONCORD_KAFKA_BROKERS)"}},
 		{"empty broker", func(c *Config) { c.Kafka.Brokers = []string{"k:9092", " "} }, []string{"kafka.brokers[1]: empty broker address"}},
 		{"no redis addr", func(c *Config) { c.Redis.Addr = "" }, []string{"redis.addr: required"}},

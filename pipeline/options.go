@@ -51,8 +51,8 @@ type Options struct {
 	// timeout) are expired without a new event (default 1s).
 	ExpireInterval time.Duration
 
-	SessionTimeout    time.Duration // consumer-group session timeout (default 10s)
-	HeartbeatInterval time.Duration // default 1s
+	SessionTimeout    time.Duration // consumer-group session timeout (default kafka.session_timeout)
+	HeartbeatInterval time.Duration // default kafka.heartbeat_interval
 	RebalanceTimeout  time.Duration // default 10s
 	JoinGroupBackoff  time.Duration // default 1s
 	// BatchTimeout bounds the outputs of one batch (produce, DLQ, state, commit);
@@ -84,7 +84,9 @@ func (o *Options) defaults() error {
 	setDefault(&o.BatchSize, 500)
 	setDefault(&o.Linger, 5*time.Millisecond)
 	setDefault(&o.ExpireInterval, time.Second)
-	setDefault(&o.SessionTimeout, 10*time.Second)
+	setDefault(&o.SessionTimeout, o.Config.Kafka.SessionTimeout.Duration)
+	setDefault(&o.SessionTimeout, 10*time.Second) // a Config without defaults applied
+	setDefault(&o.HeartbeatInterval, o.Config.Kafka.HeartbeatInterval.Duration)
 	setDefault(&o.HeartbeatInterval, time.Second)
 	setDefault(&o.RebalanceTimeout, 10*time.Second)
 	setDefault(&o.JoinGroupBackoff, time.Second)
