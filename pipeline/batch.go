@@ -29,17 +29,21 @@ type item struct {
 	review *dlq.Command // a reviewer's decision
 }
 
-// process runs one batch: decode, read the states of its records in one round trip,
-// resolve every change in order, then produce, record DLQ entries, write the states
-// in one round trip and commit. It returns when the batch's output was acknowledged.
-func (w *worker) process(ctx context.Context, batch []kafka.Message) (time.Time, error) {
+// decide runs the decisions of one batch and makes them durable: decode, read the
+// states of its records in one round trip, resolve every change in order, record the
+// DLQ entries, then write the states with the batch's outgoing messages and input
+// positions (the outbox) in one atomic round trip. Nothing is produced before that
+// write: see state.Outbox for why a batch is thus decided once. When the write's
+// outcome is unknown (a timeout, a cut connection), the batch is returned with the
+// error, for decideOnce to check.
+func (w *worker) decide(ctx context.Context, batch []kafka.Message) (*decided, error) {
 	res := w.resolver()
 	now := w.p.opts.Now()
 	items, records := w.scan(ctx, res, batch)
 	res = res.WithColumnTypes(w.p.types.snapshot()) // with what the scan learned
 	l, err := w.load(ctx, records)
 	if err != nil {
-		return time.Time{}, err
+		return nil, err
 	}
 	states := l.states
 	out := newOutputs(w, res, now)
@@ -62,10 +66,10 @@ func (w *worker) process(ctx context.Context, batch []kafka.Message) (time.Time,
 			// Decode again: the first pass kept only the record id, so decoding stays
 			// allocation free and a batch never holds every event in memory.
 			if err := w.decoders[it.system].Decode(message(it.msg), &ev); err != nil {
-				return time.Time{}, fmt.Errorf("pipeline: a message decoded once failed the second time: %w", err)
+				return nil, fmt.Errorf("pipeline: a message decoded once failed the second time: %w", err)
 			}
 			if err := res.Canonicalize(it.system, &ev, &ch); err != nil {
-				return time.Time{}, fmt.Errorf("pipeline: canonicalizing a decoded message: %w", err)
+				return nil, fmt.Errorf("pipeline: canonicalizing a decoded message: %w", err)
 			}
 			out.event(it.system, ev.Op.String())
 			st := states[it.record]
@@ -76,10 +80,9 @@ func (w *worker) process(ctx context.Context, batch []kafka.Message) (time.Time,
 		}
 	}
 	if out.err != nil {
-		return time.Time{}, out.err
+		return nil, out.err
 	}
-	err = w.finish(ctx, out, l, batch)
-	return out.produced, err
+	return w.record(ctx, out, l, batch)
 }
 
 // scan is the first pass: it decodes each message to find its record, and classifies
@@ -190,38 +193,164 @@ func held(st *resolver.State) []string {
 	return out
 }
 
-// finish makes the batch's effects durable in the order that makes a crash safe:
-// apply events and poison messages, DLQ entries, states, offsets.
-func (w *worker) finish(ctx context.Context, out *outputs, l loaded, batch []kafka.Message) error {
+// decided is a batch whose decisions are durable (or whose write's outcome is not
+// known yet): what it must produce, count and commit.
+type decided struct {
+	out   *outputs
+	box   *state.Outbox
+	batch []kafka.Message // nil for the time-driven work of expireDue
+}
+
+// record makes a batch's effects durable in the order that makes a crash safe: DLQ
+// entries (they live in other hash slots, and recording one twice is harmless), then
+// the states with the outbox. Nothing is produced yet.
+func (w *worker) record(ctx context.Context, out *outputs, l loaded, batch []kafka.Message) (*decided, error) {
+	if len(out.dlq) > 0 {
+		if err := w.p.opts.DLQ.Record(ctx, out.dlq); err != nil {
+			return nil, fmt.Errorf("pipeline: recording %d DLQ entries: %w", len(out.dlq), err)
+		}
+	}
+	if err := w.p.opts.DLQ.Note(ctx, out.batchNote()); err != nil {
+		return nil, err
+	}
+	d := &decided{out: out, box: w.outbox(out.messages, batch), batch: batch}
+	if err := w.save(ctx, out.res, out.now.UnixMilli(), l, d.box); err != nil {
+		if errors.Is(err, state.ErrFenced) || errors.Is(err, state.ErrVersionConflict) {
+			return nil, err
+		}
+		return d, err // written or not: decideOnce finds out
+	}
+	w.decided(d.box)
+	return d, nil
+}
+
+// outbox is the outbox of a batch producing msgs: the next number, and the input
+// positions after the batch.
+func (w *worker) outbox(msgs []kafka.Message, batch []kafka.Message) *state.Outbox {
+	box := &state.Outbox{Seq: w.seq + 1, Offsets: maps.Clone(w.positions)}
+	if box.Offsets == nil {
+		box.Offsets = map[string]int64{}
+	}
+	for i := range batch {
+		if next := batch[i].Offset + 1; next > box.Offsets[batch[i].Topic] {
+			box.Offsets[batch[i].Topic] = next
+		}
+	}
+	if len(msgs) > 0 {
+		box.Messages = make([]state.Message, len(msgs))
+		for i := range msgs {
+			box.Messages[i] = stateMessage(&msgs[i])
+		}
+	}
+	return box
+}
+
+// decided moves the worker past a batch whose outbox was written.
+func (w *worker) decided(box *state.Outbox) {
+	w.seq, w.positions = box.Seq, box.Offsets
+	w.sent = nil // the write replaced the outbox of the batch before
+}
+
+// decideOnce returns the batch decided by decide, retrying failures of Kafka and
+// Redis, and deciding again only a batch whose write is known not to have happened.
+func (w *worker) decideOnce(ctx, gctx context.Context, decide func(context.Context) (*decided, error)) (*decided, error) {
+	var d, unsure *decided
+	err := w.retry(ctx, gctx, func(bctx context.Context) error {
+		if unsure != nil {
+			stored, err := w.p.opts.Store.Outbox(bctx, w.fence.Partition)
+			if err != nil {
+				return err
+			}
+			if stored.Seq == unsure.box.Seq {
+				w.decided(unsure.box)
+				d = unsure
+				return nil
+			}
+			unsure = nil // not written: decide again
+		}
+		var err error
+		if d, err = decide(bctx); err != nil {
+			unsure, d = d, nil
+		}
+		return err
+	})
+	return d, err
+}
+
+// deliver produces a decided batch's messages, then commits its input positions and
+// counts it. After a crash before the commit, the next owner produces the outbox
+// again (the same bytes: duplicates by event id) and skips the batch's inputs.
+func (w *worker) deliver(ctx context.Context, d *decided) error {
+	out := d.out
 	if len(out.messages) > 0 {
 		if err := w.p.writer.WriteMessages(ctx, out.messages...); err != nil {
 			return fmt.Errorf("pipeline: producing %d messages: %w", len(out.messages), err)
 		}
 	}
 	out.produced = time.Now()
-	if len(out.dlq) > 0 {
-		if err := w.p.opts.DLQ.Record(ctx, out.dlq); err != nil {
-			return fmt.Errorf("pipeline: recording %d DLQ entries: %w", len(out.dlq), err)
-		}
-	}
-	if err := w.p.opts.DLQ.Note(ctx, out.batchNote()); err != nil {
-		return err
-	}
-	if err := w.save(ctx, out.res, out.now.UnixMilli(), l); err != nil {
-		return err
-	}
-	if batch != nil {
-		if err := w.commit(batch); err != nil {
+	if d.batch != nil {
+		if err := w.gen.CommitOffsets(w.commitOffsets(d.box.Offsets)); err != nil {
 			return fmt.Errorf("pipeline: committing offsets: %w", err)
 		}
+	}
+	if len(d.box.Messages) > 0 {
+		w.sent = d.box
 	}
 	out.count()
 	return nil
 }
 
-// save writes the states in one round trip, dropping tombstones past their retention
-// and indexing when each record next has time-driven work.
-func (w *worker) save(ctx context.Context, res *resolver.Resolver, nowMs int64, l loaded) error {
+// run decides a batch once and delivers it, retrying until done; it returns false
+// when the partition must be given up.
+func (w *worker) runBatch(ctx, gctx context.Context, decide func(context.Context) (*decided, error)) (*decided, bool) {
+	d, err := w.decideOnce(ctx, gctx, decide)
+	if err != nil {
+		return nil, false
+	}
+	if err := w.retry(ctx, gctx, func(bctx context.Context) error { return w.deliver(bctx, d) }); err != nil {
+		return nil, false
+	}
+	return d, true
+}
+
+// commitOffsets are the positions of the partition's input topics, for CommitOffsets.
+func (w *worker) commitOffsets(positions map[string]int64) map[string]map[int]int64 {
+	next := make(map[string]map[int]int64, len(positions))
+	for t, off := range positions {
+		if off >= 0 {
+			next[t] = map[int]int64{w.part: off}
+		}
+	}
+	return next
+}
+
+// stateMessage and kafkaMessage convert between a produced message and its copy in
+// the outbox.
+func stateMessage(m *kafka.Message) state.Message {
+	sm := state.Message{Topic: m.Topic, Partition: int32(m.Partition), Key: m.Key, Value: m.Value}
+	if len(m.Headers) > 0 {
+		sm.Headers = make([]state.Header, len(m.Headers))
+		for i, h := range m.Headers {
+			sm.Headers[i] = state.Header{Key: h.Key, Value: h.Value}
+		}
+	}
+	return sm
+}
+
+func kafkaMessage(m *state.Message) kafka.Message {
+	km := kafka.Message{Topic: m.Topic, Partition: int(m.Partition), Key: m.Key, Value: m.Value}
+	if len(m.Headers) > 0 {
+		km.Headers = make([]kafka.Header, len(m.Headers))
+		for i, h := range m.Headers {
+			km.Headers[i] = kafka.Header{Key: h.Key, Value: h.Value}
+		}
+	}
+	return km
+}
+
+// save writes the states and the outbox in one round trip, dropping tombstones past
+// their retention and indexing when each record next has time-driven work.
+func (w *worker) save(ctx context.Context, res *resolver.Resolver, nowMs int64, l loaded, box *state.Outbox) error {
 	writes := make([]state.Write, 0, len(l.states))
 	records := make([]string, 0, len(l.states))
 	for r := range l.states {
@@ -240,7 +369,7 @@ func (w *worker) save(ctx context.Context, res *resolver.Resolver, nowMs int64, 
 			Systems: systems, Held: held(st), HeldBefore: l.heldBefore[r], DriftSinceMs: nowMs,
 		})
 	}
-	if err := w.p.opts.Store.Put(ctx, w.fence, writes); err != nil {
+	if err := w.p.opts.Store.Put(ctx, w.fence, writes, box); err != nil {
 		if errors.Is(err, state.ErrFenced) || errors.Is(err, state.ErrVersionConflict) {
 			return err
 		}
@@ -262,11 +391,11 @@ func (w *worker) expireDue(ctx, gctx context.Context) bool {
 	if len(due) == 0 {
 		return true
 	}
-	err = w.retry(ctx, gctx, func(bctx context.Context) error {
+	_, ok := w.runBatch(ctx, gctx, func(bctx context.Context) (*decided, error) {
 		res := w.resolver()
 		l, err := w.load(bctx, due)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		states := l.states
 		out := newOutputs(w, res, now)
@@ -276,15 +405,14 @@ func (w *worker) expireDue(ctx, gctx context.Context) bool {
 			out.collect(states[r], "expire@"+strconv.FormatInt(now.UnixMilli(), 10))
 		}
 		if out.err != nil {
-			return out.err
+			return nil, out.err
 		}
-		return w.finish(bctx, out, l, nil)
+		return w.record(bctx, out, l, nil)
 	})
-	if err != nil {
-		w.log.Warn("expiring due records", zap.Error(err))
-		return false
+	if !ok {
+		w.log.Warn("expiring due records: partition given up")
 	}
-	return true
+	return ok
 }
 
 func timeMs(ms int64) time.Time { return time.UnixMilli(ms) }

@@ -23,6 +23,7 @@ type Metrics struct {
 	Latency     prometheus.Histogram     // seconds from a message fetched to its batch's output acknowledged
 	Fenced      prometheus.Counter
 	Retries     prometheus.Counter
+	Redelivered prometheus.Counter // outbox messages produced again by a partition's next owner
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -65,8 +66,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Retries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "concord_batch_retries_total", Help: "Batches retried after a Kafka or Redis failure.",
 		}),
+		Redelivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "concord_outbox_redelivered_total",
+			Help: "Messages of a partition's last decided batch produced again when the partition was taken over (its owner may have stopped before producing them).",
+		}),
 	}
 	reg.MustRegister(m.Events, m.Decisions, m.Conflicts, m.Echoes, m.Duplicates, m.Poison, m.Unmapped,
-		m.SyncLag, m.ConsumerLag, m.ClockOffset, m.ClockUncert, m.Reloads, m.Batch, m.Latency, m.Fenced, m.Retries)
+		m.SyncLag, m.ConsumerLag, m.ClockOffset, m.ClockUncert, m.Reloads, m.Batch, m.Latency, m.Fenced, m.Retries, m.Redelivered)
 	return m
 }

@@ -77,7 +77,7 @@ func TestFencedProcessorCannotWriteState(t *testing.T) {
 	e.produce(crmTopic, change("id", "1", "c", 10, 1_700_000_000_000, map[string]any{"notes": "first"}))
 	readApplies(t, e.brokers, "contacts.apply.billing", 1)
 	// A newer generation claims the partition, as after a rebalance the old owner missed.
-	if err := e.store.Claim(context.Background(), state.Fence{Partition: 0, Generation: 1 << 30}); err != nil {
+	if _, err := e.store.Claim(context.Background(), state.Fence{Partition: 0, Generation: 1 << 30}, ""); err != nil {
 		t.Fatal(err)
 	}
 	e.produce(crmTopic, change("id", "1", "u", 11, 1_700_000_001_000, map[string]any{"notes": "second"}))

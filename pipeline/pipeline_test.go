@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -64,6 +65,7 @@ type env struct {
 	cfg     *config.Config
 	brokers []string
 	store   state.Store
+	rdb     *redis.Client
 	dlq     *dlq.Store
 	writer  *kafka.Writer
 	metrics map[string]*pipeline.Metrics // by processor name
@@ -74,7 +76,7 @@ func newEnv(t *testing.T, partitions int) *env {
 	rdb := testenv.Redis(t).Client(t)
 	e := &env{
 		t: t, brokers: brokers, cfg: testConfig(t, brokers), metrics: map[string]*pipeline.Metrics{},
-		store: state.NewRedis(rdb, "contacts"), dlq: dlq.NewStore(rdb, "contacts"),
+		store: state.NewRedis(rdb, "contacts"), rdb: rdb, dlq: dlq.NewStore(rdb, "contacts"),
 	}
 	e.writer = &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	t.Cleanup(func() { _ = e.writer.Close() })
@@ -84,13 +86,19 @@ func newEnv(t *testing.T, partitions int) *env {
 // start runs a processor until the test ends or stop is called.
 func (e *env) start(name string) (p *pipeline.Processor, stop func()) {
 	e.t.Helper()
+	return e.startWith(name, e.store)
+}
+
+// startWith runs a processor on the given store.
+func (e *env) startWith(name string, store state.Store) (p *pipeline.Processor, stop func()) {
+	e.t.Helper()
 	res, err := resolver.New(e.cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.metrics[name] = pipeline.NewMetrics(prometheus.NewRegistry())
 	p, err = pipeline.New(pipeline.Options{
-		Config: e.cfg, Rules: pipeline.StaticRules{R: res}, Store: e.store, DLQ: e.dlq,
+		Config: e.cfg, Rules: pipeline.StaticRules{R: res}, Store: store, DLQ: e.dlq,
 		Logger:         zaptest.NewLogger(e.t, zaptest.Level(zap.InfoLevel)).Named(name),
 		Metrics:        e.metrics[name],
 		SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond,

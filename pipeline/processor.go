@@ -26,6 +26,7 @@ type Processor struct {
 	inputs  []string          // input topics (the systems' and the review topic), sorted
 	systems map[string]string // input topic -> system (the review topic maps to "")
 	writer  *kafka.Writer
+	client  *kafka.Client
 
 	clocks *clocks
 	types  columnTypes // learned from the systems' own events
@@ -82,6 +83,7 @@ func (p *Processor) Partitions() []int {
 func (p *Processor) Run(ctx context.Context) error {
 	brokers := p.cfg.Kafka.Brokers
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	p.client = client
 	systemTopics := p.systemTopics()
 	counts, err := partitionCounts(ctx, client, systemTopics)
 	if err != nil {
@@ -201,6 +203,25 @@ func (p *Processor) assigned(gen *kafka.Generation) []int {
 	}
 	slices.Sort(parts)
 	return parts
+}
+
+// firstOffset is the first offset of a topic's partition.
+func (p *Processor) firstOffset(ctx context.Context, topic string, partition int) (int64, error) {
+	res, err := p.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{
+		Topics: map[string][]kafka.OffsetRequest{topic: {kafka.FirstOffsetOf(partition)}},
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, po := range res.Topics[topic] {
+		if po.Partition == partition {
+			if po.Error != nil {
+				return 0, po.Error
+			}
+			return po.FirstOffset, nil
+		}
+	}
+	return 0, fmt.Errorf("pipeline: no offsets listed for %s/%d", topic, partition)
 }
 
 func (p *Processor) outputTopics() []string {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"time"
@@ -26,6 +27,10 @@ type worker struct {
 	decoders map[string]*codecs.Decoder
 	columns  []codecs.ColumnSchema // scratch for learnTypes
 	readers  []*kafka.Reader
+
+	seq       uint64           // the number of the partition's last outbox written
+	positions map[string]int64 // input topic -> next offset, after the last batch decided
+	sent      *state.Outbox    // produced, still in the store: cleared when idle
 }
 
 func newWorker(p *Processor, gen *kafka.Generation, part int, offsets map[string]int64) *worker {
@@ -40,8 +45,7 @@ func newWorker(p *Processor, gen *kafka.Generation, part int, offsets map[string
 // run works until the generation ends (gctx) or the processor stops (ctx). Stopping
 // between batches means the batch in progress finishes and commits first.
 func (w *worker) run(ctx, gctx context.Context) {
-	if err := w.p.opts.Store.Claim(context.WithoutCancel(ctx), w.fence); err != nil {
-		w.log.Warn("partition claimed by a newer generation; not working on it", zap.Error(err))
+	if !w.start(ctx, gctx) {
 		return
 	}
 	readCtx, cancel := context.WithCancel(gctx)
@@ -61,10 +65,11 @@ func (w *worker) run(ctx, gctx context.Context) {
 		for _, r := range readers {
 			w.p.opts.Metrics.ConsumerLag.DeleteLabelValues(r.Config().Topic, strconv.Itoa(w.part))
 		}
+		w.clearSent(context.WithoutCancel(ctx))
 	}()
 	ticker := time.NewTicker(w.p.opts.ExpireInterval)
 	defer ticker.Stop()
-	w.log.Info("partition started", zap.Any("offsets", w.offsets))
+	w.log.Info("partition started", zap.Any("offsets", w.positions))
 	for {
 		select {
 		case <-ctx.Done():
@@ -80,12 +85,116 @@ func (w *worker) run(ctx, gctx context.Context) {
 			}
 			w.reportLag()
 		case <-ticker.C:
+			w.clearSent(ctx)
 			if !w.expireDue(ctx, gctx) {
 				return
 			}
 			w.reportLag()
 		}
 	}
+}
+
+// start claims the partition and finishes what its last owner left: it produces the
+// outbox again (a crash may have come before or while it was produced) and sets the
+// input positions past the last batch decided, whatever the group has committed.
+func (w *worker) start(ctx, gctx context.Context) bool {
+	c, err := w.claim(context.WithoutCancel(ctx))
+	if err != nil {
+		w.log.Warn("partition claimed by a newer generation; not working on it", zap.Error(err))
+		return false
+	}
+	w.fence, w.seq = c.Fence, c.Outbox.Seq
+	w.positions = make(map[string]int64, len(w.p.inputs))
+	behind := false
+	for _, topic := range w.p.inputs {
+		off, ok := w.offsets[topic]
+		if !ok || off < 0 {
+			off = -1 // nothing committed: from the first offset
+		}
+		if stored, ok := c.Outbox.Offsets[topic]; ok && stored > off {
+			off, behind = stored, true
+		}
+		w.positions[topic] = off
+	}
+	if len(c.Outbox.Messages) > 0 {
+		box := c.Outbox
+		msgs := make([]kafka.Message, len(box.Messages))
+		for i := range box.Messages {
+			msgs[i] = kafkaMessage(&box.Messages[i])
+		}
+		err := w.retry(ctx, gctx, func(bctx context.Context) error {
+			return w.p.writer.WriteMessages(bctx, msgs...)
+		})
+		if err != nil {
+			return false
+		}
+		w.p.opts.Metrics.Redelivered.Add(float64(len(msgs)))
+		w.log.Info("produced the outbox of the partition's last batch again", zap.Uint64("seq", box.Seq), zap.Int("messages", len(msgs)))
+		w.sent = &box
+	}
+	if behind {
+		// The group's commit lags the store (a crash between a batch's write and its
+		// commit): catch it up, so the lag metrics and a later owner agree.
+		if err := w.gen.CommitOffsets(w.commitOffsets(w.positions)); err != nil {
+			w.log.Warn("committing the stored input positions", zap.Error(err))
+		}
+	}
+	return true
+}
+
+// claim takes the partition for this generation. A stored fence of a newer
+// generation means either that this member is late (its generation has ended) or that
+// the consumer group was deleted and created again, numbering its generations from 1.
+// The group coordinator tells them apart: it takes an offset commit from the current
+// generation only. So the member commits its start positions and, if the coordinator
+// accepts them, supersedes the stored fence: one claim, where waiting for the
+// generation to count past the stored one would churn through as many rebalances.
+func (w *worker) claim(ctx context.Context) (state.Claimed, error) {
+	c, err := w.p.opts.Store.Claim(ctx, w.fence, "")
+	if !errors.Is(err, state.ErrFenced) {
+		return c, err
+	}
+	start := map[string]map[int]int64{}
+	for _, topic := range w.p.inputs {
+		off, ok := c.Outbox.Offsets[topic]
+		if !ok {
+			off = -1
+		}
+		if a, ok := w.offsets[topic]; ok && a > off {
+			off = a
+		}
+		if off < 0 {
+			// Nothing known: commit the first offset, which changes nothing (an empty
+			// commit would be no test at all).
+			first, ferr := w.p.firstOffset(ctx, topic, w.part)
+			if ferr != nil {
+				return c, fmt.Errorf("%w (and the first offset of %s, to test the generation with: %w)", err, topic, ferr)
+			}
+			off = first
+		}
+		start[topic] = map[int]int64{w.part: off}
+	}
+	if cerr := w.gen.CommitOffsets(start); cerr != nil {
+		return c, fmt.Errorf("%w (and the group coordinator refused an offset commit of generation %d: %w)", err, w.fence.Generation, cerr)
+	}
+	w.log.Warn("the partition's fence is of a newer generation than the group's current one (was the consumer group deleted and created again?): taking it over",
+		zap.String("stored_fence", c.Stored))
+	return w.p.opts.Store.Claim(ctx, w.fence, c.Stored)
+}
+
+// clearSent drops from the store the outbox messages known to be produced, so that a
+// crash while the partition is idle does not produce them again.
+func (w *worker) clearSent(ctx context.Context) {
+	if w.sent == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.p.opts.BatchTimeout)
+	defer cancel()
+	if err := w.p.opts.Store.Delivered(ctx, w.fence, w.sent); err != nil {
+		w.log.Debug("clearing the delivered outbox; it is produced again if the partition moves", zap.Error(err))
+		return
+	}
+	w.sent = nil
 }
 
 // startReaders starts one reader goroutine per input topic for the partition; each
@@ -112,8 +221,8 @@ func (w *worker) startReaders(ctx context.Context, msgs chan<- fetched, done cha
 			// adds no latency.
 			MaxWait: 2 * time.Second,
 		})
-		offset, ok := w.offsets[topic]
-		if !ok {
+		offset := w.positions[topic]
+		if offset < 0 {
 			offset = kafka.FirstOffset
 		}
 		if err := r.SetOffset(offset); err != nil {
@@ -166,19 +275,14 @@ func (w *worker) collect(ctx, gctx context.Context, msgs <-chan fetched, first f
 // must be given up.
 func (w *worker) handle(ctx, gctx context.Context, batch []kafka.Message, fetchedAt []time.Time) bool {
 	start := time.Now()
-	var produced time.Time
-	err := w.retry(ctx, gctx, func(bctx context.Context) error {
-		var err error
-		produced, err = w.process(bctx, batch)
-		return err
-	})
-	if err != nil {
+	d, ok := w.runBatch(ctx, gctx, func(bctx context.Context) (*decided, error) { return w.decide(bctx, batch) })
+	if !ok {
 		return false
 	}
 	m := w.p.opts.Metrics
 	m.Batch.Observe(time.Since(start).Seconds())
 	for _, at := range fetchedAt {
-		d := produced.Sub(at)
+		d := d.out.produced.Sub(at)
 		m.Latency.Observe(d.Seconds())
 		if w.p.opts.OnLatency != nil {
 			w.p.opts.OnLatency(d)
@@ -227,18 +331,4 @@ func (w *worker) reportLag() {
 			w.p.opts.Metrics.ConsumerLag.WithLabelValues(r.Config().Topic, strconv.Itoa(w.part)).Set(float64(lag))
 		}
 	}
-}
-
-// commit commits, per input topic, the offset after the last message of the batch.
-func (w *worker) commit(batch []kafka.Message) error {
-	next := map[string]map[int]int64{}
-	for _, m := range batch {
-		if next[m.Topic] == nil {
-			next[m.Topic] = map[int]int64{}
-		}
-		if m.Offset+1 > next[m.Topic][m.Partition] {
-			next[m.Topic][m.Partition] = m.Offset + 1
-		}
-	}
-	return w.gen.CommitOffsets(next)
 }

@@ -15,7 +15,8 @@ import (
 // deep copies, so callers can never alias stored state.
 type Memory struct {
 	mu     sync.Mutex
-	fences map[int32]int64
+	fences map[int32]Fence
+	boxes  map[int32][]byte // encoded, so callers never alias stored messages
 	states map[memKey]*resolver.State
 	due    map[memKey]int64
 	counts map[int32]map[string]int64   // partition -> system -> records held
@@ -31,19 +32,60 @@ type memKey struct {
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
 	return &Memory{
-		fences: make(map[int32]int64), states: make(map[memKey]*resolver.State), due: make(map[memKey]int64),
+		fences: make(map[int32]Fence), boxes: make(map[int32][]byte), states: make(map[memKey]*resolver.State), due: make(map[memKey]int64),
 		counts: make(map[int32]map[string]int64), drift: make(map[memKey]map[string]int64),
 	}
 }
 
 // Claim implements Store.
-func (m *Memory) Claim(_ context.Context, f Fence) error {
+func (m *Memory) Claim(_ context.Context, f Fence, supersede string) (Claimed, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if cur := m.fences[f.Partition]; cur > f.Generation {
-		return fmt.Errorf("%w: partition %d is held by generation %d, not %d", ErrFenced, f.Partition, cur, f.Generation)
+	box, err := unmarshalOutbox(string(m.boxes[f.Partition]))
+	if err != nil {
+		return Claimed{}, err
 	}
-	m.fences[f.Partition] = f.Generation
+	cur, claimed := m.fences[f.Partition]
+	stored := ""
+	if claimed {
+		stored = fmt.Sprintf("%d:%d", cur.Generation, cur.Epoch)
+	}
+	if claimed && cur.Generation > f.Generation && stored != supersede {
+		return Claimed{Fence: f, Outbox: box, Stored: stored},
+			fmt.Errorf("%w: partition %d is held by %q (generation:epoch), newer than generation %d", ErrFenced, f.Partition, stored, f.Generation)
+	}
+	f.Epoch = cur.Epoch + 1
+	m.fences[f.Partition] = f
+	return Claimed{Fence: f, Outbox: box}, nil
+}
+
+// fenced checks that f holds the partition's latest claim.
+func (m *Memory) fenced(f Fence) error {
+	if cur := m.fences[f.Partition]; cur.Epoch != f.Epoch {
+		return fmt.Errorf("%w: partition %d was claimed as %d:%d after generation %d's claim (epoch %d)",
+			ErrFenced, f.Partition, cur.Generation, cur.Epoch, f.Generation, f.Epoch)
+	}
+	return nil
+}
+
+// Outbox implements Store.
+func (m *Memory) Outbox(_ context.Context, partition int32) (Outbox, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return unmarshalOutbox(string(m.boxes[partition]))
+}
+
+// Delivered implements Store.
+func (m *Memory) Delivered(_ context.Context, f Fence, box *Outbox) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fenced(f); err != nil {
+		return err
+	}
+	if stored, err := unmarshalOutbox(string(m.boxes[f.Partition])); err == nil && stored.Seq == box.Seq {
+		kept := Outbox{Seq: box.Seq, Offsets: box.Offsets}
+		m.boxes[f.Partition] = kept.marshal()
+	}
 	return nil
 }
 
@@ -61,13 +103,12 @@ func (m *Memory) Get(_ context.Context, partition int32, records []string) ([]*r
 }
 
 // Put implements Store.
-func (m *Memory) Put(_ context.Context, f Fence, writes []Write) error {
+func (m *Memory) Put(_ context.Context, f Fence, writes []Write, box *Outbox) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if cur := m.fences[f.Partition]; cur > f.Generation {
-		return fmt.Errorf("%w: partition %d is held by generation %d, not %d", ErrFenced, f.Partition, cur, f.Generation)
+	if err := m.fenced(f); err != nil {
+		return err
 	}
-	m.fences[f.Partition] = f.Generation
 	for _, w := range writes {
 		var stored uint64
 		if st, ok := m.states[memKey{f.Partition, w.State.Record}]; ok {
@@ -76,6 +117,9 @@ func (m *Memory) Put(_ context.Context, f Fence, writes []Write) error {
 		if stored != w.State.Version {
 			return fmt.Errorf("%w: record %q is at version %d, not %d", ErrVersionConflict, w.State.Record, stored, w.State.Version)
 		}
+	}
+	if box != nil {
+		m.boxes[f.Partition] = box.marshal()
 	}
 	for _, w := range writes {
 		k := memKey{f.Partition, w.State.Record}

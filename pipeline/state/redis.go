@@ -21,12 +21,13 @@ import (
 // {<name>:p<partition>}, so a partition lives in one hash slot and one script can
 // check its fence and compare-and-set every record of a batch atomically:
 //
-//	{<name>:p<partition>}:fence       the partition's generation, decimal
+//	{<name>:p<partition>}:fence       "<generation>:<epoch>", decimal
+//	{<name>:p<partition>}:outbox      the last batch's Outbox (see outbox.go)
 //	{<name>:p<partition>}:s:<record>  version (8 bytes big-endian) + MarshalState
 //
-// Get is one MGET; Put and Claim are one EVALSHA each (EVAL when the server does not
-// have the script cached yet). Generations are compared as Lua numbers: exact within
-// ±2^53, far beyond Kafka's int32 generation ids.
+// Get is one MGET; Put, Claim and Delivered are one EVALSHA each (EVAL when the
+// server does not have the script cached yet). Generations and epochs are compared as
+// Lua numbers: exact within ±2^53, far beyond Kafka's int32 generation ids.
 //
 // A Redis is safe for concurrent use. name must not start with '}' (config names are
 // [A-Za-z0-9._-]+), or the hash tag would be empty and keys would spread over slots.
@@ -41,19 +42,26 @@ func NewRedis(client redis.UniversalClient, name string) *Redis {
 }
 
 var (
+	//go:embed fence.lua
+	fenceSource string
+
 	//go:embed put.lua
 	putSource string
-	putScript = redis.NewScript(putSource)
+	putScript = redis.NewScript(fenceSource + putSource)
 
 	//go:embed claim.lua
 	claimSource string
-	claimScript = redis.NewScript(claimSource)
+	claimScript = redis.NewScript(fenceSource + claimSource)
+
+	//go:embed delivered.lua
+	deliveredSource string
+	deliveredScript = redis.NewScript(fenceSource + deliveredSource)
 )
 
 // Script replies: the first element says what happened.
 const (
 	replyOK       = 0
-	replyFenced   = 1 // {1, stored generation}
+	replyFenced   = 1 // {1, stored fence} ({1, stored fence, outbox} from Claim)
 	replyConflict = 2 // {2, 1-based index of the write, stored version (8 bytes)}
 )
 
@@ -81,11 +89,58 @@ func (r *Redis) StateKey(partition int32, record string) string {
 	return r.partitionTag(partition) + ":s:" + record
 }
 
+// OutboxKey returns the key of the partition's outbox.
+func (r *Redis) OutboxKey(partition int32) string {
+	return r.partitionTag(partition) + ":outbox"
+}
+
 // Claim implements Store.
-func (r *Redis) Claim(ctx context.Context, f Fence) error {
-	res, err := claimScript.Run(ctx, r.client, []string{r.FenceKey(f.Partition)}, generation(f)).Slice()
+func (r *Redis) Claim(ctx context.Context, f Fence, supersede string) (Claimed, error) {
+	keys := []string{r.FenceKey(f.Partition), r.OutboxKey(f.Partition)}
+	res, err := claimScript.Run(ctx, r.client, keys, generation(f), supersede).Slice()
 	if err != nil {
-		return fmt.Errorf("state: claiming partition %d for generation %d in Redis: %w", f.Partition, f.Generation, err)
+		return Claimed{}, fmt.Errorf("state: claiming partition %d for generation %d in Redis: %w", f.Partition, f.Generation, err)
+	}
+	if len(res) != 3 {
+		return Claimed{}, fmt.Errorf("state: the claim script returned %v", res)
+	}
+	c := Claimed{Fence: f}
+	box, _ := res[2].(string)
+	if c.Outbox, err = unmarshalOutbox(box); err != nil {
+		return Claimed{}, fmt.Errorf("state: %s: %w", keys[1], err)
+	}
+	switch code, _ := res[0].(int64); code {
+	case replyOK:
+		c.Fence.Epoch, _ = res[1].(int64)
+		return c, nil
+	case replyFenced:
+		c.Stored, _ = res[1].(string)
+		return c, fmt.Errorf("%w: partition %d is held by %q (generation:epoch), newer than generation %d", ErrFenced, f.Partition, c.Stored, f.Generation)
+	}
+	return Claimed{}, fmt.Errorf("state: the claim script returned %v", res)
+}
+
+// Outbox implements Store: one GET.
+func (r *Redis) Outbox(ctx context.Context, partition int32) (Outbox, error) {
+	v, err := r.client.Get(ctx, r.OutboxKey(partition)).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return Outbox{}, fmt.Errorf("state: reading the outbox of partition %d: %w", partition, err)
+	}
+	b, err := unmarshalOutbox(v)
+	if err != nil {
+		return Outbox{}, fmt.Errorf("state: %s: %w", r.OutboxKey(partition), err)
+	}
+	return b, nil
+}
+
+// Delivered implements Store: one script call.
+func (r *Redis) Delivered(ctx context.Context, f Fence, box *Outbox) error {
+	kept := Outbox{Seq: box.Seq, Offsets: box.Offsets}
+	seq := binary.BigEndian.AppendUint64(nil, box.Seq)
+	keys := []string{r.FenceKey(f.Partition), r.OutboxKey(f.Partition)}
+	res, err := deliveredScript.Run(ctx, r.client, keys, f.Epoch, seq, kept.marshal()).Slice()
+	if err != nil {
+		return fmt.Errorf("state: clearing the delivered outbox of partition %d: %w", f.Partition, err)
 	}
 	return fenceReply(f, res)
 }
@@ -147,12 +202,15 @@ func (r *Redis) DriftKey(partition int32, system string) string {
 }
 
 // Put implements Store: one script call (see put.lua for its keys and arguments).
-func (r *Redis) Put(ctx context.Context, f Fence, writes []Write) error {
+func (r *Redis) Put(ctx context.Context, f Fence, writes []Write, box *Outbox) error {
 	n := len(writes)
-	keys := make([]string, 3, 3+n+4)
-	keys[0], keys[1], keys[2] = r.FenceKey(f.Partition), r.DueKey(f.Partition), r.CountsKey(f.Partition)
-	args := make([]any, 2, 2+4*n+8)
-	args[0], args[1] = generation(f), n
+	keys := make([]string, 4, 4+n+4)
+	keys[0], keys[1], keys[2], keys[3] = r.FenceKey(f.Partition), r.DueKey(f.Partition), r.CountsKey(f.Partition), r.OutboxKey(f.Partition)
+	args := make([]any, 3, 3+4*n+8)
+	args[0], args[1], args[2] = f.Epoch, "", n
+	if box != nil {
+		args[1] = box.marshal()
+	}
 	for _, w := range writes {
 		keys = append(keys, r.StateKey(f.Partition, w.State.Record))
 		due, val := "0", any("")
@@ -204,7 +262,8 @@ func fenceReply(f Fence, res []any) error {
 	case code == replyOK || code == replyConflict:
 		return nil
 	case code == replyFenced && len(res) == 2:
-		return fmt.Errorf("%w: partition %d is held by generation %v, not %d", ErrFenced, f.Partition, res[1], f.Generation)
+		return fmt.Errorf("%w: partition %d was claimed as %q (generation:epoch) after generation %d's claim (epoch %d)",
+			ErrFenced, f.Partition, res[1], f.Generation, f.Epoch)
 	}
 	return fmt.Errorf("state: the Redis script returned %v", res)
 }

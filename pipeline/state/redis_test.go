@@ -51,28 +51,32 @@ func TestRedisFencedWriterTwoClients(t *testing.T) {
 	newOwner := state.NewRedis(srv.Client(t), "contacts")
 	gen1, gen2 := state.Fence{Partition: 2, Generation: 1}, state.Fence{Partition: 2, Generation: 2}
 
-	if err := oldOwner.Claim(ctx, gen1); err != nil {
+	c1, err := oldOwner.Claim(ctx, gen1, "")
+	if err != nil {
 		t.Fatal(err)
 	}
+	gen1 = c1.Fence
 	st := statetest.Sample("r1")
-	if err := oldOwner.Put(ctx, gen1, []state.Write{{State: st}}); err != nil {
+	if err := oldOwner.Put(ctx, gen1, []state.Write{{State: st}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := newOwner.Claim(ctx, gen2); err != nil {
+	c2, err := newOwner.Claim(ctx, gen2, "")
+	if err != nil {
 		t.Fatal(err)
 	}
+	gen2 = c2.Fence
 	got, err := newOwner.Get(ctx, 2, []string{"r1"})
 	if err != nil || got[0] == nil {
 		t.Fatalf("new owner's Get = %v, %v", got, err)
 	}
 	got[0].LoopApplies = 9
-	if err := newOwner.Put(ctx, gen2, []state.Write{{State: got[0]}}); err != nil {
+	if err := newOwner.Put(ctx, gen2, []state.Write{{State: got[0]}}, nil); err != nil {
 		t.Fatal(err)
 	}
 
 	stale := st.Clone() // the old owner still believes it holds version 1
 	stale.LoopApplies = 1
-	err = oldOwner.Put(ctx, gen1, []state.Write{{State: stale}, {State: statetest.Sample("r2")}})
+	err = oldOwner.Put(ctx, gen1, []state.Write{{State: stale}, {State: statetest.Sample("r2")}}, nil)
 	if !errors.Is(err, state.ErrFenced) {
 		t.Fatalf("old owner's Put after the new Claim: err = %v, want ErrFenced", err)
 	}
@@ -89,22 +93,22 @@ func TestRedisFencedWriterTwoClients(t *testing.T) {
 	if after[1] != nil {
 		t.Errorf("the fenced batch wrote r2: %+v", after[1])
 	}
-	if fence, _ := srv.Client(t).Get(ctx, oldOwner.FenceKey(2)).Result(); fence != "2" {
-		t.Errorf("fence = %q, want 2", fence)
+	if fence, _ := srv.Client(t).Get(ctx, oldOwner.FenceKey(2)).Result(); fence != "2:2" {
+		t.Errorf("fence = %q, want 2:2 (generation 2, the second claim)", fence)
 	}
 }
 
 func TestRedisVersionConflictNamesTheRecord(t *testing.T) {
 	s := state.NewRedis(testenv.Redis(t).Client(t), "contacts")
 	f := state.Fence{Generation: 1}
-	if err := s.Put(ctx, f, []state.Write{{State: statetest.Sample("a")}, {State: statetest.Sample("b")}}); err != nil {
+	if err := s.Put(ctx, f, []state.Write{{State: statetest.Sample("a")}, {State: statetest.Sample("b")}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	stale := statetest.Sample("b")
 	stale.Version = 5
 	fresh := statetest.Sample("a")
 	fresh.Version = 1
-	err := s.Put(ctx, f, []state.Write{{State: fresh}, {State: stale}})
+	err := s.Put(ctx, f, []state.Write{{State: fresh}, {State: stale}}, nil)
 	if !errors.Is(err, state.ErrVersionConflict) || !strings.Contains(err.Error(), `"b" is at version 1, not 5`) {
 		t.Fatalf("err = %v, want a version conflict naming record b", err)
 	}
@@ -119,21 +123,24 @@ func TestRedisKeyLayout(t *testing.T) {
 	srv := testenv.Redis(t)
 	c := srv.Client(t)
 	s := state.NewRedis(c, "contacts")
-	f := state.Fence{Partition: 7, Generation: 3}
+	c0, err := s.Claim(ctx, state.Fence{Partition: 7, Generation: 3}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	recs := []string{"1", "a{b}c", "x/y"}
 	var writes []state.Write
 	for _, r := range recs {
 		writes = append(writes, state.Write{State: statetest.Sample(r)})
 	}
-	if err := s.Put(ctx, f, writes); err != nil {
+	if err := s.Put(ctx, c0.Fence, writes, statetest.SampleOutbox(1)); err != nil {
 		t.Fatal(err)
 	}
 	keys, err := c.Keys(ctx, "*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != len(recs)+1 {
-		t.Errorf("keys = %q, want %d states and a fence", keys, len(recs))
+	if len(keys) != len(recs)+2 {
+		t.Errorf("keys = %q, want %d states, a fence and an outbox", keys, len(recs))
 	}
 	for _, k := range keys {
 		if tag := testenv.HashTag(k); tag != "contacts:p7" {
@@ -207,7 +214,7 @@ func getPut(s *state.Redis, f state.Fence, recs []string) error {
 		st.LoopApplies++
 		writes[i] = state.Write{State: st}
 	}
-	return s.Put(ctx, f, writes)
+	return s.Put(ctx, f, writes, nil)
 }
 
 func TestRedisBatchIsTwoRoundTrips(t *testing.T) {
@@ -269,9 +276,11 @@ func BenchmarkRedisMemoryPerRecord(b *testing.B) {
 	s := state.NewRedis(client, "contacts")
 	ctx := context.Background()
 	f := state.Fence{Partition: 0, Generation: 1}
-	if err := s.Claim(ctx, f); err != nil {
+	c, err := s.Claim(ctx, f, "")
+	if err != nil {
 		b.Fatal(err)
 	}
+	f = c.Fence
 	used := func() int64 {
 		info, err := client.Info(ctx, "memory").Result()
 		if err != nil {
@@ -291,7 +300,7 @@ func BenchmarkRedisMemoryPerRecord(b *testing.B) {
 	for i := range b.N * 1000 {
 		st := typicalState()
 		st.Record = strconv.Itoa(1_000_000 + i)
-		if err := s.Put(ctx, f, []state.Write{{State: st, Systems: []string{"billing", "crm"}, Held: []string{"billing", "crm"}}}); err != nil {
+		if err := s.Put(ctx, f, []state.Write{{State: st, Systems: []string{"billing", "crm"}, Held: []string{"billing", "crm"}}}, nil); err != nil {
 			b.Fatal(err)
 		}
 		records++

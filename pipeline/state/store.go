@@ -10,19 +10,24 @@ import (
 
 // Sentinel errors of Store.Put.
 var (
-	// ErrFenced: a newer consumer-group generation owns the partition. The caller has
-	// lost the partition and must stop processing it without committing.
-	ErrFenced = errors.New("state: partition fenced by a newer generation")
+	// ErrFenced: another owner has claimed the partition since the caller did (or a
+	// newer generation holds it, at Claim). The caller has lost the partition and must
+	// stop processing it without committing.
+	ErrFenced = errors.New("state: partition fenced by a newer owner")
 	// ErrVersionConflict: a record's stored version is not the one the caller read;
 	// someone else wrote it. The caller must re-read and reprocess.
 	ErrVersionConflict = errors.New("state: record version conflict")
 )
 
 // Fence identifies the writer of a partition's states: the consumer-group generation
-// that owns the partition.
+// that owns the partition, and the epoch its Claim was given. Every Claim takes a new
+// epoch and Put accepts only the latest, so a writer that lost the partition (a
+// frozen process of an older generation, a worker of the same process that has not
+// noticed yet) is refused whatever its generation.
 type Fence struct {
 	Partition  int32
 	Generation int64
+	Epoch      int64 // set by Claim; 0 writes only to a partition never claimed
 }
 
 // Write is one record's new state. Delete removes the record's state instead (a
@@ -54,19 +59,31 @@ type Counts struct {
 // Implementations are safe for concurrent use. States returned by Get belong to the
 // caller; Put does not retain the states it is given.
 type Store interface {
-	// Claim raises the partition's fence to the given generation, so that writers of
-	// older generations are refused from now on. It fails with ErrFenced when a newer
-	// generation already holds the partition.
-	Claim(ctx context.Context, fence Fence) error
+	// Claim takes the partition for the fence's generation with a new epoch, so that
+	// every earlier writer is refused from now on, and returns the fence to write with
+	// and the partition's outbox (whose messages, if any, must be produced before
+	// anything else). It fails with ErrFenced when a newer generation holds the
+	// partition, unless the stored fence value is supersede: a caller that proved its
+	// generation current (the group coordinator accepted it) passes the refusing
+	// Claimed.Stored, because a consumer group that was deleted and created again
+	// numbers its generations from 1.
+	Claim(ctx context.Context, fence Fence, supersede string) (Claimed, error)
 	// Get reads the states of the records of one partition in one round trip.
 	// result[i] is nil when records[i] has no state.
 	Get(ctx context.Context, partition int32, records []string) ([]*resolver.State, error)
-	// Put writes the states of one partition in one round trip, atomically: either
-	// every write is applied or none is. It is refused with ErrFenced when a newer
-	// generation has claimed the partition, and with ErrVersionConflict when a
-	// record's stored version differs from its State.Version (0 = no state). On
-	// success each written State.Version is incremented to the stored version.
-	Put(ctx context.Context, fence Fence, writes []Write) error
+	// Put writes the states of one partition in one round trip, atomically with the
+	// batch's outbox (when box is not nil): either everything is applied or nothing
+	// is. It is refused with ErrFenced when the partition was claimed since fence was,
+	// and with ErrVersionConflict when a record's stored version differs from its
+	// State.Version (0 = no state). On success each written State.Version is
+	// incremented to the stored version.
+	Put(ctx context.Context, fence Fence, writes []Write, box *Outbox) error
+	// Outbox reads the partition's outbox.
+	Outbox(ctx context.Context, partition int32) (Outbox, error)
+	// Delivered records that the messages of box (the outbox last Put) were produced:
+	// they are dropped, its offsets kept. A later outbox (another Seq) is left alone.
+	// It is refused with ErrFenced as Put is.
+	Delivered(ctx context.Context, fence Fence, box *Outbox) error
 	// Due returns, earliest first, up to limit records of the partition whose DueMs
 	// is at or before nowMs: records whose pairing window closes or whose applies
 	// time out without a new event. The index survives restarts with the states.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -26,6 +27,7 @@ func Run(t *testing.T, newStore func(t *testing.T) state.Store) {
 		{"VersionConflict", testVersionConflict},
 		{"BatchIsAtomic", testBatchAtomic},
 		{"FenceRefusesOlderGeneration", testFence},
+		{"OutboxWithTheStates", testOutbox},
 		{"PartitionsAreSeparate", testPartitions},
 		{"Delete", testDelete},
 		{"ConcurrentWritersOneWins", testConcurrentWriters},
@@ -88,11 +90,14 @@ func Sample(record string) *resolver.State {
 
 var ctx = context.Background()
 
-func claim(t *testing.T, s state.Store, f state.Fence) {
+// claim claims the partition and returns the fence to write with.
+func claim(t *testing.T, s state.Store, f state.Fence) state.Fence {
 	t.Helper()
-	if err := s.Claim(ctx, f); err != nil {
+	c, err := s.Claim(ctx, f, "")
+	if err != nil {
 		t.Fatalf("Claim(%+v): %v", f, err)
 	}
+	return c.Fence
 }
 
 func get(t *testing.T, s state.Store, partition int32, records ...string) []*resolver.State {
@@ -120,9 +125,9 @@ func testGetUnknown(t *testing.T, s state.Store) {
 
 func testRoundTrip(t *testing.T, s state.Store) {
 	f := state.Fence{Partition: 0, Generation: 1}
-	claim(t, s, f)
+	f = claim(t, s, f)
 	want := Sample("rec/1")
-	if err := s.Put(ctx, f, []state.Write{{State: want}}); err != nil {
+	if err := s.Put(ctx, f, []state.Write{{State: want}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if want.Version != 1 {
@@ -135,7 +140,7 @@ func testRoundTrip(t *testing.T, s state.Store) {
 	if !Equal(got, want) {
 		t.Errorf("round trip changed the state:\n got %+v\nwant %+v", got, want)
 	}
-	if err := s.Put(ctx, f, []state.Write{{State: got}}); err != nil {
+	if err := s.Put(ctx, f, []state.Write{{State: got}}, nil); err != nil {
 		t.Fatalf("second Put with the read version: %v", err)
 	}
 	if got.Version != 2 {
@@ -145,13 +150,13 @@ func testRoundTrip(t *testing.T, s state.Store) {
 
 func testVersionConflict(t *testing.T, s state.Store) {
 	f := state.Fence{Generation: 1}
-	claim(t, s, f)
+	f = claim(t, s, f)
 	first := Sample("r")
-	if err := s.Put(ctx, f, []state.Write{{State: first}}); err != nil {
+	if err := s.Put(ctx, f, []state.Write{{State: first}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	stale := Sample("r") // version 0: written as if new
-	err := s.Put(ctx, f, []state.Write{{State: stale}})
+	err := s.Put(ctx, f, []state.Write{{State: stale}}, nil)
 	if !errors.Is(err, state.ErrVersionConflict) {
 		t.Fatalf("Put with a stale version: err = %v, want ErrVersionConflict", err)
 	}
@@ -159,12 +164,12 @@ func testVersionConflict(t *testing.T, s state.Store) {
 
 func testBatchAtomic(t *testing.T, s state.Store) {
 	f := state.Fence{Generation: 1}
-	claim(t, s, f)
-	if err := s.Put(ctx, f, []state.Write{{State: Sample("x")}}); err != nil {
+	f = claim(t, s, f)
+	if err := s.Put(ctx, f, []state.Write{{State: Sample("x")}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	batch := []state.Write{{State: Sample("new")}, {State: Sample("x")}} // x is stale
-	if err := s.Put(ctx, f, batch); !errors.Is(err, state.ErrVersionConflict) {
+	if err := s.Put(ctx, f, batch, nil); !errors.Is(err, state.ErrVersionConflict) {
 		t.Fatalf("err = %v, want ErrVersionConflict", err)
 	}
 	if st := get(t, s, 0, "new")[0]; st != nil {
@@ -174,62 +179,161 @@ func testBatchAtomic(t *testing.T, s state.Store) {
 
 func testFence(t *testing.T, s state.Store) {
 	old, cur := state.Fence{Partition: 3, Generation: 4}, state.Fence{Partition: 3, Generation: 5}
-	claim(t, s, old)
-	claim(t, s, cur)
-	if err := s.Put(ctx, old, []state.Write{{State: Sample("r")}}); !errors.Is(err, state.ErrFenced) {
+	old = claim(t, s, old)
+	cur = claim(t, s, cur)
+	if err := s.Put(ctx, old, []state.Write{{State: Sample("r")}}, nil); !errors.Is(err, state.ErrFenced) {
 		t.Fatalf("Put by a fenced generation: err = %v, want ErrFenced", err)
 	}
 	if st := get(t, s, 3, "r")[0]; st != nil {
 		t.Error("a fenced Put wrote its state")
 	}
-	if err := s.Claim(ctx, old); !errors.Is(err, state.ErrFenced) {
+	refused, err := s.Claim(ctx, old, "")
+	if !errors.Is(err, state.ErrFenced) {
 		t.Errorf("Claim by an older generation: err = %v, want ErrFenced", err)
 	}
-	if err := s.Put(ctx, cur, []state.Write{{State: Sample("r")}}); err != nil {
+	if err := s.Put(ctx, cur, []state.Write{{State: Sample("r")}}, nil); err != nil {
 		t.Errorf("Put by the owning generation: %v", err)
+	}
+
+	// A consumer group deleted and created again numbers its generations from 1: a
+	// member that proved its generation current supersedes the refusing fence, and the
+	// old incarnation's writer is refused from then on.
+	if refused.Stored == "" {
+		t.Fatal("a refused Claim did not say which fence refused it")
+	}
+	if _, err := s.Claim(ctx, state.Fence{Partition: 3, Generation: 1}, "4:1"); !errors.Is(err, state.ErrFenced) {
+		t.Errorf("Claim superseding a fence value that is not the stored one: err = %v, want ErrFenced", err)
+	}
+	reborn, err := s.Claim(ctx, state.Fence{Partition: 3, Generation: 1}, refused.Stored)
+	if err != nil {
+		t.Fatalf("Claim superseding the stored fence: %v", err)
+	}
+	if err := s.Put(ctx, cur, []state.Write{{State: Sample("x")}}, nil); !errors.Is(err, state.ErrFenced) {
+		t.Errorf("Put by the old incarnation's owner after a superseding claim: err = %v, want ErrFenced", err)
+	}
+	if err := s.Put(ctx, reborn.Fence, []state.Write{{State: Sample("x")}}, nil); err != nil {
+		t.Errorf("Put by the superseding owner: %v", err)
+	}
+	// Claiming again in the same generation (a worker started anew) fences the first.
+	again := claim(t, s, reborn.Fence)
+	if err := s.Put(ctx, reborn.Fence, nil, nil); !errors.Is(err, state.ErrFenced) {
+		t.Errorf("Put by an earlier claim of the same generation: err = %v, want ErrFenced", err)
+	}
+	if err := s.Put(ctx, again, nil, nil); err != nil {
+		t.Errorf("Put by the latest claim: %v", err)
+	}
+}
+
+// SampleOutbox returns an outbox that uses every part of state.Outbox: nil and empty
+// keys and values (Kafka tells them apart), headers, several topics.
+func SampleOutbox(seq uint64) *state.Outbox {
+	return &state.Outbox{
+		Seq:     seq,
+		Offsets: map[string]int64{"crm.customers": 1 << 40, "billing.accounts": 0, "contacts.review": 7},
+		Messages: []state.Message{
+			{Topic: "contacts.apply.billing", Partition: 2, Key: []byte(`{"id":1}`), Value: []byte(`{"payload":{}}`), Headers: []state.Header{
+				{Key: "concord.event_id", Value: []byte("0123456789abcdef")}, {Key: "empty", Value: []byte{}}, {Key: "null"},
+			}},
+			{Topic: "contacts.poison", Partition: 0, Key: nil, Value: []byte{}},
+			{Topic: "contacts.apply.crm", Partition: 1, Key: []byte{}, Value: nil},
+		},
+	}
+}
+
+func testOutbox(t *testing.T, s state.Store) {
+	f := claim(t, s, state.Fence{Partition: 1, Generation: 1})
+	if c, err := s.Claim(ctx, state.Fence{Partition: 4, Generation: 1}, ""); err != nil || c.Outbox.Seq != 0 || c.Outbox.Messages != nil {
+		t.Errorf("a partition never written has outbox %+v (err %v), want the zero Outbox", c.Outbox, err)
+	}
+	want := SampleOutbox(1)
+	if err := s.Put(ctx, f, []state.Write{{State: Sample("r")}}, want); err != nil {
+		t.Fatal(err)
+	}
+	next := claim(t, s, state.Fence{Partition: 1, Generation: 2})
+	c, err := s.Claim(ctx, next, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.Outbox, *want) {
+		t.Errorf("Claim returned the outbox\n%#v\nwant\n%#v", c.Outbox, *want)
+	}
+	if err := s.Put(ctx, f, nil, SampleOutbox(2)); !errors.Is(err, state.ErrFenced) {
+		t.Errorf("a fenced Put of an outbox: err = %v, want ErrFenced", err)
+	}
+	if err := s.Delivered(ctx, f, want); !errors.Is(err, state.ErrFenced) {
+		t.Errorf("a fenced Delivered: err = %v, want ErrFenced", err)
+	}
+	// Delivered drops the messages and keeps the offsets; for an outbox already
+	// replaced by a later batch's it does nothing.
+	if err := s.Delivered(ctx, c.Fence, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Outbox(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Seq != 1 || got.Messages != nil || !reflect.DeepEqual(got.Offsets, want.Offsets) {
+		t.Errorf("outbox after Delivered = %+v, want seq 1, the offsets, no messages", got)
+	}
+	later := SampleOutbox(2)
+	if err := s.Put(ctx, c.Fence, nil, later); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delivered(ctx, c.Fence, want); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Outbox(ctx, 1); len(got.Messages) != len(later.Messages) {
+		t.Errorf("Delivered of an earlier outbox dropped a later one's messages: %+v", got)
+	}
+	// A Put without an outbox leaves it.
+	if err := s.Put(ctx, c.Fence, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Outbox(ctx, 1); got.Seq != 2 {
+		t.Errorf("a Put without an outbox changed it: %+v", got)
 	}
 }
 
 func testPartitions(t *testing.T, s state.Store) {
 	f0, f1 := state.Fence{Partition: 0, Generation: 1}, state.Fence{Partition: 1, Generation: 9}
-	claim(t, s, f0)
-	claim(t, s, f1)
+	f0 = claim(t, s, f0)
+	f1 = claim(t, s, f1)
 	a := Sample("same")
 	a.LoopApplies = 1
-	if err := s.Put(ctx, f0, []state.Write{{State: a}}); err != nil {
+	if err := s.Put(ctx, f0, []state.Write{{State: a}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if st := get(t, s, 1, "same")[0]; st != nil {
 		t.Error("a state of partition 0 is visible in partition 1")
 	}
-	if err := s.Put(ctx, state.Fence{Partition: 0, Generation: 1}, nil); err != nil {
+	if err := s.Put(ctx, f0, nil, nil); err != nil {
 		t.Errorf("the fence of partition 1 affected partition 0: %v", err)
 	}
 }
 
 func testDelete(t *testing.T, s state.Store) {
 	f := state.Fence{Generation: 1}
-	claim(t, s, f)
+	f = claim(t, s, f)
 	st := Sample("gone")
-	if err := s.Put(ctx, f, []state.Write{{State: st}}); err != nil {
+	if err := s.Put(ctx, f, []state.Write{{State: st}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Put(ctx, f, []state.Write{{State: st, Delete: true}}); err != nil {
+	if err := s.Put(ctx, f, []state.Write{{State: st, Delete: true}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := get(t, s, 0, "gone")[0]; got != nil {
 		t.Errorf("state still present after delete: %+v", got)
 	}
-	if err := s.Put(ctx, f, []state.Write{{State: Sample("gone")}}); err != nil {
+	if err := s.Put(ctx, f, []state.Write{{State: Sample("gone")}}, nil); err != nil {
 		t.Errorf("re-creating a deleted record: %v", err)
 	}
 }
 
 func testConcurrentWriters(t *testing.T, s state.Store) {
 	f := state.Fence{Generation: 1}
-	claim(t, s, f)
+	f = claim(t, s, f)
 	base := Sample("hot")
-	if err := s.Put(ctx, f, []state.Write{{State: base}}); err != nil {
+	if err := s.Put(ctx, f, []state.Write{{State: base}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	const writers = 8
@@ -241,7 +345,7 @@ func testConcurrentWriters(t *testing.T, s state.Store) {
 			defer wg.Done()
 			st := base.Clone()
 			st.LoopApplies = uint32(i)
-			errs <- s.Put(ctx, f, []state.Write{{State: st}})
+			errs <- s.Put(ctx, f, []state.Write{{State: st}}, nil)
 		}()
 	}
 	wg.Wait()
@@ -262,9 +366,9 @@ func testConcurrentWriters(t *testing.T, s state.Store) {
 
 func testNoAliasing(t *testing.T, s state.Store) {
 	f := state.Fence{Generation: 1}
-	claim(t, s, f)
+	f = claim(t, s, f)
 	st := Sample("alias")
-	if err := s.Put(ctx, f, []state.Write{{State: st}}); err != nil {
+	if err := s.Put(ctx, f, []state.Write{{State: st}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	st.Agreed[0].Value[1] = 'Z'
@@ -294,15 +398,15 @@ func normal(s *resolver.State) string {
 
 func testDue(t *testing.T, s state.Store) {
 	f := state.Fence{Partition: 2, Generation: 1}
-	claim(t, s, f)
+	f = claim(t, s, f)
 	a, b, c, gone := Sample("a"), Sample("b"), Sample("c"), Sample("gone")
 	err := s.Put(ctx, f, []state.Write{
 		{State: a, DueMs: 300}, {State: b, DueMs: 100}, {State: c}, {State: gone, DueMs: 50},
-	})
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Put(ctx, f, []state.Write{{State: gone, Delete: true, DueMs: 50}}); err != nil {
+	if err := s.Put(ctx, f, []state.Write{{State: gone, Delete: true, DueMs: 50}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	due := func(now int64, limit int) []string {
@@ -325,7 +429,7 @@ func testDue(t *testing.T, s state.Store) {
 	if got, _ := s.Due(ctx, 3, 1000, 10); len(got) != 0 {
 		t.Errorf("another partition's index = %v", got)
 	}
-	if err := s.Put(ctx, f, []state.Write{{State: b}}); err != nil {
+	if err := s.Put(ctx, f, []state.Write{{State: b}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := due(1000, 10); fmt.Sprint(got) != "[a]" {
@@ -336,12 +440,12 @@ func testDue(t *testing.T, s state.Store) {
 func testCounts(t *testing.T, s state.Store) {
 	systems := []string{"billing", "crm"}
 	f0, f1 := state.Fence{Partition: 0, Generation: 1}, state.Fence{Partition: 1, Generation: 1}
-	claim(t, s, f0)
-	claim(t, s, f1)
+	f0 = claim(t, s, f0)
+	f1 = claim(t, s, f1)
 	put := func(f state.Fence, w state.Write) {
 		t.Helper()
 		w.Systems = systems
-		if err := s.Put(ctx, f, []state.Write{w}); err != nil {
+		if err := s.Put(ctx, f, []state.Write{w}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,0 +1,167 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/concord-sync/concord/internal/testenv"
+	"github.com/concord-sync/concord/pipeline/state"
+)
+
+// faultyStore makes the first Put that carries outgoing messages misbehave: written
+// and then "crash" (the worker gives up the partition as if its process died right
+// after the write, before producing), written and then report a failure (the reply
+// was lost), or not written and report a failure.
+type faultyStore struct {
+	state.Store
+	mode  string // "crash", "lost reply", "not written"
+	fired atomic.Bool
+}
+
+func (s *faultyStore) Put(ctx context.Context, f state.Fence, writes []state.Write, box *state.Outbox) error {
+	if box == nil || len(box.Messages) == 0 || s.fired.Load() {
+		return s.Store.Put(ctx, f, writes, box)
+	}
+	s.fired.Store(true)
+	if s.mode != "not written" {
+		if err := s.Store.Put(ctx, f, writes, box); err != nil {
+			return err
+		}
+	}
+	if s.mode == "crash" {
+		return fmt.Errorf("%w: simulated crash after the state write", state.ErrFenced)
+	}
+	return errors.New("simulated: connection reset by peer")
+}
+
+// TestCrashAfterTheStateWriteProducesTheOutbox is the in-batch crash of issue 10:
+// the batch's decisions are written, nothing is produced. The next owner produces
+// the outbox byte for byte, and never decides the batch's events again (they are
+// behind the stored input positions): no second apply with another id.
+func TestCrashAfterTheStateWriteProducesTheOutbox(t *testing.T) {
+	e := newEnv(t, 1)
+	faulty := &faultyStore{Store: e.store, mode: "crash"}
+	_, stop1 := e.startWith("p1", faulty)
+	e.produce(crmTopic, change("id", "1", "c", 10, 1_700_000_000_000, map[string]any{"notes": "one"}))
+	testenv.Eventually(t, "the state write and the simulated crash", faulty.fired.Load)
+	stop1()
+	if n := highWatermark(t, e.brokers, "contacts.apply.billing"); n != 0 {
+		t.Fatalf("%d applies produced before the crash; the test wants none", n)
+	}
+	box, err := e.store.Outbox(context.Background(), 0)
+	if err != nil || len(box.Messages) != 1 {
+		t.Fatalf("outbox after the crash = %+v, %v; want the batch's one apply", box, err)
+	}
+
+	e.start("p2")
+	e.produce(crmTopic, change("id", "1", "u", 11, 1_700_000_001_000, map[string]any{"notes": "two"}))
+	applies := readApplies(t, e.brokers, "contacts.apply.billing", 2)
+	if !bytes.Equal(applies[0].Value, box.Messages[0].Value) || !bytes.Equal(applies[0].Key, box.Messages[0].Key) {
+		t.Errorf("the apply produced after the crash is not the outbox's:\n got %s\nwant %s", applies[0].Value, box.Messages[0].Value)
+	}
+	if !strings.Contains(string(applies[1].Value), `"two"`) {
+		t.Errorf("second apply = %s, want the update", applies[1].Value)
+	}
+	m := e.metrics["p2"]
+	if got := testutil.ToFloat64(m.Redelivered); got != 1 {
+		t.Errorf("concord_outbox_redelivered_total = %v, want 1", got)
+	}
+	if got := sumCounter(m.Duplicates); got != 0 {
+		t.Errorf("the new owner read %v events of the decided batch again", got)
+	}
+	settle(t, e, "contacts.apply.billing", 2)
+}
+
+// TestUncertainStateWriteIsDecidedOnce: when the state write's reply is lost, the
+// worker reads the outbox to find out whether it landed, and decides the batch again
+// only when it did not. Either way one apply is produced.
+func TestUncertainStateWriteIsDecidedOnce(t *testing.T) {
+	for _, mode := range []string{"lost reply", "not written"} {
+		t.Run(mode, func(t *testing.T) {
+			e := newEnv(t, 1)
+			faulty := &faultyStore{Store: e.store, mode: mode}
+			e.startWith("p1", faulty)
+			e.produce(crmTopic, change("id", "1", "c", 10, 1_700_000_000_000, map[string]any{"notes": "one"}))
+			applies := readApplies(t, e.brokers, "contacts.apply.billing", 1)
+			if !faulty.fired.Load() || testutil.ToFloat64(e.metrics["p1"].Retries) < 1 {
+				t.Fatal("the faulty write did not happen or was not retried")
+			}
+			box, err := e.store.Outbox(context.Background(), 0)
+			if err != nil || box.Seq != 1 {
+				t.Errorf("outbox seq = %d (%v), want 1: the batch written once", box.Seq, err)
+			}
+			if header(applies[0], "concord.event_id") == "" {
+				t.Error("apply without an event id")
+			}
+			settle(t, e, "contacts.apply.billing", 1)
+		})
+	}
+}
+
+// TestRecreatedGroupTakesThePartitionInOneClaim: the stored fence is of generation
+// 300 (a consumer group deleted and created again numbers its generations from 1).
+// The member proves its generation current by an offset commit and supersedes the
+// fence in one claim, instead of a rebalance per generation up to 300.
+func TestRecreatedGroupTakesThePartitionInOneClaim(t *testing.T) {
+	e := newEnv(t, 1)
+	_, stop1 := e.start("p1")
+	e.produce(crmTopic, change("id", "1", "c", 10, 1_700_000_000_000, map[string]any{"notes": "one"}))
+	readApplies(t, e.brokers, "contacts.apply.billing", 1)
+	stop1()
+	fenceKey := e.store.(*state.Redis).FenceKey(0)
+	if err := e.rdb.Set(context.Background(), fenceKey, "300:5", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.start("p2")
+	e.produce(crmTopic, change("id", "1", "u", 11, 1_700_000_001_000, map[string]any{"notes": "two"}))
+	applies := readApplies(t, e.brokers, "contacts.apply.billing", 2)
+	if !strings.Contains(string(applies[1].Value), `"two"`) {
+		t.Errorf("second apply = %s", applies[1].Value)
+	}
+	fence, err := e.rdb.Get(context.Background(), fenceKey).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gen, epoch int
+	if _, err := fmt.Sscanf(fence, "%d:%d", &gen, &epoch); err != nil || gen >= 300 || epoch != 6 {
+		t.Errorf("fence = %q, want the group's own generation and epoch 6 (one claim over 300:5)", fence)
+	}
+}
+
+// highWatermark is the number of messages in partition 0 of topic.
+func highWatermark(t *testing.T, brokers []string, topic string) int64 {
+	t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	res, err := client.ListOffsets(context.Background(), &kafka.ListOffsetsRequest{
+		Topics: map[string][]kafka.OffsetRequest{topic: {kafka.LastOffsetOf(0)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, po := range res.Topics[topic] {
+		if po.Error != nil {
+			return 0 // not created yet
+		}
+		return po.LastOffset
+	}
+	return 0
+}
+
+// settle waits a little and checks that topic has exactly n messages: nothing was
+// produced a second time behind the ones the test read.
+func settle(t *testing.T, e *env, topic string, n int64) {
+	t.Helper()
+	time.Sleep(2 * time.Second)
+	if got := highWatermark(t, e.brokers, topic); got != n {
+		t.Errorf("%s has %d messages, want %d", topic, got, n)
+	}
+}
