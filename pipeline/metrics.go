@@ -7,23 +7,24 @@ import (
 // Metrics are the processor's Prometheus metrics. Register them with the registry the
 // caller passes in; nothing is registered globally.
 type Metrics struct {
-	Events      *prometheus.CounterVec   // system, op (c, u, d, r, or the kind of a non-change)
-	Decisions   *prometheus.CounterVec   // kind, rule
-	Conflicts   *prometheus.CounterVec   // rule
-	Echoes      *prometheus.CounterVec   // system
-	Duplicates  *prometheus.CounterVec   // system
-	Poison      *prometheus.CounterVec   // system
-	Unmapped    *prometheus.CounterVec   // system, field
-	SyncLag     *prometheus.HistogramVec // from, to
-	ConsumerLag *prometheus.GaugeVec     // topic, partition
-	ClockOffset *prometheus.GaugeVec     // system
-	ClockUncert *prometheus.GaugeVec     // system
-	Reloads     *prometheus.CounterVec   // result
-	Batch       prometheus.Histogram     // seconds per batch, produce to commit
-	Latency     prometheus.Histogram     // seconds from a message fetched to its batch's output acknowledged
-	Fenced      prometheus.Counter
-	Retries     prometheus.Counter
-	Redelivered prometheus.Counter // outbox messages produced again by a partition's next owner
+	Events       *prometheus.CounterVec   // system, op (c, u, d, r, or the kind of a non-change)
+	Decisions    *prometheus.CounterVec   // kind, rule
+	Conflicts    *prometheus.CounterVec   // rule
+	Echoes       *prometheus.CounterVec   // system
+	Duplicates   *prometheus.CounterVec   // system
+	Poison       *prometheus.CounterVec   // system
+	Unmapped     *prometheus.CounterVec   // system, field
+	SyncLag      *prometheus.HistogramVec // from, to
+	ConsumerLag  *prometheus.GaugeVec     // topic, partition
+	ClockOffset  *prometheus.GaugeVec     // system
+	ClockUncert  *prometheus.GaugeVec     // system
+	Reloads      *prometheus.CounterVec   // result
+	Batch        prometheus.Histogram     // seconds per batch, produce to commit
+	Latency      prometheus.Histogram     // seconds from a message fetched to its batch's output acknowledged
+	Fenced       prometheus.Counter
+	Retries      prometheus.Counter
+	Redelivered  prometheus.Counter   // outbox messages produced again by a partition's next owner
+	DependencyUp *prometheus.GaugeVec // dependency (redis, kafka): 1 when its last probe answered
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -66,12 +67,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Retries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "concord_batch_retries_total", Help: "Batches retried after a Kafka or Redis failure.",
 		}),
+		DependencyUp: gauge("concord_dependency_up", "1 when the dependency (redis, kafka) answered its last probe, else 0; readiness follows it.", "dependency"),
 		Redelivered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "concord_outbox_redelivered_total",
 			Help: "Messages of a partition's last decided batch produced again when the partition was taken over (its owner may have stopped before producing them).",
 		}),
 	}
 	reg.MustRegister(m.Events, m.Decisions, m.Conflicts, m.Echoes, m.Duplicates, m.Poison, m.Unmapped,
-		m.SyncLag, m.ConsumerLag, m.ClockOffset, m.ClockUncert, m.Reloads, m.Batch, m.Latency, m.Fenced, m.Retries, m.Redelivered)
+		m.SyncLag, m.ConsumerLag, m.ClockOffset, m.ClockUncert, m.Reloads, m.Batch, m.Latency, m.Fenced, m.Retries, m.Redelivered, m.DependencyUp)
 	return m
 }

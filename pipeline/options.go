@@ -58,6 +58,8 @@ type Options struct {
 	// BatchTimeout bounds the outputs of one batch (produce, DLQ, state, commit);
 	// a batch that cannot finish is retried (default 30s).
 	BatchTimeout time.Duration
+	// ProbeInterval is how often Redis and Kafka are probed for readiness (default 1s).
+	ProbeInterval time.Duration
 
 	Now func() time.Time // default time.Now
 
@@ -91,6 +93,7 @@ func (o *Options) defaults() error {
 	setDefault(&o.RebalanceTimeout, 10*time.Second)
 	setDefault(&o.JoinGroupBackoff, time.Second)
 	setDefault(&o.BatchTimeout, 30*time.Second)
+	setDefault(&o.ProbeInterval, time.Second)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -15,9 +15,11 @@ import (
 
 // NewWriter returns the Kafka writer concord produces with: batches flushed every
 // 2 ms, every replica acknowledging, murmur2 partitioning by key (as Java producers),
-// except messages to the review topic, which name their partition.
-func NewWriter(brokers []string, batchSize int) *kafka.Writer {
+// except messages to the review topic, which name their partition. Its errors are
+// logged to log.
+func NewWriter(brokers []string, batchSize int, log *zap.Logger) *kafka.Writer {
 	return &kafka.Writer{
+		ErrorLogger:  KafkaLogger(log, "writer"),
 		Addr:         kafka.TCP(brokers...),
 		Balancer:     explicitOrMurmur2{},
 		BatchTimeout: 2 * time.Millisecond,

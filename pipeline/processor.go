@@ -30,7 +30,7 @@ type Processor struct {
 
 	clocks *clocks
 	types  columnTypes // learned from the systems' own events
-	ready  atomic.Bool
+	health *health
 	// partitionCount is the input topics' partition count once Run has checked them.
 	partitionCount atomic.Int32
 	unmapped       sync.Map // "system\x00field" of unmapped fields already logged
@@ -43,7 +43,7 @@ func New(opts Options) (*Processor, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
-	p := &Processor{opts: opts, cfg: opts.Config, log: opts.Logger, systems: map[string]string{}, clocks: newClocks(opts.Metrics)}
+	p := &Processor{opts: opts, cfg: opts.Config, log: opts.Logger, systems: map[string]string{}, clocks: newClocks(opts.Metrics), health: newHealth()}
 	for name, s := range p.cfg.Systems {
 		p.inputs = append(p.inputs, s.Topic)
 		p.systems[s.Topic] = name
@@ -67,8 +67,15 @@ func (p *Processor) systemTopics() []string {
 	return slices.DeleteFunc(slices.Clone(p.inputs), func(t string) bool { return t == p.ReviewTopic() })
 }
 
-// Ready reports whether the processor has joined the group and holds its assignment.
-func (p *Processor) Ready() bool { return p.ready.Load() }
+// Ready reports whether the processor holds its assignment, Redis and Kafka answer,
+// and no batch is failing.
+func (p *Processor) Ready() bool {
+	ok, _ := p.health.readiness()
+	return ok
+}
+
+// Readiness is Ready with the reasons when not ready.
+func (p *Processor) Readiness() (ready bool, why string) { return p.health.readiness() }
 
 // Partitions returns the partition numbers this instance works on now.
 func (p *Processor) Partitions() []int {
@@ -112,7 +119,17 @@ func (p *Processor) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	p.writer = NewWriter(brokers, p.opts.BatchSize)
+	probeCtx, stopProbe := context.WithCancel(ctx)
+	probeDone := make(chan struct{})
+	go func() {
+		defer close(probeDone)
+		p.probe(probeCtx, p.opts.ProbeInterval)
+	}()
+	defer func() {
+		stopProbe()
+		<-probeDone
+	}()
+	p.writer = NewWriter(brokers, p.opts.BatchSize, p.log)
 	defer func() {
 		if err := p.writer.Close(); err != nil {
 			p.log.Warn("closing the Kafka writer", zap.Error(err))
@@ -128,7 +145,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		HeartbeatInterval: p.opts.HeartbeatInterval,
 		RebalanceTimeout:  p.opts.RebalanceTimeout,
 		JoinGroupBackoff:  p.opts.JoinGroupBackoff,
-		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { p.log.Debug("kafka-go: " + fmt.Sprintf(msg, args...)) }),
+		ErrorLogger:       KafkaLogger(p.log, "consumer group"),
 	})
 	if err != nil {
 		return fmt.Errorf("pipeline: joining consumer group %s: %w", p.cfg.Name, err)
@@ -141,7 +158,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	}()
 	err = p.consume(ctx, cg)
 	<-outboxDone
-	p.ready.Store(false)
+	p.health.setJoined(false)
 	if cerr := cg.Close(); cerr != nil && !errors.Is(cerr, kafka.ErrGroupClosed) {
 		p.log.Warn("leaving the consumer group", zap.Error(cerr))
 	}
@@ -179,7 +196,7 @@ func (p *Processor) consume(ctx context.Context, cg *kafka.ConsumerGroup) error 
 			w := newWorker(p, gen, part, offsets)
 			gen.Start(func(gctx context.Context) { w.run(ctx, gctx) })
 		}
-		p.ready.Store(true)
+		p.health.setJoined(true)
 	}
 }
 

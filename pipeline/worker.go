@@ -219,7 +219,8 @@ func (w *worker) startReaders(ctx context.Context, msgs chan<- fetched, done cha
 			// machine times out and is fetched again, forever (seen under -race). The
 			// broker answers as soon as there is data (MinBytes 1), so a longer wait
 			// adds no latency.
-			MaxWait: 2 * time.Second,
+			MaxWait:     2 * time.Second,
+			ErrorLogger: KafkaLogger(w.log, "reader "+topic),
 		})
 		offset := w.positions[topic]
 		if offset < 0 {
@@ -301,14 +302,17 @@ func (w *worker) retry(ctx, gctx context.Context, fn func(context.Context) error
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.p.opts.BatchTimeout)
 		err := fn(bctx)
 		cancel()
+		w.p.health.batch(w.part, err)
 		switch {
 		case err == nil:
 			return nil
 		case errors.Is(err, state.ErrFenced), errors.Is(err, state.ErrVersionConflict):
+			w.p.health.batch(w.part, nil) // not this instance's partition any more
 			w.p.opts.Metrics.Fenced.Inc()
 			w.log.Warn("partition lost to another instance; giving it up without committing", zap.Error(err))
 			return err
 		case errors.Is(err, kafka.ErrGenerationEnded), gctx.Err() != nil:
+			w.p.health.batch(w.part, nil)
 			w.log.Info("generation ended before the batch was committed; the next owner reprocesses it", zap.Error(err))
 			return err
 		}
@@ -317,6 +321,7 @@ func (w *worker) retry(ctx, gctx context.Context, fn func(context.Context) error
 		select {
 		case <-time.After(backoff):
 		case <-gctx.Done():
+			w.p.health.batch(w.part, nil)
 			return gctx.Err()
 		}
 		backoff = min(2*backoff, 10*time.Second)

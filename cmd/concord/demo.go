@@ -73,6 +73,7 @@ aside. It must be 0.`,
 			if !o.json {
 				log = newLogger().WithOptions(zap.IncreaseLevel(zap.WarnLevel))
 			}
+			logRedisTo(log)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return runDemo(ctx, o, log, cmd.ErrOrStderr(), func(sum *demoSummary) error {
@@ -355,7 +356,7 @@ func serveDemoHTTP(addr string, cfg *config.Config, rdb redis.UniversalClient, p
 	reg *prometheus.Registry, log *zap.Logger, progress io.Writer,
 ) (func(), error) {
 	store := dlq.NewStore(rdb, cfg.Name)
-	w := pipeline.NewWriter(cfg.Kafka.Brokers, 100)
+	w := pipeline.NewWriter(cfg.Kafka.Brokers, 100, log)
 	svc := dlq.NewService(store, sharedFields(cfg), func(ctx context.Context) error {
 		return pipeline.DrainOutbox(ctx, cfg, store, w)
 	})
@@ -369,7 +370,7 @@ func serveDemoHTTP(addr string, cfg *config.Config, rdb redis.UniversalClient, p
 		_ = w.Close()
 		return nil, err
 	}
-	mux := newMux(proc.Ready, reg)
+	mux := newMux(proc.Readiness, reg)
 	mux.Handle(web.Prefix, h)
 	srv, url, err := serveHTTP(addr, mux, log)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/concord-sync/concord/config"
 	"github.com/concord-sync/concord/dlq"
@@ -36,7 +37,7 @@ func openReview(cfgPath string) (*reviewEnv, func(), error) {
 	}
 	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{cfg.Redis.Addr}, Password: cfg.Redis.Password, DB: cfg.Redis.DB})
 	store := dlq.NewStore(rdb, cfg.Name)
-	w := pipeline.NewWriter(cfg.Kafka.Brokers, 100)
+	w := pipeline.NewWriter(cfg.Kafka.Brokers, 100, zap.NewNop()) // a failure is reported by flush
 	flush := func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, flushTimeout)
 		defer cancel()

@@ -52,12 +52,13 @@ for the running processors to apply.`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger()
+			logRedisTo(log)
 			return withReview(open, func(env *reviewEnv) error {
 				h, err := reviewPage(env.cfg, env.svc, log)
 				if err != nil {
 					return err
 				}
-				mux := newMux(func() bool { return true }, nil)
+				mux := newMux(func() (bool, string) { return true, "" }, nil)
 				mux.Handle(web.Prefix, h)
 				srv, url, err := serveHTTP(addr, mux, log)
 				if err != nil {

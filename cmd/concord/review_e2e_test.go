@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/concord-sync/concord/config"
@@ -72,7 +73,7 @@ authority: {notes: shared, phone: shared}
 		}
 	}()
 
-	w := pipeline.NewWriter(brokers, 10)
+	w := pipeline.NewWriter(brokers, 10, zap.NewNop())
 	defer func() { _ = w.Close() }()
 	produce := func(topic, key, value string) {
 		t.Helper()

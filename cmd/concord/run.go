@@ -48,6 +48,7 @@ Logs are JSON on a non-terminal stderr and readable text on a terminal.`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger()
+			logRedisTo(log)
 			defer func() { _ = log.Sync() }()
 			cfg, err := config.Load(cfgPath)
 			if err != nil {
@@ -81,7 +82,7 @@ func run(ctx context.Context, cfgPath string, cfg *config.Config, httpAddr strin
 		return err
 	}
 	store := dlq.NewStore(rdb, cfg.Name)
-	w := pipeline.NewWriter(cfg.Kafka.Brokers, 100)
+	w := pipeline.NewWriter(cfg.Kafka.Brokers, 100, log)
 	defer func() { _ = w.Close() }()
 	svc := dlq.NewService(store, sharedFields(cfg), func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, flushTimeout)
@@ -124,7 +125,7 @@ func run(ctx context.Context, cfgPath string, cfg *config.Config, httpAddr strin
 		}
 	}()
 	if httpAddr != "" {
-		mux := newMux(p.Ready, reg)
+		mux := newMux(p.Readiness, reg)
 		switch h, err := reviewPage(cfg, svc, log); {
 		case errors.Is(err, errNoReviewAuth):
 			log.Warn("review page not served", zap.Error(err))
@@ -142,15 +143,16 @@ func run(ctx context.Context, cfgPath string, cfg *config.Config, httpAddr strin
 	return p.Run(ctx)
 }
 
-// newMux serves the operational endpoints.
-func newMux(ready func() bool, reg *prometheus.Registry) *http.ServeMux {
+// newMux serves the operational endpoints. readiness says whether the instance is
+// ready, and why not.
+func newMux(readiness func() (bool, string), reg *prometheus.Registry) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready() {
-			http.Error(w, "not ready: not holding a consumer-group assignment yet", http.StatusServiceUnavailable)
+		if ok, why := readiness(); !ok {
+			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))

@@ -89,6 +89,9 @@ func (r *Redis) StateKey(partition int32, record string) string {
 	return r.partitionTag(partition) + ":s:" + record
 }
 
+// Ping checks that the server answers.
+func (r *Redis) Ping(ctx context.Context) error { return r.client.Ping(ctx).Err() }
+
 // OutboxKey returns the key of the partition's outbox.
 func (r *Redis) OutboxKey(partition int32) string {
 	return r.partitionTag(partition) + ":outbox"
