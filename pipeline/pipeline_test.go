@@ -173,7 +173,7 @@ func readApplies(t *testing.T, brokers []string, topic string, n int) []kafka.Me
 	t.Helper()
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: "test-" + topic + fmt.Sprint(time.Now().UnixNano()), Topic: topic, MaxWait: 50 * time.Millisecond, StartOffset: kafka.FirstOffset})
 	defer func() { _ = r.Close() }()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Deadline)
 	defer cancel()
 	var out []kafka.Message
 	for len(out) < n {

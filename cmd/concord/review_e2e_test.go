@@ -160,7 +160,7 @@ func reviewApply(t *testing.T, brokers []string, topic string) kafka.Message {
 	t.Helper()
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, GroupID: "check-" + topic, MaxWait: 50 * time.Millisecond})
 	defer func() { _ = r.Close() }()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Deadline)
 	defer cancel()
 	for {
 		m, err := r.FetchMessage(ctx)
@@ -180,7 +180,7 @@ func firstApply(t *testing.T, brokers []string, topic string) {
 	t.Helper()
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, GroupID: "first-" + topic, MaxWait: 50 * time.Millisecond})
 	defer func() { _ = r.Close() }()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Deadline)
 	defer cancel()
 	if _, err := r.FetchMessage(ctx); err != nil {
 		t.Fatalf("no apply on %s: %v", topic, err)

@@ -73,7 +73,7 @@ authority: {email: crm, notes: shared}
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: "contacts.apply.billing", GroupID: "t", MaxWait: 50 * time.Millisecond})
 	defer func() { _ = r.Close() }()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Deadline)
 	defer cancel()
 	m, err := r.FetchMessage(ctx)
 	if err != nil {
@@ -83,7 +83,7 @@ authority: {email: crm, notes: shared}
 		t.Errorf("apply = %s", m.Value)
 	}
 	// The batch's metrics are counted once its offsets are committed.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testenv.Deadline)
 	for !strings.Contains(get(t, "http://"+addr+"/metrics"), `concord_events_total{op="c",system="crm"} 1`) {
 		if time.Now().After(deadline) {
 			t.Fatalf("/metrics does not count the event:\n%s", get(t, "http://"+addr+"/metrics"))
@@ -112,8 +112,8 @@ authority: {email: crm, notes: shared}
 		if err != nil {
 			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("still running 20s after SIGTERM\n%s", logs.String())
+	case <-time.After(testenv.Deadline):
+		t.Fatalf("still running %s after SIGTERM\n%s", testenv.Deadline, logs.String())
 	}
 	out := logs.String()
 	for _, want := range []string{`"msg":"partition stopped"`, `"msg":"consumer group left"`} {
@@ -146,7 +146,7 @@ func get(t *testing.T, url string) string {
 
 func waitHTTP(t *testing.T, url string, status int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(testenv.Deadline)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(url) //nolint:gosec,noctx // a test against its own server
 		if err == nil {
@@ -163,7 +163,7 @@ func waitHTTP(t *testing.T, url string, status int) {
 // waitMetric waits until /metrics shows a series.
 func waitMetric(t *testing.T, addr, series string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testenv.Deadline)
 	for !strings.Contains(get(t, "http://"+addr+"/metrics"), series) {
 		if time.Now().After(deadline) {
 			t.Fatalf("/metrics never showed %s", series)

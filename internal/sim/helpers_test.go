@@ -13,11 +13,12 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/concord-sync/concord/codecs"
+	"github.com/concord-sync/concord/internal/testenv"
 )
 
 const (
 	partitions = 3
-	deadline   = 8 * time.Second
+	deadline   = testenv.Deadline
 )
 
 // newCluster starts an in-process kfake broker on 127.0.0.1 with the given topics

@@ -5,11 +5,17 @@ import (
 	"time"
 )
 
-// Eventually polls cond every 20ms until it holds, failing the test after 30s with
-// what it was waiting for. Tests wait on conditions, never on sleeps.
+// Deadline is how long a test waits for something that takes a moment on an idle
+// machine: long enough to hold when 2 cores are shared several times over under
+// -race. A deadline only bounds a failure; a passing wait returns as soon as its
+// condition holds, so a generous one costs nothing.
+const Deadline = 2 * time.Minute
+
+// Eventually polls cond every 20ms until it holds, failing the test after Deadline
+// with what it was waiting for. Tests wait on conditions, never on sleeps.
 func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	EventuallyWithin(t, what, 30*time.Second, cond)
+	EventuallyWithin(t, what, Deadline, cond)
 }
 
 // EventuallyWithin is Eventually with its own deadline, for conditions that take a
