@@ -261,12 +261,14 @@ func (w *worker) decideOnce(ctx, gctx context.Context, decide func(context.Conte
 			if err != nil {
 				return err
 			}
-			if stored.Seq == unsure.box.Seq {
+			// The number alone could be another owner's next batch, written after this
+			// worker lost the partition; the epoch names the claim that wrote it.
+			if stored.Seq == unsure.box.Seq && stored.Epoch == w.fence.Epoch {
 				w.decided(unsure.box)
 				d = unsure
 				return nil
 			}
-			unsure = nil // not written: decide again
+			unsure = nil // not written: decide again (refused by the fence if no longer ours)
 		}
 		var err error
 		if d, err = decide(bctx); err != nil {

@@ -83,7 +83,7 @@ func (m *Memory) Delivered(_ context.Context, f Fence, box *Outbox) error {
 		return err
 	}
 	if stored, err := unmarshalOutbox(string(m.boxes[f.Partition])); err == nil && stored.Seq == box.Seq {
-		kept := Outbox{Seq: box.Seq, Offsets: box.Offsets}
+		kept := Outbox{Seq: box.Seq, Epoch: box.Epoch, Offsets: box.Offsets}
 		m.boxes[f.Partition] = kept.marshal()
 	}
 	return nil
@@ -119,6 +119,7 @@ func (m *Memory) Put(_ context.Context, f Fence, writes []Write, box *Outbox) er
 		}
 	}
 	if box != nil {
+		box.Epoch = f.Epoch
 		m.boxes[f.Partition] = box.marshal()
 	}
 	for _, w := range writes {

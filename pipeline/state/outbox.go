@@ -20,6 +20,7 @@ import (
 // Put, or by Store.Delivered.
 type Outbox struct {
 	Seq      uint64           // the batch's number in the partition: 1, 2, …; 0 before the first
+	Epoch    int64            // the fence epoch of the claim that wrote it (Put sets it)
 	Offsets  map[string]int64 // input topic -> next offset to read after this batch
 	Messages []Message
 }
@@ -52,9 +53,9 @@ type Claimed struct {
 const outboxVersion = 1
 
 // Encoded layout: seq (8 bytes big-endian, so a script can compare it), version
-// byte, then uvarint counts and lengths:
+// byte, then varints, counts and lengths:
 //
-//	seq | 1 | n offsets × (topic, zigzag offset) | m messages × (topic, zigzag
+//	seq | 1 | epoch | n offsets × (topic, zigzag offset) | m messages × (topic, zigzag
 //	partition, key, value, h headers × (key, value))
 //
 // A key or value is written as uvarint(len+1) and its bytes, 0 for nil: Kafka tells
@@ -62,6 +63,7 @@ const outboxVersion = 1
 func (b *Outbox) marshal() []byte {
 	out := binary.BigEndian.AppendUint64(make([]byte, 0, b.size()), b.Seq)
 	out = append(out, outboxVersion)
+	out = binary.AppendVarint(out, b.Epoch)
 	out = binary.AppendUvarint(out, uint64(len(b.Offsets)))
 	for _, t := range slices.Sorted(maps.Keys(b.Offsets)) {
 		out = appendString(out, t)
@@ -123,6 +125,7 @@ func unmarshalOutbox(s string) (Outbox, error) {
 		return b, fmt.Errorf("%w: version %d, this build reads %d", errOutboxCorrupt, v, outboxVersion)
 	}
 	d.buf = d.buf[9:]
+	b.Epoch = d.varint()
 	if n := d.count(); n > 0 {
 		b.Offsets = make(map[string]int64, n)
 		for range n {

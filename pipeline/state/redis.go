@@ -138,7 +138,7 @@ func (r *Redis) Outbox(ctx context.Context, partition int32) (Outbox, error) {
 
 // Delivered implements Store: one script call.
 func (r *Redis) Delivered(ctx context.Context, f Fence, box *Outbox) error {
-	kept := Outbox{Seq: box.Seq, Offsets: box.Offsets}
+	kept := Outbox{Seq: box.Seq, Epoch: box.Epoch, Offsets: box.Offsets}
 	seq := binary.BigEndian.AppendUint64(nil, box.Seq)
 	keys := []string{r.FenceKey(f.Partition), r.OutboxKey(f.Partition)}
 	res, err := deliveredScript.Run(ctx, r.client, keys, f.Epoch, seq, kept.marshal()).Slice()
@@ -212,6 +212,7 @@ func (r *Redis) Put(ctx context.Context, f Fence, writes []Write, box *Outbox) e
 	args := make([]any, 3, 3+4*n+8)
 	args[0], args[1], args[2] = f.Epoch, "", n
 	if box != nil {
+		box.Epoch = f.Epoch
 		args[1] = box.marshal()
 	}
 	for _, w := range writes {

@@ -76,7 +76,8 @@ type Store interface {
 	// is. It is refused with ErrFenced when the partition was claimed since fence was,
 	// and with ErrVersionConflict when a record's stored version differs from its
 	// State.Version (0 = no state). On success each written State.Version is
-	// incremented to the stored version.
+	// incremented to the stored version. Put sets box.Epoch to the fence's: an
+	// outbox read back names the claim that wrote it.
 	Put(ctx context.Context, fence Fence, writes []Write, box *Outbox) error
 	// Outbox reads the partition's outbox.
 	Outbox(ctx context.Context, partition int32) (Outbox, error)

@@ -254,6 +254,9 @@ func testOutbox(t *testing.T, s state.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if want.Epoch != f.Epoch {
+		t.Errorf("Put set the outbox's epoch to %d, want the writer's %d", want.Epoch, f.Epoch)
+	}
 	if !reflect.DeepEqual(c.Outbox, *want) {
 		t.Errorf("Claim returned the outbox\n%#v\nwant\n%#v", c.Outbox, *want)
 	}
@@ -272,7 +275,7 @@ func testOutbox(t *testing.T, s state.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Seq != 1 || got.Messages != nil || !reflect.DeepEqual(got.Offsets, want.Offsets) {
+	if got.Seq != 1 || got.Epoch != f.Epoch || got.Messages != nil || !reflect.DeepEqual(got.Offsets, want.Offsets) {
 		t.Errorf("outbox after Delivered = %+v, want seq 1, the offsets, no messages", got)
 	}
 	later := SampleOutbox(2)
