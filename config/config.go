@@ -43,13 +43,24 @@ type Kafka struct {
 	// HeartbeatInterval is how often a member tells the group it is alive (default
 	// 1s); it must be well under SessionTimeout.
 	HeartbeatInterval Duration `yaml:"heartbeat_interval"`
+	TLS               TLS      `yaml:"tls"`
+	SASL              SASL     `yaml:"sasl"`
 }
 
-// Redis holds the state store address.
+// Redis says where the state store is and how to reach it (see connection.go).
 type Redis struct {
-	Addr     string `yaml:"addr"`
-	Password string `yaml:"password"`
-	DB       int    `yaml:"db"`
+	Addr  string   `yaml:"addr"`  // one address (standalone, or a seed of a cluster)
+	Addrs []string `yaml:"addrs"` // several: cluster seeds, or sentinels
+	// Mode is standalone (default), cluster or sentinel.
+	Mode       string `yaml:"mode"`
+	MasterName string `yaml:"master_name"` // the Sentinel master set's name
+	Username   string `yaml:"username"`    // an ACL user (Redis 6+)
+	// Password is the user's password: CONCORD_REDIS_PASSWORD, else password_file,
+	// else this key (kept for existing files; prefer the other two).
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	DB           int    `yaml:"db"`
+	TLS          TLS    `yaml:"tls"`
 }
 
 // System is one synced system: where its change events come from, how its columns map

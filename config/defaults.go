@@ -28,9 +28,10 @@ func (c *Config) ApplyDefaults() {
 	}
 	setDuration(&c.Kafka.SessionTimeout, defaultSessionTimeout, c.unset("kafka.session_timeout", c.Kafka.SessionTimeout.Duration == 0))
 	setDuration(&c.Kafka.HeartbeatInterval, defaultHeartbeatInterval, c.unset("kafka.heartbeat_interval", c.Kafka.HeartbeatInterval.Duration == 0))
-	if c.unset("redis.addr", c.Redis.Addr == "") {
+	if c.unset("redis.addr", c.Redis.Addr == "" && len(c.Redis.Addrs) == 0) {
 		c.Redis.Addr = defaultRedisAddr
 	}
+	setString(&c.Redis.Mode, RedisStandalone, c.unset("redis.mode", c.Redis.Mode == ""))
 	for name, s := range c.Systems {
 		if s == nil {
 			s = &System{}

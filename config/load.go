@@ -12,7 +12,7 @@ import (
 // Environment variables that override the file (secrets and addresses).
 const (
 	EnvKafkaBrokers  = "CONCORD_KAFKA_BROKERS" // comma-separated; replaces kafka.brokers
-	EnvRedisAddr     = "CONCORD_REDIS_ADDR"    // replaces redis.addr
+	EnvRedisAddr     = "CONCORD_REDIS_ADDR"    // comma-separated; replaces redis.addr and redis.addrs
 	EnvRedisPassword = "CONCORD_REDIS_PASSWORD"
 	EnvHTTPToken     = "CONCORD_HTTP_TOKEN"
 )
@@ -90,7 +90,12 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 		c.Kafka.Brokers = splitList(v)
 	}
 	if v := getenv(EnvRedisAddr); v != "" {
-		c.Redis.Addr = v
+		switch addrs := splitList(v); len(addrs) {
+		case 1:
+			c.Redis.Addr, c.Redis.Addrs = addrs[0], nil
+		default:
+			c.Redis.Addr, c.Redis.Addrs = "", addrs
+		}
 	}
 	if v := getenv(EnvRedisPassword); v != "" {
 		c.Redis.Password = v
@@ -98,6 +103,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	if v := getenv(EnvHTTPToken); v != "" {
 		c.HTTP.Token = v
 	}
+	c.applyConnectionEnv(getenv)
 }
 
 // Secrets resolves the review page's credentials: the bearer token (already set from

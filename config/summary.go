@@ -29,8 +29,8 @@ func line(b *strings.Builder, label, format string, args ...any) {
 func (c *Config) summarizeHeader(b *strings.Builder) {
 	names := c.SystemNames()
 	fmt.Fprintf(b, "%s: syncs %d systems (%s)\n", c.Name, len(names), strings.Join(names, ", "))
-	line(b, "kafka", "%s (session timeout %s, heartbeat %s)", strings.Join(c.Kafka.Brokers, ", "), c.Kafka.SessionTimeout, c.Kafka.HeartbeatInterval)
-	line(b, "redis", "%s db %d", c.Redis.Addr, c.Redis.DB)
+	line(b, "kafka", "%s", c.kafkaSummary())
+	line(b, "redis", "%s", c.redisSummary())
 	line(b, "record key", "%s", strings.Join(c.Key(), ", "))
 }
 
@@ -185,5 +185,5 @@ func (c *Config) Warnings() []string {
 				"the Confluent JDBC sink (it needs a Struct value with a schema); only a consumer of schemaless JSON can read them", name))
 		}
 	}
-	return ws
+	return append(ws, c.connectionWarnings()...)
 }

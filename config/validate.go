@@ -69,12 +69,8 @@ func (v *validator) connections() {
 		v.add("kafka.heartbeat_interval", "%s is more than a third of kafka.session_timeout (%s): one late heartbeat would end the session",
 			k.HeartbeatInterval.Duration, k.SessionTimeout.Duration)
 	}
-	if v.c.Redis.Addr == "" {
-		v.add("redis.addr", "required (set it in the file or with %s)", EnvRedisAddr)
-	}
-	if v.c.Redis.DB < 0 {
-		v.add("redis.db", "must not be negative (got %d)", v.c.Redis.DB)
-	}
+	v.kafkaConnection()
+	v.redisConnection()
 }
 
 // nameRule completes the message for a name that cannot go into topic names and Redis keys.

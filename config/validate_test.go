@@ -85,6 +85,19 @@ func TestValidateRules(t *testing.T) {
 			c.Kafka.SessionTimeout, c.Kafka.HeartbeatInterval = Duration{6 * time.Second}, Duration{3 * time.Second}
 		}, []string{"kafka.heartbeat_interval: 3s is more than a third of kafka.session_timeout (6s)"}},
 		{"session timeout not positive", func(c *Config) { c.Kafka.SessionTimeout = Duration{-time.Second} }, []string{"kafka.session_timeout: must be positive"}},
+		{"standalone with several addresses", func(c *Config) { c.Redis.Addrs = []string{"a:1", "b:1"} }, []string{"redis.addrs: 2 addresses in standalone mode"}},
+		{"unknown redis mode", func(c *Config) { c.Redis.Mode = "replicated" }, []string{`redis.mode: "replicated" is not one of: standalone, cluster, sentinel`}},
+		{"sentinel without master", func(c *Config) { c.Redis.Mode = RedisSentinel }, []string{"redis.master_name: required with redis.mode: sentinel"}},
+		{"cluster with a database", func(c *Config) { c.Redis.Mode, c.Redis.DB = RedisCluster, 3 }, []string{"redis.db: a Redis Cluster has database 0 only"}},
+		{"master name outside sentinel", func(c *Config) { c.Redis.MasterName = "m" }, []string{"redis.master_name: is for redis.mode: sentinel"}},
+		{"client cert without key", func(c *Config) { c.Redis.TLS.CertFile = "c.pem" }, []string{"redis.tls.cert_file: a client certificate needs both"}},
+		{"sasl without mechanism", func(c *Config) { c.Kafka.SASL.Username = "u" }, []string{"kafka.sasl.mechanism: required"}},
+		{"unknown sasl mechanism", func(c *Config) {
+			c.Kafka.SASL = SASL{Mechanism: "gssapi", Username: "u", PasswordFile: "p"}
+		}, []string{`kafka.sasl.mechanism: "gssapi" is not one of: plain`}},
+		{"sasl without user or password", func(c *Config) { c.Kafka.SASL.Mechanism = SASLScramSHA512 }, []string{
+			"kafka.sasl.username: required", "kafka.sasl.password_file: the SASL password",
+		}},
 		{"no brokers", func(c *Config) { c.Kafka.Brokers = nil }, []string{"kafka.brokers: required (set it in the file or with CONCORD_KAFKA_BROKERS)"}},
 		{"empty broker", func(c *Config) { c.Kafka.Brokers = []string{"k:9092", " "} }, []string{"kafka.brokers[1]: empty broker address"}},
 		{"no redis addr", func(c *Config) { c.Redis.Addr = "" }, []string{"redis.addr: required"}},
