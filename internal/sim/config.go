@@ -80,6 +80,10 @@ type Config struct {
 	// SinkCommitInterval is how long a sink's oldest uncommitted write waits for its
 	// offset commit at most; default DefaultSinkCommitInterval (see RestartSink).
 	SinkCommitInterval time.Duration
+	// EditLog keeps every user edit (system, record, field, value, time) for Edits,
+	// so that a checker can follow each edit to where it ended. Off by default: the
+	// log grows with every edit.
+	EditLog bool
 }
 
 // withDefaults returns c with zero fields set to their defaults.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -39,6 +40,7 @@ type editor struct {
 	pairings []pairing // candidates for concurrent pairs
 	values   int64     // makes every generated value unique
 	onPair   func()
+	paused   *atomic.Bool // Sim.PauseEditing; nil: never paused
 }
 
 func newEditor(cfg Config, tables []*table, log *zap.Logger, onPair func()) *editor {
@@ -81,6 +83,10 @@ func (e *editor) run(ctx context.Context, stop <-chan struct{}) error {
 		case <-stop:
 			return nil
 		case <-ticker.C:
+		}
+		if e.paused != nil && e.paused.Load() {
+			start, done = time.Now(), 0 // resumed, edit on schedule from then on
+			continue
 		}
 		due := int64(time.Since(start).Seconds()*e.cfg.Rate) - done
 		if due > burst {

@@ -31,6 +31,8 @@ type Sim struct {
 	stop      chan struct{}
 	stopOnce  sync.Once
 	pairs     atomic.Int64
+	paused    atomic.Bool  // PauseEditing
+	edits     *editLog     // Config.EditLog; nil otherwise
 	lastApply atomic.Int64 // unix nanoseconds of the last apply consumed, or of New
 }
 
@@ -63,8 +65,12 @@ func New(cfg Config, log *zap.Logger) (*Sim, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Sim{cfg: cfg, log: log, byName: map[string]*table{}, stop: make(chan struct{})}
+	if cfg.EditLog {
+		s.edits = &editLog{}
+	}
 	for _, spec := range cfg.Systems {
 		t := newTable(spec)
+		t.log = s.edits
 		s.tables = append(s.tables, t)
 		s.byName[spec.Name] = t
 	}
@@ -107,6 +113,7 @@ func (s *Sim) Run(ctx context.Context) error {
 		})
 	}
 	ed := newEditor(s.cfg, s.tables, s.log, func() { s.pairs.Add(1) })
+	ed.paused = &s.paused
 	goRun(func() error { return ed.run(ctx, s.stop) })
 	wg.Wait()
 	for _, closeFn := range closers {

@@ -32,6 +32,7 @@ type table struct {
 	restart     chan struct{}      // RestartSink's requests to the sink task
 	unpublished atomic.Int64       // queued or in flight, not yet acknowledged
 	stats       counters
+	log         *editLog // user edits, when Config.EditLog; nil otherwise
 
 	mu    sync.Mutex
 	db    *world.Table
@@ -93,7 +94,9 @@ func (t *table) upsert(ctx context.Context, id string, set func(exists bool) row
 	defer t.mu.Unlock()
 	exists := t.db.Has(id)
 	now := time.Now()
-	c := t.db.Upsert(id, set(exists), t.clock(now).UnixMilli(), world.Cause{Kind: world.User})
+	cols := set(exists)
+	c := t.db.Upsert(id, cols, t.clock(now).UnixMilli(), world.Cause{Kind: world.User})
+	t.logUpsert(id, cols, now)
 	return !exists, t.enqueue(ctx, c, now)
 }
 
@@ -107,6 +110,7 @@ func (t *table) remove(ctx context.Context, id string) (bool, error) {
 	if !ok {
 		return false, nil
 	}
+	t.logDelete(id, now)
 	return true, t.enqueue(ctx, c, now)
 }
 
