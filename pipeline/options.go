@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
 	"github.com/concord-sync/concord/config"
@@ -60,6 +61,12 @@ type Options struct {
 	BatchTimeout time.Duration
 	// ProbeInterval is how often Redis and Kafka are probed for readiness (default 1s).
 	ProbeInterval time.Duration
+
+	// Dialer and Transport reach Kafka (TLS, SASL: see package connect); nil for
+	// kafka-go's defaults (plain TCP). The consumer group and readers dial with
+	// Dialer, the writer and the admin client use Transport.
+	Dialer    *kafka.Dialer
+	Transport *kafka.Transport
 
 	Now func() time.Time // default time.Now
 

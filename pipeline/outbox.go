@@ -15,10 +15,10 @@ import (
 
 // NewWriter returns the Kafka writer concord produces with: batches flushed every
 // 2 ms, every replica acknowledging, murmur2 partitioning by key (as Java producers),
-// except messages to the review topic, which name their partition. Its errors are
-// logged to log.
-func NewWriter(brokers []string, batchSize int, log *zap.Logger) *kafka.Writer {
-	return &kafka.Writer{
+// except messages to the review topic, which name their partition. transport (nil
+// for plain TCP) carries TLS and SASL; errors are logged to log.
+func NewWriter(brokers []string, batchSize int, transport *kafka.Transport, log *zap.Logger) *kafka.Writer {
+	w := &kafka.Writer{
 		ErrorLogger:  KafkaLogger(log, "writer"),
 		Addr:         kafka.TCP(brokers...),
 		Balancer:     explicitOrMurmur2{},
@@ -27,6 +27,10 @@ func NewWriter(brokers []string, batchSize int, log *zap.Logger) *kafka.Writer {
 		RequiredAcks: kafka.RequireAll,
 		MaxAttempts:  5,
 	}
+	if transport != nil {
+		w.Transport = transport
+	}
+	return w
 }
 
 // explicitOrMurmur2 keeps a message's own partition when it names one (the review

@@ -90,6 +90,9 @@ func (p *Processor) Partitions() []int {
 func (p *Processor) Run(ctx context.Context) error {
 	brokers := p.cfg.Kafka.Brokers
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	if p.opts.Transport != nil {
+		client.Transport = p.opts.Transport
+	}
 	p.client = client
 	systemTopics := p.systemTopics()
 	counts, err := partitionCounts(ctx, client, systemTopics)
@@ -129,7 +132,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		stopProbe()
 		<-probeDone
 	}()
-	p.writer = NewWriter(brokers, p.opts.BatchSize, p.log)
+	p.writer = NewWriter(brokers, p.opts.BatchSize, p.opts.Transport, p.log)
 	defer func() {
 		if err := p.writer.Close(); err != nil {
 			p.log.Warn("closing the Kafka writer", zap.Error(err))
@@ -146,6 +149,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		RebalanceTimeout:  p.opts.RebalanceTimeout,
 		JoinGroupBackoff:  p.opts.JoinGroupBackoff,
 		ErrorLogger:       KafkaLogger(p.log, "consumer group"),
+		Dialer:            p.opts.Dialer,
 	})
 	if err != nil {
 		return fmt.Errorf("pipeline: joining consumer group %s: %w", p.cfg.Name, err)

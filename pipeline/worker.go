@@ -221,6 +221,7 @@ func (w *worker) startReaders(ctx context.Context, msgs chan<- fetched, done cha
 			// adds no latency.
 			MaxWait:     2 * time.Second,
 			ErrorLogger: KafkaLogger(w.log, "reader "+topic),
+			Dialer:      w.p.opts.Dialer,
 		})
 		offset := w.positions[topic]
 		if offset < 0 {

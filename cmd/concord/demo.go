@@ -356,7 +356,7 @@ func serveDemoHTTP(addr string, cfg *config.Config, rdb redis.UniversalClient, p
 	reg *prometheus.Registry, log *zap.Logger, progress io.Writer,
 ) (func(), error) {
 	store := dlq.NewStore(rdb, cfg.Name)
-	w := pipeline.NewWriter(cfg.Kafka.Brokers, 100, log)
+	w := pipeline.NewWriter(cfg.Kafka.Brokers, 100, nil, log)
 	svc := dlq.NewService(store, sharedFields(cfg), func(ctx context.Context) error {
 		return pipeline.DrainOutbox(ctx, cfg, store, w)
 	})

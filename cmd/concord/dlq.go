@@ -35,9 +35,12 @@ func openReview(cfgPath string) (*reviewEnv, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{cfg.Redis.Addr}, Password: cfg.Redis.Password, DB: cfg.Redis.DB})
+	rdb, kc, err := clients(context.Background(), cfg)
+	if err != nil {
+		return nil, nil, err
+	}
 	store := dlq.NewStore(rdb, cfg.Name)
-	w := pipeline.NewWriter(cfg.Kafka.Brokers, 100, zap.NewNop()) // a failure is reported by flush
+	w := pipeline.NewWriter(cfg.Kafka.Brokers, 100, kc.Transport, zap.NewNop()) // a failure is reported by flush
 	flush := func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, flushTimeout)
 		defer cancel()

@@ -73,7 +73,7 @@ authority: {notes: shared, phone: shared}
 		}
 	}()
 
-	w := pipeline.NewWriter(brokers, 10, zap.NewNop())
+	w := pipeline.NewWriter(brokers, 10, nil, zap.NewNop())
 	defer func() { _ = w.Close() }()
 	produce := func(topic, key, value string) {
 		t.Helper()

@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -70,19 +69,17 @@ Logs are JSON on a non-terminal stderr and readable text on a terminal.`,
 
 // run runs a processor against the configured Kafka and Redis until ctx is done.
 func run(ctx context.Context, cfgPath string, cfg *config.Config, httpAddr string, log *zap.Logger) error {
-	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
-		Addrs: []string{cfg.Redis.Addr}, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
-	})
-	defer func() { _ = rdb.Close() }()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis at %s: %w (check redis.addr or CONCORD_REDIS_ADDR)", cfg.Redis.Addr, err)
+	rdb, kc, err := clients(ctx, cfg)
+	if err != nil {
+		return err
 	}
+	defer func() { _ = rdb.Close() }()
 	res, err := resolver.New(cfg)
 	if err != nil {
 		return err
 	}
 	store := dlq.NewStore(rdb, cfg.Name)
-	w := pipeline.NewWriter(cfg.Kafka.Brokers, 100, log)
+	w := pipeline.NewWriter(cfg.Kafka.Brokers, 100, kc.Transport, log)
 	defer func() { _ = w.Close() }()
 	svc := dlq.NewService(store, sharedFields(cfg), func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, flushTimeout)
@@ -100,6 +97,7 @@ func run(ctx context.Context, cfgPath string, cfg *config.Config, httpAddr strin
 		DLQ:     store,
 		Logger:  log,
 		Metrics: metrics,
+		Dialer:  kc.Dialer, Transport: kc.Transport,
 	})
 	if err != nil {
 		return err
