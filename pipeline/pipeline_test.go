@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/concord-sync/concord/config"
+	"github.com/concord-sync/concord/connect"
 	"github.com/concord-sync/concord/dlq"
 	"github.com/concord-sync/concord/internal/testenv"
 	"github.com/concord-sync/concord/pipeline"
@@ -65,20 +66,27 @@ type env struct {
 	cfg     *config.Config
 	brokers []string
 	store   state.Store
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
+	kafka   *connect.Kafka // TLS and SASL, or nil for plain TCP
 	dlq     *dlq.Store
 	writer  *kafka.Writer
 	metrics map[string]*pipeline.Metrics // by processor name
 }
 
 func newEnv(t *testing.T, partitions int) *env {
-	brokers := testenv.Kafka(t, partitions, crmTopic, billingTopic)
-	rdb := testenv.Redis(t).Client(t)
+	return newEnvOn(t, testenv.Kafka(t, partitions, crmTopic, billingTopic), testenv.Redis(t).Client(t), nil)
+}
+
+// newEnvOn is an env on the given brokers (reached through kc when not nil) and Redis.
+func newEnvOn(t *testing.T, brokers []string, rdb redis.UniversalClient, kc *connect.Kafka) *env {
 	e := &env{
 		t: t, brokers: brokers, cfg: testConfig(t, brokers), metrics: map[string]*pipeline.Metrics{},
-		store: state.NewRedis(rdb, "contacts"), rdb: rdb, dlq: dlq.NewStore(rdb, "contacts"),
+		store: state.NewRedis(rdb, "contacts"), rdb: rdb, kafka: kc, dlq: dlq.NewStore(rdb, "contacts"),
 	}
 	e.writer = &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	if kc != nil {
+		e.writer.Transport = kc.Transport
+	}
 	t.Cleanup(func() { _ = e.writer.Close() })
 	return e
 }
@@ -97,13 +105,17 @@ func (e *env) startWith(name string, store state.Store) (p *pipeline.Processor, 
 		e.t.Fatal(err)
 	}
 	e.metrics[name] = pipeline.NewMetrics(prometheus.NewRegistry())
-	p, err = pipeline.New(pipeline.Options{
+	opts := pipeline.Options{
 		Config: e.cfg, Rules: pipeline.StaticRules{R: res}, Store: store, DLQ: e.dlq,
 		Logger:         zaptest.NewLogger(e.t, zaptest.Level(zap.InfoLevel)).Named(name),
 		Metrics:        e.metrics[name],
 		SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond,
 		RebalanceTimeout: 2 * time.Second, JoinGroupBackoff: 200 * time.Millisecond,
-	})
+	}
+	if e.kafka != nil {
+		opts.Dialer, opts.Transport = e.kafka.Dialer, e.kafka.Transport
+	}
+	p, err = pipeline.New(opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -171,7 +183,16 @@ func change(keyCol, id string, op string, lsn int64, tsMs int64, after map[strin
 // readApplies reads n messages of a topic (all partitions) within the deadline.
 func readApplies(t *testing.T, brokers []string, topic string, n int) []kafka.Message {
 	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: "test-" + topic + fmt.Sprint(time.Now().UnixNano()), Topic: topic, MaxWait: 50 * time.Millisecond, StartOffset: kafka.FirstOffset})
+	return readAppliesWith(t, brokers, nil, topic, n)
+}
+
+// readAppliesWith is readApplies through a dialer (TLS, SASL); nil for plain TCP.
+func readAppliesWith(t *testing.T, brokers []string, dialer *kafka.Dialer, topic string, n int) []kafka.Message {
+	t.Helper()
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: brokers, GroupID: "test-" + topic + fmt.Sprint(time.Now().UnixNano()), Topic: topic,
+		MaxWait: 50 * time.Millisecond, StartOffset: kafka.FirstOffset, Dialer: dialer,
+	})
 	defer func() { _ = r.Close() }()
 	ctx, cancel := context.WithTimeout(context.Background(), testenv.Deadline)
 	defer cancel()

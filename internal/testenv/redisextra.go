@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -79,7 +80,10 @@ func RedisReplicatedCluster(t testing.TB) *ReplicatedCluster {
 			t.Fatal(err)
 		}
 		n, err := startRedis("--cluster-enabled yes", "--cluster-config-file nodes.conf", fmt.Sprint("--cluster-port ", bus),
-			"--cluster-node-timeout 1000", "--appendonly yes", "--appendfsync always")
+			"--cluster-node-timeout 1000", "--appendonly yes", "--appendfsync always",
+			// A replica that has not synced cannot take over: sync at once, not 5 s
+			// after the first replica asks (the default delay for diskless sync).
+			"--repl-diskless-sync-delay 0")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -176,6 +180,21 @@ func (c *ReplicatedCluster) healthy(ctx context.Context) error {
 	}
 	if len(masters) != 3 {
 		return fmt.Errorf("%d masters, want 3", len(masters))
+	}
+	// Every live replica in sync with its master, so that it can take over.
+	for _, n := range c.nodes {
+		if !n.alive() || slices.Contains(masters, n.addr) {
+			continue
+		}
+		rdb := redis.NewClient(&redis.Options{Addr: n.addr})
+		info, err := rdb.Info(ctx, "replication").Result()
+		_ = rdb.Close()
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(info, "master_link_status:up") {
+			return fmt.Errorf("replica %s not in sync with its master yet", n.addr)
+		}
 	}
 	return nil
 }
