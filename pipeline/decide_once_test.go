@@ -117,7 +117,11 @@ func TestRecreatedGroupTakesThePartitionInOneClaim(t *testing.T) {
 	e.produce(crmTopic, change("id", "1", "c", 10, 1_700_000_000_000, map[string]any{"notes": "one"}))
 	readApplies(t, e.brokers, "contacts.apply.billing", 1)
 	stop1()
-	fenceKey := e.store.(*state.Redis).FenceKey(0)
+	rs, ok := e.store.(*state.Redis)
+	if !ok {
+		t.Fatalf("the env's store is a %T", e.store)
+	}
+	fenceKey := rs.FenceKey(0)
 	if err := e.rdb.Set(context.Background(), fenceKey, "300:5", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -147,13 +151,11 @@ func highWatermark(t *testing.T, brokers []string, topic string) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, po := range res.Topics[topic] {
-		if po.Error != nil {
-			return 0 // not created yet
-		}
-		return po.LastOffset
+	pos := res.Topics[topic]
+	if len(pos) == 0 || pos[0].Error != nil {
+		return 0 // not created yet
 	}
-	return 0
+	return pos[0].LastOffset
 }
 
 // settle waits a little and checks that topic has exactly n messages: nothing was

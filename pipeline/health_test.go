@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/concord-sync/concord/internal/testenv"
+	"github.com/concord-sync/concord/pipeline"
 	"github.com/concord-sync/concord/pipeline/state"
 	"github.com/concord-sync/concord/resolver"
 )
@@ -26,7 +27,11 @@ func (s *downStore) Ping(ctx context.Context) error {
 	if s.down.Load() {
 		return errDown
 	}
-	return s.Store.(interface{ Ping(context.Context) error }).Ping(ctx)
+	p, ok := s.Store.(pipeline.Pinger)
+	if !ok {
+		return errors.New("the wrapped store cannot be pinged")
+	}
+	return p.Ping(ctx)
 }
 
 func (s *downStore) Get(ctx context.Context, p int32, records []string) ([]*resolver.State, error) {

@@ -298,9 +298,8 @@ func testOutbox(t *testing.T, s state.Store) {
 }
 
 func testPartitions(t *testing.T, s state.Store) {
-	f0, f1 := state.Fence{Partition: 0, Generation: 1}, state.Fence{Partition: 1, Generation: 9}
-	f0 = claim(t, s, f0)
-	f1 = claim(t, s, f1)
+	f0 := claim(t, s, state.Fence{Partition: 0, Generation: 1})
+	claim(t, s, state.Fence{Partition: 1, Generation: 9})
 	a := Sample("same")
 	a.LoopApplies = 1
 	if err := s.Put(ctx, f0, []state.Write{{State: a}}, nil); err != nil {
