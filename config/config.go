@@ -24,6 +24,7 @@ type Config struct {
 	Resolution Resolution         `yaml:"resolution"`
 	HTTP       HTTP               `yaml:"http"`
 	Operations Operations         `yaml:"operations"`
+	Log        Log                `yaml:"log"`
 	// Authority maps a canonical field to its owning system, or to Shared.
 	Authority map[string]string `yaml:"authority"`
 
@@ -252,6 +253,19 @@ type User struct {
 	PasswordEnv  string `yaml:"password_env"`
 	PasswordFile string `yaml:"password_file"`
 }
+
+// Log sets what concord logs and how.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn or error; --log-level overrides
+	Format string `yaml:"format"` // json, text, or auto (default: text on a terminal, else JSON)
+}
+
+// Log formats.
+const (
+	LogAuto = "auto"
+	LogJSON = "json"
+	LogText = "text"
+)
 
 // Operations holds settings of what concord reports.
 type Operations struct {

@@ -234,3 +234,11 @@ func (c *Config) kafkaSummary() string {
 	}
 	return s + ")"
 }
+
+// LogLevels are the values of log.level and --log-level.
+var LogLevels = []string{"debug", "info", "warn", "error"}
+
+func (v *validator) log() {
+	v.checkEnum("log.level", v.c.Log.Level, LogLevels...)
+	v.checkEnum("log.format", v.c.Log.Format, LogAuto, LogJSON, LogText)
+}

@@ -42,6 +42,8 @@ func (c *Config) ApplyDefaults() {
 		s.indexColumns()
 	}
 	c.resolutionDefaults()
+	setString(&c.Log.Level, "info", c.unset("log.level", c.Log.Level == ""))
+	setString(&c.Log.Format, LogAuto, c.unset("log.format", c.Log.Format == ""))
 	setDuration(&c.Operations.ParityGrace, defaultParityGrace, c.unset("operations.parity_grace", c.Operations.ParityGrace.Duration == 0))
 }
 

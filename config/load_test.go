@@ -78,7 +78,7 @@ func TestParseUnknownKeys(t *testing.T) {
 		want       string
 	}{
 		{"top level", "nmae: x\n", `nmae: unknown key, did you mean "name"? (line 1)`},
-		{"top level, nothing close", "colour: x\n", "colour: unknown key; known keys here: authority, http, kafka, name, operations, redis, resolution, systems (line 1)"},
+		{"top level, nothing close", "colour: x\n", "colour: unknown key; known keys here: authority, http, kafka, log, name, operations, redis, resolution, systems (line 1)"},
 		{"kafka", "kafka:\n  broker: [a]\n", `kafka.broker: unknown key, did you mean "brokers"? (line 2)`},
 		{"system", "systems:\n  crm:\n    fieldz: {}\n", `systems.crm.fieldz: unknown key, did you mean "fields"? (line 3)`},
 		{"system name is not a key", "systems:\n  crm:\n    name: crm\n", "systems.crm.name: unknown key; known keys here: apply, columns, envelope, fields, key, origin_marker, timestamp, topic, unavailable_value_placeholder (line 3)"},

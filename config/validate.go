@@ -22,6 +22,7 @@ func (c *Config) problems() []Problem {
 	v.keys()
 	v.authority()
 	v.resolution()
+	v.log()
 	sortByLine(v.problems)
 	return v.problems
 }

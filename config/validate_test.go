@@ -86,6 +86,8 @@ func TestValidateRules(t *testing.T) {
 		}, []string{"kafka.heartbeat_interval: 3s is more than a third of kafka.session_timeout (6s)"}},
 		{"session timeout not positive", func(c *Config) { c.Kafka.SessionTimeout = Duration{-time.Second} }, []string{"kafka.session_timeout: must be positive"}},
 		{"standalone with several addresses", func(c *Config) { c.Redis.Addrs = []string{"a:1", "b:1"} }, []string{"redis.addrs: 2 addresses in standalone mode"}},
+		{"unknown log level", func(c *Config) { c.Log.Level = "verbose" }, []string{`log.level: "verbose" is not one of: debug, info, warn, error`}},
+		{"unknown log format", func(c *Config) { c.Log.Format = "xml" }, []string{`log.format: "xml" is not one of: auto, json, text`}},
 		{"unknown redis mode", func(c *Config) { c.Redis.Mode = "replicated" }, []string{`redis.mode: "replicated" is not one of: standalone, cluster, sentinel`}},
 		{"sentinel without master", func(c *Config) { c.Redis.Mode = RedisSentinel }, []string{"redis.master_name: required with redis.mode: sentinel"}},
 		{"cluster with a database", func(c *Config) { c.Redis.Mode, c.Redis.DB = RedisCluster, 3 }, []string{"redis.db: a Redis Cluster has database 0 only"}},

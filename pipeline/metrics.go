@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/concord-sync/concord/resolver"
 )
 
 // Metrics are the processor's Prometheus metrics. Register them with the registry the
@@ -37,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m := &Metrics{
 		Events:     counter("concord_events_total", "Change events read, by system and op (c, u, d, r) or message kind.", "system", "op"),
-		Decisions:  counter("concord_decisions_total", "Resolver decisions, by kind and rule.", "kind", "rule"),
+		Decisions:  counter("concord_decisions_total", "Resolver decisions, by kind and rule (none for kinds without one: echo, duplicate, skip, dlq, ignored).", "kind", "rule"),
 		Conflicts:  counter("concord_conflicts_total", "Concurrent changes decided by rule or sent to review, by rule (review for the DLQ).", "rule"),
 		Echoes:     counter("concord_echoes_total", "Change events recognised as concord's own applies coming back, by system.", "system"),
 		Duplicates: counter("concord_duplicates_total", "Change events at or before a position already processed, by system.", "system"),
@@ -76,4 +78,56 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.Events, m.Decisions, m.Conflicts, m.Echoes, m.Duplicates, m.Poison, m.Unmapped,
 		m.SyncLag, m.ConsumerLag, m.ClockOffset, m.ClockUncert, m.Reloads, m.Batch, m.Latency, m.Fenced, m.Retries, m.Redelivered, m.DependencyUp)
 	return m
+}
+
+// noRule is the rule label of decisions that have none (a label is never empty).
+const noRule = "none"
+
+func ruleLabel(r resolver.Rule) string {
+	if r == "" {
+		return noRule
+	}
+	return string(r)
+}
+
+// decidingRules are the rules an apply or a conflict decision can carry.
+var decidingRules = []resolver.Rule{
+	resolver.RuleSync, resolver.RuleAuthority, resolver.RuleLWW, resolver.RuleReview, resolver.RuleDeleteWins,
+	resolver.RuleUpdateWins, resolver.RuleEnforceAuthority, resolver.RuleInitialLoad, resolver.RuleRepair,
+}
+
+// initialize creates, at 0, the series of every label value known in advance (the
+// systems, ops, kinds and rules), so that a dashboard or an alert sees 0 rather than
+// no data before the first event of a kind. Series with label values only the data
+// tells (an unmapped field's name) appear when they happen.
+func (m *Metrics) initialize(systems []string) {
+	for _, s := range systems {
+		for _, op := range []string{"c", "u", "d", "r"} {
+			m.Events.WithLabelValues(s, op)
+		}
+		m.Echoes.WithLabelValues(s)
+		m.Duplicates.WithLabelValues(s)
+		m.Poison.WithLabelValues(s)
+		for _, to := range systems {
+			if to != s {
+				m.SyncLag.WithLabelValues(s, to)
+			}
+		}
+	}
+	m.Poison.WithLabelValues(reviewSource)
+	for _, r := range decidingRules {
+		m.Decisions.WithLabelValues(resolver.KindApply.String(), string(r))
+		m.Conflicts.WithLabelValues(string(r))
+	}
+	for _, k := range []resolver.Kind{resolver.KindConflict} {
+		for _, r := range []resolver.Rule{resolver.RuleAuthority, resolver.RuleLWW, resolver.RuleDeleteWins, resolver.RuleUpdateWins, resolver.RuleInitialLoad} {
+			m.Decisions.WithLabelValues(k.String(), string(r))
+		}
+	}
+	for _, k := range []resolver.Kind{resolver.KindDLQ, resolver.KindSkip, resolver.KindEcho, resolver.KindDuplicate, resolver.KindIgnored} {
+		m.Decisions.WithLabelValues(k.String(), noRule)
+	}
+	for _, result := range []string{"ok", "invalid"} {
+		m.Reloads.WithLabelValues(result)
+	}
 }

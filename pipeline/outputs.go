@@ -238,9 +238,16 @@ func (out *outputs) poison(it *item) {
 	out.w.log.Warn("poison message", zap.String("system", it.system), zap.String("topic", m.Topic),
 		zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset), zap.Error(it.err))
 	out.messages = append(out.messages, PoisonMessage(out.w.p.cfg, it.system, m, it.err))
-	out.poisoned = append(out.poisoned, it.system)
-	out.event(it.system, "poison")
+	source := it.system
+	if source == "" {
+		source = reviewSource // a message on the review topic that is not a review command
+	}
+	out.poisoned = append(out.poisoned, source)
+	out.event(source, "poison")
 }
+
+// reviewSource is the system label of what comes from the review topic.
+const reviewSource = "review"
 
 // PoisonMessage is the message on <name>.poison for m, a message of system that
 // cannot be decoded: its key and value as they came, with headers saying why and
@@ -276,7 +283,7 @@ func (out *outputs) count() {
 		m.Poison.WithLabelValues(s).Inc()
 	}
 	for _, d := range out.counts {
-		m.Decisions.WithLabelValues(d.Kind.String(), string(d.Rule)).Inc()
+		m.Decisions.WithLabelValues(d.Kind.String(), ruleLabel(d.Rule)).Inc()
 		switch {
 		case d.Kind == resolver.KindConflict:
 			m.Conflicts.WithLabelValues(string(d.Rule)).Inc()

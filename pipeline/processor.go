@@ -50,6 +50,12 @@ func New(opts Options) (*Processor, error) {
 	}
 	p.inputs = append(p.inputs, p.ReviewTopic())
 	slices.Sort(p.inputs)
+	opts.Metrics.initialize(p.cfg.SystemNames())
+	// 0 until the first probe answers.
+	opts.Metrics.DependencyUp.WithLabelValues("kafka")
+	if _, ok := opts.Store.(Pinger); ok {
+		opts.Metrics.DependencyUp.WithLabelValues("redis")
+	}
 	return p, nil
 }
 

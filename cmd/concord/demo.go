@@ -71,7 +71,7 @@ aside. It must be 0.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := zap.NewNop()
 			if !o.json {
-				log = newLogger().WithOptions(zap.IncreaseLevel(zap.WarnLevel))
+				log = defaultLogger().WithOptions(zap.IncreaseLevel(zap.WarnLevel))
 			}
 			logRedisTo(log)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -148,7 +148,7 @@ func runDemo(ctx context.Context, o demoOptions, log *zap.Logger, progress io.Wr
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
+	reg := newRegistry() // the collectors of run: Go, process, build info
 	dlqStore := dlq.NewStore(rdb, cfg.Name)
 	proc, err := pipeline.New(pipeline.Options{
 		Config: cfg, Rules: pipeline.StaticRules{R: res},

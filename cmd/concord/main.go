@@ -22,7 +22,8 @@ func newRootCommand() *cobra.Command {
 		Short:         "Two-way sync of business systems from Debezium change streams",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       currentBuild().String(),
 	}
-	root.AddCommand(newConfigCommand(), newReplayCommand(), newRunCommand(), newDemoCommand(), newDLQCommand(), newBenchCommand())
+	root.AddCommand(newConfigCommand(), newReplayCommand(), newRunCommand(), newDemoCommand(), newDLQCommand(), newBenchCommand(), newHealthCommand())
 	return root
 }

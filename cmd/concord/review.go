@@ -51,7 +51,7 @@ for the running processors to apply.`,
 		Example: "  CONCORD_HTTP_TOKEN=s3cret concord dlq serve --config concord.yaml --http 127.0.0.1:8081",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log := newLogger()
+			log := defaultLogger()
 			logRedisTo(log)
 			return withReview(open, func(env *reviewEnv) error {
 				h, err := reviewPage(env.cfg, env.svc, log)

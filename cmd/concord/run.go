@@ -12,11 +12,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/concord-sync/concord/config"
 	"github.com/concord-sync/concord/dlq"
@@ -27,7 +25,7 @@ import (
 )
 
 func newRunCommand() *cobra.Command {
-	var cfgPath, httpAddr string
+	var cfgPath, httpAddr, logLevel string
 	cmd := &cobra.Command{
 		Use:   "run --config FILE",
 		Short: "Run the processor: consume every system's change events and keep them in sync",
@@ -42,17 +40,25 @@ leaves the group. The authority map and the resolution settings reload when the 
 changes or on SIGHUP (an invalid file keeps the running configuration). --http serves
 /healthz, /readyz, /metrics and the review page (/review/).
 
-Logs are JSON on a non-terminal stderr and readable text on a terminal.`,
+Logs are JSON on a non-terminal stderr and readable text on a terminal (log.format), at
+log.level (info); --log-level overrides it.`,
 		Example: "  concord run --config concord.yaml --http 127.0.0.1:8080",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log := newLogger()
-			logRedisTo(log)
-			defer func() { _ = log.Sync() }()
 			cfg, err := config.Load(cfgPath)
 			if err != nil {
 				return err
 			}
+			if logLevel == "" {
+				logLevel = cfg.Log.Level
+			}
+			log, err := newLogger(logLevel, cfg.Log.Format)
+			if err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			logRedisTo(log)
+			defer func() { _ = log.Sync() }()
+			log.Info("concord starting", zap.String("version", currentBuild().String()))
 			for _, w := range cfg.Warnings() {
 				log.Warn(w)
 			}
@@ -63,6 +69,7 @@ Logs are JSON on a non-terminal stderr and readable text on a terminal.`,
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "configuration file (YAML)")
 	cmd.Flags().StringVar(&httpAddr, "http", "", "address for /healthz, /readyz and /metrics, e.g. 127.0.0.1:8080 (none when empty)")
+	cmd.Flags().StringVar(&logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }
@@ -86,8 +93,8 @@ func run(ctx context.Context, cfgPath string, cfg *config.Config, httpAddr strin
 		defer cancel()
 		return pipeline.DrainOutbox(ctx, cfg, store, w)
 	})
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), dlq.NewCollector(svc))
+	reg := newRegistry()
+	reg.MustRegister(dlq.NewCollector(svc))
 	metrics := pipeline.NewMetrics(reg)
 	rules := pipeline.NewLiveRules(res)
 	p, err := pipeline.New(pipeline.Options{
@@ -186,20 +193,3 @@ func shutdownHTTP(srv *http.Server, log *zap.Logger) {
 	}
 }
 
-// newLogger logs JSON in production (stderr not a terminal) and readable lines on a
-// terminal.
-func newLogger() *zap.Logger {
-	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-		cfg := zap.NewDevelopmentConfig()
-		cfg.EncoderConfig.EncodeLevel = zapcore.CapitalColorLevelEncoder
-		cfg.DisableStacktrace = true
-		if log, err := cfg.Build(); err == nil {
-			return log
-		}
-	}
-	log, err := zap.NewProduction()
-	if err != nil {
-		return zap.NewNop()
-	}
-	return log
-}

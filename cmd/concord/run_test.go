@@ -7,10 +7,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -90,19 +92,20 @@ authority: {email: crm, notes: shared}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	checkMetricsHygiene(t, get(t, "http://"+addr+"/metrics"))
 
 	// SIGHUP reloads the authority map; an invalid file is refused and counted.
 	if err := os.WriteFile(cfgPath, []byte(strings.Replace(cfg, "email: crm", "email: billing", 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	waitMetric(t, addr, `concord_config_reloads_total{result="ok"}`)
+	waitMetric(t, addr, `concord_config_reloads_total{result="ok"} 1`)
 	if err := os.WriteFile(cfgPath, []byte(strings.Replace(cfg, "email: crm", "email: nobody", 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitMetric(t, addr, `concord_config_reloads_total{result="invalid"}`)
+	waitMetric(t, addr, `concord_config_reloads_total{result="invalid"} 1`)
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -169,5 +172,68 @@ func waitMetric(t *testing.T, addr, series string) {
 			t.Fatalf("/metrics never showed %s", series)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// checkMetricsHygiene: the exposition passes promtool check metrics, counters of
+// known label values exist at 0 before their first event, no label value is empty,
+// and the build and the process are described.
+func checkMetricsHygiene(t *testing.T, metrics string) {
+	t.Helper()
+	for _, want := range []string{
+		`concord_poison_total{system="crm"} 0`, `concord_poison_total{system="review"} 0`,
+		`concord_conflicts_total{rule="lww"} 0`, `concord_decisions_total{kind="echo",rule="none"}`,
+		`concord_echoes_total{system="billing"}`, `concord_dependency_up{dependency="redis"} 1`,
+		`concord_build_info{goversion="go`, "process_resident_memory_bytes", "go_goroutines",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(metrics, `=""`) {
+		for line := range strings.SplitSeq(metrics, "\n") {
+			if strings.Contains(line, `=""`) {
+				t.Errorf("a series with an empty label value: %s", line)
+			}
+		}
+	}
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Log("promtool is not installed: the exposition is not linted")
+		return
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(metrics)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// TestHealthCommand: concord health exits 0 on a 200 from /readyz, and fails with the
+// reason on a 503 or when nothing answers.
+func TestHealthCommand(t *testing.T) {
+	var ready atomic.Bool
+	ready.Store(true)
+	srv := httptest.NewServer(newMux(func() (bool, string) { return ready.Load(), "redis does not answer: connection refused" }, nil))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	if err := probeHealth(context.Background(), addr, "/readyz"); err != nil {
+		t.Errorf("ready: %v", err)
+	}
+	ready.Store(false)
+	err := probeHealth(context.Background(), addr, "readyz")
+	if err == nil || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "redis does not answer") {
+		t.Errorf("not ready: err = %v", err)
+	}
+	if err := probeHealth(context.Background(), addr, "/healthz"); err != nil {
+		t.Errorf("/healthz while not ready: %v", err)
+	}
+	if err := probeHealth(context.Background(), freeAddr(t), "/readyz"); err == nil {
+		t.Error("nothing listening: no error")
+	}
+	root := newRootCommand()
+	root.SetArgs([]string{"health", "--http", addr})
+	if err := root.Execute(); err == nil {
+		t.Error("concord health exited 0 while /readyz answers 503")
 	}
 }
