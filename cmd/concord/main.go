@@ -25,5 +25,6 @@ func newRootCommand() *cobra.Command {
 		Version:       currentBuild().String(),
 	}
 	root.AddCommand(newConfigCommand(), newReplayCommand(), newRunCommand(), newDemoCommand(), newDLQCommand(), newBenchCommand(), newHealthCommand())
+	root.AddCommand(newSoakCommand())
 	return root
 }
