@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -47,6 +49,7 @@ type demoOptions struct {
 	records  int
 	seed     int64
 	settle   time.Duration
+	kafka    string
 }
 
 func newDemoCommand() *cobra.Command {
@@ -90,6 +93,7 @@ aside. It must be 0.`,
 	f.IntVar(&o.records, "records", 200, "how many records the systems share")
 	f.Int64Var(&o.seed, "seed", 1, "seed of the simulated edits")
 	f.DurationVar(&o.settle, "settle", 60*time.Second, "longest wait for the sync to settle after the edits stop")
+	f.StringVar(&o.kafka, "kafka", "127.0.0.1:0", "where the embedded broker listens (127.0.0.1:PORT; port 0 picks a free one), printed at start for kcat and other clients")
 	return cmd
 }
 
@@ -115,6 +119,23 @@ type demoSummary struct {
 
 const demoPartitions = 4
 
+// demoKafkaPort is the port of --kafka, which must be on 127.0.0.1 (the embedded
+// broker listens there only).
+func demoKafkaPort(addr string) (int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, fmt.Errorf("--kafka %s: %w", addr, err)
+	}
+	if host != "127.0.0.1" && host != "localhost" {
+		return 0, fmt.Errorf("--kafka %s: the embedded broker listens on 127.0.0.1 only", addr)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return 0, fmt.Errorf("--kafka %s: not a port", addr)
+	}
+	return port, nil
+}
+
 // runDemo runs the demo and reports its summary while everything still runs. Without
 // --json, with the review page served, it then keeps running (the systems no longer
 // edit, the sinks and concord keep going) so DLQ entries can be resolved in the page,
@@ -125,12 +146,20 @@ func runDemo(ctx context.Context, o demoOptions, log *zap.Logger, progress io.Wr
 		return fmt.Errorf("demo configuration: %w", err)
 	}
 	inputs := []string{cfg.Systems["crm"].Topic, cfg.Systems["billing"].Topic}
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(demoPartitions, inputs...),
+	port, err := demoKafkaPort(o.kafka)
+	if err != nil {
+		return err
+	}
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.SeedTopics(demoPartitions, inputs...),
 		kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(demoPartitions))
 	if err != nil {
-		return fmt.Errorf("starting the embedded Kafka broker: %w", err)
+		return fmt.Errorf("starting the embedded Kafka broker on %s: %w", o.kafka, err)
 	}
 	defer kc.Close()
+	if !o.json {
+		_, _ = fmt.Fprintf(progress, "kafka: %s  (e.g. kcat -b %s -C -t %s -f '%%k %%s\\n')\n",
+			strings.Join(kc.ListenAddrs(), ","), kc.ListenAddrs()[0], cfg.Systems["billing"].Apply.Topic)
+	}
 	mr, err := miniredis.Run()
 	if err != nil {
 		return fmt.Errorf("starting the embedded Redis: %w", err)
