@@ -197,6 +197,24 @@ func checkMetricsHygiene(t *testing.T, metrics string) {
 			}
 		}
 	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(metrics, "\n") {
+		name, ok := strings.CutPrefix(line, "# HELP ")
+		if !ok || !strings.HasPrefix(name, "concord_") {
+			continue
+		}
+		name, _, _ = strings.Cut(name, " ")
+		documented := strings.Contains(string(readme), "`"+name+"`")
+		if prefix, _, found := strings.Cut(name, "_pattern_"); found {
+			documented = documented || strings.Contains(string(readme), "`"+prefix+"_pattern_*`")
+		}
+		if !documented {
+			t.Errorf("metric %s is not in the README's metric table", name)
+		}
+	}
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
 		t.Log("promtool is not installed: the exposition is not linted")
