@@ -177,3 +177,36 @@ func writeFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestRedisSentinelFailover: through a real Sentinel, concord finds the master, and
+// after the master's process is killed it writes to the promoted replica.
+func TestRedisSentinelFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a failover")
+	}
+	s := testenv.RedisSentinel(t)
+	rdb, err := connect.Redis(config.Redis{Addrs: []string{s.Addr}, Mode: config.RedisSentinel, MasterName: s.MasterName}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rdb.Close() }()
+	ctx := context.Background()
+	if err := rdb.Set(ctx, "k", "before", 0).Err(); err != nil {
+		t.Fatalf("writing through the sentinel: %v", err)
+	}
+	s.KillMaster()
+	deadline := time.Now().Add(testenv.Deadline)
+	for {
+		err := rdb.Set(ctx, "k", "after", 0).Err()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no write after the failover: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if v, err := rdb.Get(ctx, "k").Result(); err != nil || v != "after" {
+		t.Errorf("after the failover k = %q, %v", v, err)
+	}
+}

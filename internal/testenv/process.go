@@ -32,6 +32,8 @@ type process struct {
 	log    *logBuffer
 	exited chan struct{} // closed once the process has exited and its output is read
 	dbs    chan int      // free logical databases (standalone server only)
+	// readyLine is what the server prints once it accepts connections.
+	readyLine string
 }
 
 // startRedis starts redis-server on a free 127.0.0.1 port with no persistence, in a
@@ -104,7 +106,11 @@ func (p *process) readOutput(out io.Reader, ready chan<- struct{}) {
 	for sc.Scan() {
 		line := sc.Text()
 		p.log.add(line)
-		if !signalled && strings.Contains(line, "Ready to accept connections") {
+		want := p.readyLine
+		if want == "" {
+			want = "Ready to accept connections"
+		}
+		if !signalled && strings.Contains(line, want) {
 			close(ready)
 			signalled = true
 		}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -207,4 +209,84 @@ func (p *process) alive() bool {
 	default:
 		return true
 	}
+}
+
+// Sentinel is a Redis master with a replica, watched by one Sentinel (quorum 1,
+// master down after 1 s), of the test's own.
+type Sentinel struct {
+	Addr       string // the sentinel's address
+	MasterName string
+	master     *process
+}
+
+// RedisSentinel starts a master, its replica and a sentinel monitoring them.
+func RedisSentinel(t testing.TB) *Sentinel {
+	t.Helper()
+	if !haveRedisServer(t) {
+		t.Skip("redis-server is not installed")
+	}
+	master, err := startRedis()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = master.stop() })
+	host, port, _ := net.SplitHostPort(master.addr)
+	replica, err := startRedis("--replicaof " + host + " " + port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = replica.stop() })
+	s := &Sentinel{MasterName: "concord-test", master: master}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "sentinel.conf")
+	sport, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor %s %s %s 1\nsentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 5000\n",
+		sport, dir, s.MasterName, host, port, s.MasterName, s.MasterName)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("redis-server", conf, "--sentinel")
+	setParentDeathSignal(cmd)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(sport)), dir: dir, cmd: cmd, log: &logBuffer{},
+		exited: make(chan struct{}), readyLine: "+monitor master"}
+	ready := make(chan struct{})
+	go p.readOutput(out, ready)
+	t.Cleanup(func() { _ = p.stop() })
+	select {
+	case <-ready:
+	case <-time.After(startTimeout):
+		t.Fatalf("the sentinel did not start\n%s", p.log.String())
+	}
+	s.Addr = p.addr
+	// Wait until the replica is in sync, or a failover could find none to promote.
+	rdb := redis.NewClient(&redis.Options{Addr: replica.addr})
+	defer func() { _ = rdb.Close() }()
+	deadline := time.Now().Add(Deadline)
+	for {
+		info, err := rdb.Info(context.Background(), "replication").Result()
+		if err == nil && strings.Contains(info, "master_link_status:up") {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica did not sync: %v %s", err, info)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// KillMaster ends the master's process at once; the sentinel promotes the replica.
+func (s *Sentinel) KillMaster() {
+	_ = s.master.cmd.Process.Signal(syscall.SIGKILL)
+	<-s.master.exited
 }
