@@ -258,8 +258,10 @@ func RedisSentinel(t testing.TB) *Sentinel {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(sport)), dir: dir, cmd: cmd, log: &logBuffer{},
-		exited: make(chan struct{}), readyLine: "+monitor master"}
+	p := &process{
+		addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(sport)), dir: dir, cmd: cmd, log: &logBuffer{},
+		exited: make(chan struct{}), readyLine: "+monitor master",
+	}
 	ready := make(chan struct{})
 	go p.readOutput(out, ready)
 	t.Cleanup(func() { _ = p.stop() })
