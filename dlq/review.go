@@ -29,6 +29,9 @@ type Resolution struct {
 	Fields   map[string]string          // field -> system whose version wins it
 	Values   map[string]json.RawMessage // field -> value entered (canonical JSON)
 	Reviewer string                     // the authenticated identity
+	// Note goes into the audit entry's reason: why it was decided this way (a bulk
+	// choice, the configuration revision of a re-evaluation).
+	Note string
 }
 
 // Dismissal closes an entry without applying anything.

@@ -87,6 +87,7 @@ func (s *Service) Resolve(ctx context.Context, r Resolution) (*Outcome, error) {
 	audit := AuditEntry{
 		At: now, Kind: "resolve", Record: e.Record, EntryID: e.ID, Reviewer: r.Reviewer,
 		Fields: e.Fields, Winner: winner, Losers: losers(e, &r, values), Rule: "review", Choice: choice, Values: values,
+		Reason: r.Note,
 	}
 	if err := s.decide(ctx, e, StatusResolved, choice, "", cmd, audit); err != nil {
 		return nil, err

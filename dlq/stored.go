@@ -74,9 +74,18 @@ type Filter struct {
 	Status string // only entries with this status; "" for any
 	Field  string // only entries holding this canonical field; "" for any
 	System string // only entries with a version of this system; "" for any
+	Reason string // only entries with this reason among Reasons; "" for any
+	// QueuedBefore, when set, keeps only entries queued before it (older than an age).
+	QueuedBefore time.Time
 }
 
 func (f Filter) match(e *Entry) bool {
+	if f.Reason != "" && !slices.Contains(e.Reasons, f.Reason) {
+		return false
+	}
+	if !f.QueuedBefore.IsZero() && !e.QueuedAt.Before(f.QueuedBefore) {
+		return false
+	}
 	if f.Field != "" && !slices.Contains(e.Fields, f.Field) {
 		return false
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -82,7 +83,8 @@ name. Output is an aligned table, or JSON with --json.`,
 	_ = cmd.MarkPersistentFlagRequired("config")
 	open := func() (*reviewEnv, func(), error) { return openReview(cfgPath) }
 	cmd.AddCommand(newDLQListCommand(open), newDLQShowCommand(open), newDLQResolveCommand(open),
-		newDLQDismissCommand(open), newDLQAuditCommand(open), newDLQPatternsCommand(open), newDLQServeCommand(open))
+		newDLQDismissCommand(open), newDLQAuditCommand(open), newDLQPatternsCommand(open), newDLQServeCommand(open),
+		newDLQReevaluateCommand(open, &cfgPath))
 	return cmd
 }
 
@@ -267,17 +269,44 @@ func newDLQResolveCommand(open opener) *cobra.Command {
 	var pick, reviewer string
 	var fields, vals []string
 	var rev int64
+	var bulk bulkFlags
 	cmd := &cobra.Command{
-		Use:   "resolve ID (--pick SYSTEM | --field f=SYSTEM ... | --value f=VALUE ...)",
-		Short: "Resolve an entry: pick one system's version, or choose per field (a system's version or a value)",
+		Use:   "resolve (ID | --all [filters]) (--pick SYSTEM | --field f=SYSTEM ... | --value f=VALUE ...)",
+		Short: "Resolve an entry, or every entry matching filters: pick one system's version, or choose per field",
 		Long: `Resolve an entry. --pick SYSTEM takes that system's version of every field; --field f=SYSTEM
 and --value f=VALUE choose per field (every field of the entry needs one). VALUE is JSON
 (a string needs quotes: --value 'notes="call back"'); text that is not JSON is taken as a
-string. --rev is the revision you decided on (from show); by default the current one.`,
-		Args: cobra.ExactArgs(1),
+string. --rev is the revision you decided on (from show); by default the current one.
+
+With --all, every pending entry matching the filters (--field F without "=", --system,
+--reason, --older-than) gets the same choice, each with its own atomic decision and audit
+line. The entries are listed first (the preview); one that changes or is decided before
+its turn is skipped and reported, never decided blindly, and so is one the choice does
+not cover (say, --pick a system with no version of a field). --dry-run prints the preview
+only.`,
+		Example: "  concord dlq resolve --config concord.yaml --all --field notes --pick billing",
+		Args: func(_ *cobra.Command, args []string) error {
+			if bulk.all {
+				return cobra.NoArgs(nil, args)
+			}
+			return cobra.ExactArgs(1)(nil, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r := dlq.Resolution{EntryID: args[0], Pick: pick, Reviewer: reviewerName(reviewer)}
+			r := dlq.Resolution{Pick: pick, Reviewer: reviewerName(reviewer)}
 			var err error
+			if bulk.all {
+				var choices []string
+				for _, f := range fields {
+					if strings.Contains(f, "=") {
+						choices = append(choices, f)
+					} else if bulk.filter.Field == "" {
+						bulk.filter.Field = f
+					} else {
+						return fmt.Errorf("--field %s: with --all, one --field without = filters the entries", f)
+					}
+				}
+				fields = choices
+			}
 			if r.Fields, err = pairs(fields, "--field"); err != nil {
 				return err
 			}
@@ -286,6 +315,19 @@ string. --rev is the revision you decided on (from show); by default the current
 				return err
 			}
 			r.Values = jsonValues(raw)
+			if bulk.all {
+				if r.Pick == "" && len(r.Fields) == 0 && len(r.Values) == 0 {
+					return errors.New("--all needs the choice: --pick SYSTEM, or --field f=SYSTEM / --value f=VALUE")
+				}
+				r.Note = "bulk: " + bulk.describe()
+				return withReview(open, func(env *reviewEnv) error {
+					return bulk.run(cmd, env, "resolve", func(*dlq.Entry) (*dlq.Resolution, string) {
+						c := r
+						return &c, ""
+					})
+				})
+			}
+			r.EntryID = args[0]
 			return withReview(open, func(env *reviewEnv) error {
 				if r.Rev = rev; rev == 0 {
 					e, err := env.svc.Get(cmd.Context(), args[0])
@@ -304,10 +346,11 @@ string. --rev is the revision you decided on (from show); by default the current
 		},
 	}
 	cmd.Flags().StringVar(&pick, "pick", "", "take this system's version of every field")
-	cmd.Flags().StringArrayVar(&fields, "field", nil, "f=SYSTEM: take SYSTEM's version of field f (repeatable)")
+	cmd.Flags().StringArrayVar(&fields, "field", nil, "f=SYSTEM: take SYSTEM's version of field f (repeatable); with --all, F alone filters")
 	cmd.Flags().StringArrayVar(&vals, "value", nil, "f=VALUE: set field f to VALUE, JSON (repeatable)")
 	cmd.Flags().Int64Var(&rev, "rev", 0, "the entry revision you decided on (default: the current one)")
 	cmd.Flags().StringVar(&reviewer, "reviewer", "", "who decides (default: the login name)")
+	bulk.register(cmd, true)
 	return cmd
 }
 
@@ -347,15 +390,26 @@ func reviewerName(flag string) string {
 }
 
 func newDLQDismissCommand(open opener) *cobra.Command {
-	var reason, reviewer string
+	var reason, reviewer, field string
 	var rev int64
+	var bulk bulkFlags
 	cmd := &cobra.Command{
-		Use:   "dismiss ID --reason TEXT",
-		Short: "Dismiss an entry without applying anything (the held fields flow again)",
-		Args:  cobra.ExactArgs(1),
+		Use:   "dismiss (ID | --all [filters]) --reason TEXT",
+		Short: "Dismiss an entry, or every entry matching filters, without applying anything (the held fields flow again)",
+		Args: func(_ *cobra.Command, args []string) error {
+			if bulk.all {
+				return cobra.NoArgs(nil, args)
+			}
+			return cobra.ExactArgs(1)(nil, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			who := reviewerName(reviewer)
+			if bulk.all {
+				bulk.filter.Field = field
+				return withReview(open, func(env *reviewEnv) error { return bulk.dismiss(cmd, env, reason, who) })
+			}
 			return withReview(open, func(env *reviewEnv) error {
-				d := dlq.Dismissal{EntryID: args[0], Rev: rev, Reason: reason, Reviewer: reviewerName(reviewer)}
+				d := dlq.Dismissal{EntryID: args[0], Rev: rev, Reason: reason, Reviewer: who}
 				if rev == 0 {
 					e, err := env.svc.Get(cmd.Context(), args[0])
 					if err != nil {
@@ -374,6 +428,8 @@ func newDLQDismissCommand(open opener) *cobra.Command {
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required)")
 	cmd.Flags().Int64Var(&rev, "rev", 0, "the entry revision you decided on (default: the current one)")
 	cmd.Flags().StringVar(&reviewer, "reviewer", "", "who decides (default: the login name)")
+	cmd.Flags().StringVar(&field, "field", "", "with --all: only entries holding this field")
+	bulk.register(cmd, true)
 	_ = cmd.MarkFlagRequired("reason")
 	return cmd
 }

@@ -192,4 +192,3 @@ func shutdownHTTP(srv *http.Server, log *zap.Logger) {
 		log.Warn("http shutdown", zap.Error(err))
 	}
 }
-
