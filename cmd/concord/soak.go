@@ -29,6 +29,7 @@ type soakOptions struct {
 	session    time.Duration
 	records    int
 	rate       float64
+	faults     []string
 }
 
 func newSoakCommand() *cobra.Command {
@@ -73,6 +74,7 @@ stay in --dir.`,
 	f.DurationVar(&o.session, "session-timeout", 3*time.Second, "kafka.session_timeout of the instances (heartbeat a third of it); 0 leaves it out of their configuration, for builds from before it existed")
 	f.IntVar(&o.records, "records", 200, "records the systems share")
 	f.Float64Var(&o.rate, "rate", 40, "edit actions per second, both systems together")
+	f.StringSliceVar(&o.faults, "faults", nil, fmt.Sprintf("draw only these fault kinds, equally likely (default: all the group's size allows): %v", faults.Kinds()))
 	return cmd
 }
 
@@ -114,6 +116,7 @@ func runSoak(ctx context.Context, o soakOptions, cmd *cobra.Command) error {
 	}
 	so := faults.SoakOptions{
 		Duration: o.duration, FaultRate: o.faultRate, Instances: o.instances, CheckEvery: o.checkEvery,
+		Faults: kinds(o.faults),
 		Progress: func(p faults.Progress) {
 			_, _ = fmt.Fprintf(stderr, "\r%6.0fs  events %8d  faults %4d  kills %4d  checks %d  lost %d  diverged %d   ",
 				p.Elapsed.Seconds(), p.Events, p.Faults, p.Kills, p.Checks, p.Lost, p.Diverged)
@@ -146,4 +149,12 @@ func runSoak(ctx context.Context, o soakOptions, cmd *cobra.Command) error {
 		return errors.New(strings.Join(r.Problems(), "; "))
 	}
 	return nil
+}
+
+func kinds(names []string) []faults.Kind {
+	var out []faults.Kind
+	for _, n := range names {
+		out = append(out, faults.Kind(strings.TrimSpace(n)))
+	}
+	return out
 }

@@ -3,7 +3,9 @@ package faults
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -18,8 +20,16 @@ type SoakOptions struct {
 	// CheckEvery pauses the edits for a check this often (default 10m); there is
 	// always a check at the end.
 	CheckEvery time.Duration
+	// Faults, when set, is the mix to draw from (each kind equally likely) instead of
+	// every kind the group's size allows.
+	Faults []Kind
 	// Progress, when set, is called about once a second from another goroutine.
 	Progress func(Progress)
+}
+
+// Kinds lists every fault kind, in the order the mix draws them.
+func Kinds() []Kind {
+	return []Kind{KillRandom, KillHeldWrite, KillOnApply, RedisTerm, RedisKill, BrokerErrors, CutConnections, Freeze, FreezeOnApply, Join, SinkRestart}
 }
 
 // Progress is what a soak has done so far.
@@ -67,6 +77,17 @@ func Soak(ctx context.Context, o Options, so SoakOptions) (*Result, error) {
 	if so.FaultRate < 0 {
 		so.FaultRate = 0
 	}
+	mix := soakMix(so.Instances)
+	if len(so.Faults) > 0 {
+		mix = map[Kind]int{}
+		for _, k := range so.Faults {
+			if !slices.Contains(Kinds(), k) {
+				return nil, fmt.Errorf("faults: unknown fault kind %q (one of %v)", k, Kinds())
+			}
+			mix[k] = 1
+		}
+	}
+	kinds, weights := weighted(mix)
 	e, err := newEnv(ctx, &o, "soak", o.Seed, so.Instances)
 	if err != nil {
 		return nil, err
@@ -93,7 +114,6 @@ func Soak(ctx context.Context, o Options, so SoakOptions) (*Result, error) {
 			}
 		}()
 	}
-	kinds, weights := weighted(soakMix(so.Instances))
 	end := e.start.Add(so.Duration)
 	nextCheck := e.start.Add(so.CheckEvery)
 	for ctx.Err() == nil && time.Now().Before(end) {
@@ -135,10 +155,9 @@ func Soak(ctx context.Context, o Options, so SoakOptions) (*Result, error) {
 // weighted lists a mix's kinds in a fixed order (so a seed gives the same faults)
 // with their weights.
 func weighted(mix map[Kind]int) ([]Kind, []int) {
-	order := []Kind{KillRandom, KillHeldWrite, KillOnApply, RedisTerm, RedisKill, BrokerErrors, CutConnections, Freeze, FreezeOnApply, Join, SinkRestart}
 	var kinds []Kind
 	var weights []int
-	for _, k := range order {
+	for _, k := range Kinds() {
 		if w := mix[k]; w > 0 {
 			kinds, weights = append(kinds, k), append(weights, w)
 		}
