@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 
@@ -14,6 +15,7 @@ import (
 func newReplayCommand() *cobra.Command {
 	var cfgPath, input string
 	var messages bool
+	var fk fromKafkaFlags
 	cmd := &cobra.Command{
 		Use:   "replay --config FILE --input FILE.jsonl",
 		Short: "Run the resolver over a file of change events and print every decision",
@@ -36,12 +38,19 @@ events, audit entries, poison messages), built by the pipeline's own encoders:
 A key or value whose bytes are not JSON (such as most audit record keys) is a JSON
 string of them.`,
 		Example: "  concord replay --config testdata/config/example.yaml --input testdata/replay/example.jsonl\n" +
-			"  concord replay --config testdata/config/example.yaml --input testdata/replay/example.jsonl --messages",
+			"  concord replay --config testdata/config/example.yaml --input testdata/replay/example.jsonl --messages\n" +
+			"  concord replay --config new.yaml --from-kafka --since 24h --diff",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cfgPath)
 			if err != nil {
 				return err
+			}
+			if fk.enabled {
+				return fk.run(cmd, cfg, messages)
+			}
+			if input == "" {
+				return errors.New("give --input FILE (or - for standard input), or --from-kafka")
 			}
 			in := os.Stdin
 			if input != "-" {
@@ -68,7 +77,7 @@ string of them.`,
 	cmd.Flags().StringVar(&cfgPath, "config", "", "configuration file (YAML)")
 	cmd.Flags().StringVar(&input, "input", "", `replay file (JSON lines), or "-" for standard input`)
 	cmd.Flags().BoolVar(&messages, "messages", false, "print the Kafka messages concord would produce instead of decisions")
+	fk.register(cmd)
 	_ = cmd.MarkFlagRequired("config")
-	_ = cmd.MarkFlagRequired("input")
 	return cmd
 }

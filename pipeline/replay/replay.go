@@ -35,6 +35,9 @@ type Replayer struct {
 	// Messages makes the replay print, instead of decisions, the Kafka messages
 	// concord would produce (see MessageLine), built by the pipeline's own encoders.
 	Messages bool
+	// Collect, when set, is given every decision (and, for an apply, the message the
+	// pipeline would produce) instead of printing it: what --diff compares.
+	Collect func(d *resolver.Decision, apply *kafka.Message)
 }
 
 // New returns a replayer for a validated configuration, writing decisions to w.
@@ -90,12 +93,15 @@ func (r *Replayer) Line(line []byte, defaultOffset int64) error {
 	return r.message(rl.System, msg)
 }
 
+// Message replays one Kafka message of a system.
+func (r *Replayer) Message(system string, msg codecs.Message) error { return r.message(system, msg) }
+
 func (r *Replayer) message(system string, msg codecs.Message) error {
 	if err := r.decoders[system].Decode(msg, &r.ev); err != nil {
 		return r.poison(system, msg, err)
 	}
 	if r.ev.Kind != codecs.KindChange {
-		if r.Messages {
+		if r.Messages || r.Collect != nil {
 			return nil // the pipeline produces nothing for it
 		}
 		return r.emit(decision{Kind: "ignored", Record: r.recordOfKey(system, msg.Key), System: system, Reason: r.ev.Kind.String()})
@@ -116,6 +122,10 @@ func (r *Replayer) message(system string, msg codecs.Message) error {
 }
 
 func (r *Replayer) poison(system string, msg codecs.Message, err error) error {
+	if r.Collect != nil {
+		r.Collect(&resolver.Decision{Kind: resolver.KindPoison, System: system, Reason: err.Error()}, nil)
+		return nil
+	}
 	if r.Messages {
 		m := kafka.Message{Topic: msg.Topic, Partition: int(msg.Partition), Offset: msg.Offset, Key: msg.Key, Value: msg.Value}
 		return r.emitMessage(pipeline.PoisonMessage(r.cfg, system, &m, err))
@@ -179,6 +189,18 @@ func (r *Replayer) emitAll(st *resolver.State) error {
 	now := time.UnixMilli(r.nowMs)
 	for i := range r.out.Decisions {
 		d := &r.out.Decisions[i]
+		if r.Collect != nil {
+			var apply *kafka.Message
+			if d.Kind == resolver.KindApply {
+				m, err := pipeline.ApplyMessage(r.cfg, r.res, st.Key, d, now)
+				if err != nil {
+					return err
+				}
+				apply = &m
+			}
+			r.Collect(d, apply)
+			continue
+		}
 		if !r.Messages {
 			if err := r.emit(r.render(d)); err != nil {
 				return err

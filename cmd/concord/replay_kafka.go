@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/concord-sync/concord/config"
+	"github.com/concord-sync/concord/connect"
+	"github.com/concord-sync/concord/pipeline"
+	"github.com/concord-sync/concord/pipeline/replay"
+)
+
+// fromKafkaFlags are replay's flags for reading the real topics.
+type fromKafkaFlags struct {
+	enabled      bool
+	since, until string
+	diff, asJSON bool
+}
+
+func (f *fromKafkaFlags) register(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&f.enabled, "from-kafka", false, "read the configured input topics instead of --input (own readers: no consumer group, nothing committed)")
+	cmd.Flags().StringVar(&f.since, "since", "", "with --from-kafka: from this RFC 3339 time, duration back (24h) or topic:partition=offset,… (default: the topics' start)")
+	cmd.Flags().StringVar(&f.until, "until", "now", "with --from-kafka: up to this RFC 3339 time or duration back, or now (what the topics hold at start)")
+	cmd.Flags().BoolVar(&f.diff, "diff", false, "with --from-kafka: instead of the decisions, a summary of what differs from what happened (the audit and apply topics)")
+	cmd.Flags().BoolVar(&f.asJSON, "json", false, "with --diff: one JSON object")
+}
+
+// run replays the window of the topics into in-memory state (nothing is produced)
+// and prints the decisions, or the diff against what happened.
+func (f *fromKafkaFlags) run(cmd *cobra.Command, cfg *config.Config, messages bool) error {
+	now := time.Now()
+	var w replay.Window
+	var err error
+	if f.since != "" {
+		if w.Since, w.SinceOffsets, err = replay.ParseSince(f.since, now); err != nil {
+			return err
+		}
+	}
+	if w.Until, err = replay.ParseUntil(f.until, now); err != nil {
+		return err
+	}
+	kc, err := connect.KafkaClients(cfg.Kafka, nil)
+	if err != nil {
+		return err
+	}
+	progress := cmd.ErrOrStderr()
+	k := replay.Kafka{Brokers: cfg.Kafka.Brokers, Dialer: kc.Dialer, Window: w, Progress: progressBar(progress)}
+	out := bufio.NewWriter(cmd.OutOrStdout())
+	defer func() { _ = out.Flush() }()
+	sink := io.Writer(out)
+	if f.diff {
+		sink = io.Discard
+	}
+	r, err := replay.New(cfg, sink)
+	if err != nil {
+		return err
+	}
+	r.Messages = messages
+	collector := replay.NewCollector()
+	if f.diff {
+		r.Collect = collector.Collect
+	}
+	if err := r.RunKafka(cmd.Context(), k); err != nil {
+		return err
+	}
+	_, _ = fmt.Fprintln(progress)
+	if !f.diff {
+		return out.Flush()
+	}
+	var applyTopics []string
+	for _, name := range cfg.SystemNames() {
+		applyTopics = append(applyTopics, cfg.Systems[name].Apply.Topic)
+	}
+	k.Progress = nil
+	then, err := k.Happened(cmd.Context(), pipeline.AuditTopic(cfg), applyTopics)
+	if err != nil {
+		return err
+	}
+	d := replay.Compare(then, collector.Outcome)
+	if f.asJSON {
+		return writeJSON(out, d)
+	}
+	return printDiff(out, d)
+}
+
+func printDiff(w io.Writer, d *replay.Diff) error {
+	pr := &printer{w: w}
+	pr.printf("conflicts decided the other way: %d\n", len(d.ConflictsFlipped))
+	for _, f := range d.ConflictsFlipped {
+		pr.printf("  %s: %s then, %s now\n", f.Conflict, f.Then, f.Now)
+	}
+	pr.printf("conflicts sent to review then, decided by rule now: %d\n", len(d.ConflictsNowDecided))
+	for _, f := range d.ConflictsNowDecided {
+		pr.printf("  %s: %s now\n", f.Conflict, f.Now)
+	}
+	pr.printf("conflicts that would go to review now: %d\n", len(d.ReviewsNew))
+	for _, f := range d.ReviewsNew {
+		pr.printf("  %s: %s then\n", f.Conflict, f.Then)
+	}
+	pr.printf("applied values that would differ:\n")
+	if len(d.AppliesDiffer) == 0 {
+		pr.printf("  none\n")
+	}
+	for _, a := range d.AppliesDiffer {
+		pr.printf("  %s %s: %d records, e.g.\n", a.Topic, a.Column, a.Records)
+		for _, ex := range a.Examples {
+			pr.printf("    %s\n", ex)
+		}
+	}
+	return pr.err
+}
+
+// progressBar draws the replay's progress on a terminal line.
+func progressBar(w io.Writer) func(replay.Progress) {
+	isTerminal := false
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			isTerminal = true
+		}
+	}
+	return func(p replay.Progress) {
+		rate := float64(p.Events) / max(p.Elapsed.Seconds(), 0.001)
+		eta := "?"
+		if rate > 0 && p.Total >= p.Events {
+			eta = (time.Duration(float64(p.Total-p.Events)/rate) * time.Second).Round(time.Second).String()
+		}
+		pct := 100.0
+		if p.Total > 0 {
+			pct = 100 * float64(p.Events) / float64(p.Total)
+		}
+		line := fmt.Sprintf("replay: %d/%d events (%.0f%%)  %d records  %.0f events/s  ETA %s", p.Events, p.Total, pct, p.Records, rate, eta)
+		if isTerminal {
+			_, _ = fmt.Fprintf(w, "\r%s   ", line)
+		} else {
+			_, _ = fmt.Fprintln(w, line)
+		}
+	}
+}

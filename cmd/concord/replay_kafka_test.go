@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/concord-sync/concord/config"
+	"github.com/concord-sync/concord/internal/testenv"
+	"github.com/concord-sync/concord/pipeline/replay"
+)
+
+// TestReplayFromKafkaDiff: the pipeline decides three conflicts by last-write-wins
+// (notes twice, phone once); replayed from the topics under an authority map that
+// gives notes to crm, --diff names exactly the two notes conflicts as flipped, and
+// under the running configuration it names none.
+func TestReplayFromKafkaDiff(t *testing.T) {
+	brokers := testenv.Kafka(t, 1, "crm.public.contacts", "billing.public.customers")
+	rs := testenv.Redis(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "concord.yaml")
+	writeConfig := func(path, notes string) {
+		t.Helper()
+		if err := os.WriteFile(path, fmt.Appendf(nil, `name: contacts
+kafka: {brokers: [%q]}
+redis: {addr: %q, db: %d}
+systems:
+  crm: {topic: crm.public.contacts, key: [id]}
+  billing: {topic: billing.public.customers, key: [id], fields: {id: cust_id}}
+authority: {notes: %s, phone: shared}
+`, brokers[0], rs.Addr, rs.DB, notes), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeConfig(cfgPath, "shared")
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfgPath, cfg, "", zap.NewNop()) }()
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	defer func() { _ = w.Close() }()
+	const t0 = 1_700_000_000_000
+	event := func(topic, keyCol string, id int, field, value string, tsMs int64) kafka.Message {
+		return kafka.Message{
+			Topic: topic, Key: fmt.Appendf(nil, `{%q:%d}`, keyCol, id),
+			Value: fmt.Appendf(nil, `{"before":null,"after":{%q:%d,%q:%q},"source":{"connector":"postgresql","lsn":%d,"ts_ms":%d},"op":"u","ts_ms":%d}`,
+				keyCol, id, field, value, tsMs, tsMs, tsMs),
+		}
+	}
+	for i, c := range []struct {
+		id    int
+		field string
+		gapMs int64
+	}{{1, "notes", 1000}, {2, "notes", 2000}, {3, "phone", 1500}} {
+		ts := t0 + int64(i)*10_000
+		if err := w.WriteMessages(context.Background(),
+			event("crm.public.contacts", "id", c.id, c.field, fmt.Sprint("crm ", c.id), ts),
+			event("billing.public.customers", "cust_id", c.id, c.field, fmt.Sprint("billing ", c.id), ts+c.gapMs),
+		); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The three conflicts, decided, are in the audit topic.
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: "contacts.audit", GroupID: "t", MaxWait: 50 * time.Millisecond})
+	defer func() { _ = r.Close() }()
+	rctx, rcancel := context.WithTimeout(context.Background(), testenv.Deadline)
+	defer rcancel()
+	for conflicts := 0; conflicts < 3; {
+		m, err := r.FetchMessage(rctx)
+		if err != nil {
+			t.Fatalf("audit topic after %d conflicts: %v", conflicts, err)
+		}
+		if strings.Contains(string(m.Value), `"kind":"conflict"`) {
+			conflicts++
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // the applies of the last batch
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	diff := func(path string) replay.Diff {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		cmd := newRootCommand()
+		cmd.SetOut(&out)
+		cmd.SetErr(&errOut)
+		cmd.SetArgs([]string{"replay", "--config", path, "--from-kafka", "--diff", "--json"})
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("replay --diff: %v\n%s", err, errOut.String())
+		}
+		var d replay.Diff
+		if err := json.Unmarshal(out.Bytes(), &d); err != nil {
+			t.Fatalf("--diff --json: %v\n%s", err, out.String())
+		}
+		if !strings.Contains(errOut.String(), "replay: 6/6 events (100%)") {
+			t.Errorf("progress = %q", errOut.String())
+		}
+		return d
+	}
+	if d := diff(cfgPath); len(d.ConflictsFlipped)+len(d.ConflictsNowDecided)+len(d.ReviewsNew) != 0 || len(d.AppliesDiffer) != 0 {
+		t.Errorf("replayed under the running configuration, something differs: %+v", d)
+	}
+	changed := filepath.Join(dir, "changed.yaml")
+	writeConfig(changed, "crm")
+	d := diff(changed)
+	want := []replay.Flip{{Conflict: "1 notes", Then: "billing", Now: "crm"}, {Conflict: "2 notes", Then: "billing", Now: "crm"}}
+	if fmt.Sprint(d.ConflictsFlipped) != fmt.Sprint(want) {
+		t.Errorf("conflicts flipped = %+v, want exactly %+v", d.ConflictsFlipped, want)
+	}
+	found := false
+	for _, a := range d.AppliesDiffer {
+		if a.Topic == "contacts.apply.crm" && a.Column == "notes" && a.Records == 2 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("applies differ = %+v, want crm's notes of 2 records", d.AppliesDiffer)
+	}
+}
