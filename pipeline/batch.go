@@ -57,7 +57,7 @@ func (w *worker) decide(ctx context.Context, batch []kafka.Message) (*decided, e
 		case it.review != nil:
 			st := states[it.record]
 			out.o.Reset()
-			rv := reviewOf(it.review)
+			rv := ReviewOf(it.review)
 			res.ApplyReview(now, st, &rv, &out.o)
 			out.collect(st, fmt.Sprintf("review@%s:%d", it.review.EntryID, it.review.Rev))
 		case it.record == "":
@@ -99,7 +99,7 @@ func (w *worker) scan(ctx context.Context, res *resolver.Resolver, batch []kafka
 		it.msg, it.system = m, w.p.systems[m.Topic]
 		switch {
 		case m.Topic == w.p.ReviewTopic():
-			if it.review, it.err = parseReview(m); it.err != nil {
+			if it.review, it.err = ParseReview(m.Value); it.err != nil {
 				continue
 			}
 			it.record = it.review.Record
@@ -419,10 +419,10 @@ func (w *worker) expireDue(ctx, gctx context.Context) bool {
 
 func timeMs(ms int64) time.Time { return time.UnixMilli(ms) }
 
-// parseReview reads a reviewer's decision from the review topic.
-func parseReview(m *kafka.Message) (*dlq.Command, error) {
+// ParseReview reads a reviewer's decision from a message value of the review topic.
+func ParseReview(value []byte) (*dlq.Command, error) {
 	var c dlq.Command
-	if err := json.Unmarshal(m.Value, &c); err != nil {
+	if err := json.Unmarshal(value, &c); err != nil {
 		return nil, fmt.Errorf("%w: review topic: not a review command: %w", codecs.ErrPoison, err)
 	}
 	if c.EntryID == "" || c.Record == "" {
@@ -431,8 +431,8 @@ func parseReview(m *kafka.Message) (*dlq.Command, error) {
 	return &c, nil
 }
 
-// reviewOf turns a review command into the resolver's Review.
-func reviewOf(c *dlq.Command) resolver.Review {
+// ReviewOf turns a review command into the resolver's Review.
+func ReviewOf(c *dlq.Command) resolver.Review {
 	rv := resolver.Review{EntryID: c.EntryID, Rev: uint32(c.Rev), Delete: c.Delete, Release: c.Dismiss}
 	for _, f := range slices.Sorted(maps.Keys(c.Values)) {
 		v := []byte(c.Values[f])

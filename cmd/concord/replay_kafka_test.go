@@ -16,6 +16,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/concord-sync/concord/config"
+	"github.com/concord-sync/concord/dlq"
+	"github.com/concord-sync/concord/pipeline"
 	"github.com/concord-sync/concord/internal/testenv"
 	"github.com/concord-sync/concord/pipeline/replay"
 )
@@ -61,6 +63,10 @@ authority: {notes: %s, phone: shared}
 	w := &kafka.Writer{Addr: kafka.TCP(brokers...), BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	defer func() { _ = w.Close() }()
 	const t0 = 1_700_000_000_000
+	br := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: "contacts.apply.billing", GroupID: "t-billing", MaxWait: 50 * time.Millisecond})
+	defer func() { _ = br.Close() }()
+	bctx, bcancel := context.WithTimeout(context.Background(), testenv.Deadline)
+	defer bcancel()
 	event := func(topic, keyCol string, id int, field, value string, tsMs int64) kafka.Message {
 		return kafka.Message{
 			Topic: topic, Key: fmt.Appendf(nil, `{%q:%d}`, keyCol, id),
@@ -72,12 +78,23 @@ authority: {notes: %s, phone: shared}
 		id    int
 		field string
 		gapMs int64
-	}{{1, "notes", 1000}, {2, "notes", 2000}, {3, "phone", 1500}} {
+	}{{1, "notes", 1000}, {2, "notes", 2000}, {3, "phone", 1500}, {4, "notes", 100}} {
 		ts := t0 + int64(i)*10_000
-		if err := w.WriteMessages(context.Background(),
-			event("crm.public.contacts", "id", c.id, c.field, fmt.Sprint("crm ", c.id), ts),
-			event("billing.public.customers", "cust_id", c.id, c.field, fmt.Sprint("billing ", c.id), ts+c.gapMs),
-		); err != nil {
+		// crm's change is decided before billing's is even sent, so the pipeline's
+		// order is the replay's (message time), whatever its readers deliver first.
+		if err := w.WriteMessages(context.Background(), event("crm.public.contacts", "id", c.id, c.field, fmt.Sprint("crm ", c.id), ts)); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			m, err := br.FetchMessage(bctx)
+			if err != nil {
+				t.Fatalf("no apply of crm's change to record %d: %v", c.id, err)
+			}
+			if strings.Contains(string(m.Value), fmt.Sprint("crm ", c.id)) {
+				break
+			}
+		}
+		if err := w.WriteMessages(context.Background(), event("billing.public.customers", "cust_id", c.id, c.field, fmt.Sprint("billing ", c.id), ts+c.gapMs)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -93,6 +110,34 @@ authority: {notes: %s, phone: shared}
 		}
 		if strings.Contains(string(m.Value), `"kind":"conflict"`) {
 			conflicts++
+		}
+	}
+	// Record 4's edits are within the tolerance: a reviewer takes billing's version,
+	// and the pipeline applies the decision from the review topic.
+	store := dlq.NewStore(rs.Client(t), "contacts")
+	var entry *dlq.Entry
+	testenv.Eventually(t, "record 4's DLQ entry", func() bool {
+		entries, err := store.List(context.Background(), dlq.Filter{Status: dlq.StatusPending})
+		if err == nil && len(entries) == 1 {
+			entry = entries[0]
+		}
+		return entry != nil
+	})
+	pw := pipeline.NewWriter(brokers, 10, nil, zap.NewNop())
+	defer func() { _ = pw.Close() }()
+	svc := dlq.NewService(store, []string{"notes", "phone"}, func(ctx context.Context) error { return pipeline.DrainOutbox(ctx, cfg, store, pw) })
+	if _, err := svc.Resolve(context.Background(), dlq.Resolution{EntryID: entry.ID, Rev: entry.Rev, Pick: "billing", Reviewer: "ann"}); err != nil {
+		t.Fatal(err)
+	}
+	ar := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: "contacts.apply.crm", GroupID: "t", MaxWait: 50 * time.Millisecond})
+	defer func() { _ = ar.Close() }()
+	for {
+		m, err := ar.FetchMessage(rctx)
+		if err != nil {
+			t.Fatalf("no review apply: %v", err)
+		}
+		if strings.Contains(string(m.Value), "billing 4") {
+			break
 		}
 	}
 	time.Sleep(500 * time.Millisecond) // the applies of the last batch
@@ -114,7 +159,7 @@ authority: {notes: %s, phone: shared}
 		if err := json.Unmarshal(out.Bytes(), &d); err != nil {
 			t.Fatalf("--diff --json: %v\n%s", err, out.String())
 		}
-		if !strings.Contains(errOut.String(), "replay: 6/6 events (100%)") {
+		if !strings.Contains(errOut.String(), "replay: 9/9 events (100%)") {
 			t.Errorf("progress = %q", errOut.String())
 		}
 		return d
@@ -129,13 +174,16 @@ authority: {notes: %s, phone: shared}
 	if fmt.Sprint(d.ConflictsFlipped) != fmt.Sprint(want) {
 		t.Errorf("conflicts flipped = %+v, want exactly %+v", d.ConflictsFlipped, want)
 	}
+	if w := []replay.Flip{{Conflict: "4 notes", Then: "review", Now: "crm"}}; fmt.Sprint(d.ConflictsNowDecided) != fmt.Sprint(w) {
+		t.Errorf("conflicts now decided = %+v, want %+v", d.ConflictsNowDecided, w)
+	}
 	found := false
 	for _, a := range d.AppliesDiffer {
-		if a.Topic == "contacts.apply.crm" && a.Column == "notes" && a.Records == 2 {
+		if a.Topic == "contacts.apply.crm" && a.Column == "notes" && a.Records == 3 {
 			found = true
 		}
 	}
 	if !found {
-		t.Errorf("applies differ = %+v, want crm's notes of 2 records", d.AppliesDiffer)
+		t.Errorf("applies differ = %+v, want crm's notes of 3 records (1, 2, 4)", d.AppliesDiffer)
 	}
 }

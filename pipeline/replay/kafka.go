@@ -12,6 +12,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/concord-sync/concord/codecs"
+	"github.com/concord-sync/concord/pipeline"
 )
 
 // Window is the part of the topics a replay from Kafka reads: from Since (a time, or
@@ -103,6 +104,12 @@ func (r *Replayer) RunKafka(ctx context.Context, k Kafka) error {
 		systems[t] = name
 		topics = append(topics, t)
 	}
+	review := pipeline.ReviewTopic(r.cfg)
+	if ok, err := k.exists(ctx, review); err != nil {
+		return err
+	} else if ok {
+		topics = append(topics, review) // reviewers' decisions, in their records' partitions
+	}
 	spans, err := k.spans(ctx, topics)
 	if err != nil {
 		return err
@@ -137,6 +144,9 @@ func (r *Replayer) RunKafka(ctx context.Context, k Kafka) error {
 			// appended: the message's time stands for it (and keeps replay time from
 			// running backwards), so applies are "sent" when they were.
 			r.nowMs = max(r.nowMs, m.Time.UnixMilli())
+			if m.Topic == review {
+				return r.review(m.Value)
+			}
 			msg := codecs.Message{Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset, Key: m.Key, Value: m.Value}
 			return r.message(systems[m.Topic], msg)
 		})
@@ -148,12 +158,39 @@ func (r *Replayer) RunKafka(ctx context.Context, k Kafka) error {
 	return r.Finish()
 }
 
-// spans lists, per topic and partition, the offsets of the window.
-func (k *Kafka) spans(ctx context.Context, topics []string) ([]span, error) {
+// exists reports whether a topic exists.
+func (k *Kafka) exists(ctx context.Context, topic string) (bool, error) {
+	md, err := k.client().Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return false, fmt.Errorf("replay: reading the metadata of %s: %w", topic, err)
+	}
+	return len(md.Topics) == 1 && md.Topics[0].Error == nil, nil
+}
+
+func (k *Kafka) client() *kafka.Client {
 	client := &kafka.Client{Addr: kafka.TCP(k.Brokers...), Timeout: 30 * time.Second}
 	if k.Dialer != nil {
 		client.Transport = &kafka.Transport{TLS: k.Dialer.TLS, SASL: k.Dialer.SASLMechanism}
 	}
+	return client
+}
+
+// review replays a reviewer's decision, as the pipeline applies it.
+func (r *Replayer) review(value []byte) error {
+	c, err := pipeline.ParseReview(value)
+	if err != nil {
+		return nil // the pipeline sends it to the poison topic; nothing to replay
+	}
+	st := r.state(c.Record)
+	rv := pipeline.ReviewOf(c)
+	r.out.Reset()
+	r.res.ApplyReview(time.UnixMilli(r.nowMs), st, &rv, &r.out)
+	return r.emitAll(st)
+}
+
+// spans lists, per topic and partition, the offsets of the window.
+func (k *Kafka) spans(ctx context.Context, topics []string) ([]span, error) {
+	client := k.client()
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
 		return nil, fmt.Errorf("replay: reading the topics' metadata: %w", err)
