@@ -17,8 +17,8 @@ import (
 
 	"github.com/concord-sync/concord/config"
 	"github.com/concord-sync/concord/dlq"
-	"github.com/concord-sync/concord/pipeline"
 	"github.com/concord-sync/concord/internal/testenv"
+	"github.com/concord-sync/concord/pipeline"
 	"github.com/concord-sync/concord/pipeline/replay"
 )
 
