@@ -18,6 +18,7 @@ type Batch struct {
 	Audit     []AuditEntry
 	Events    int64
 	Conflicts int64
+	At        time.Time // when the batch was decided (for the per-minute history); zero for now
 }
 
 // Note records a batch's audit entries and counts in one pipelined round trip.
@@ -36,6 +37,11 @@ func (s *Store) Note(ctx context.Context, b Batch) error {
 	if b.Conflicts > 0 {
 		pipe.HIncrBy(ctx, s.statsKey(), "conflicts", b.Conflicts)
 	}
+	at := b.At
+	if at.IsZero() {
+		at = time.Now()
+	}
+	s.noteHistory(ctx, pipe, at, b)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("dlq: noting a batch (%d audit entries): %w", len(b.Audit), err)
 	}

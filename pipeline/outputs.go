@@ -316,7 +316,7 @@ func isConflict(reason string) bool {
 
 // batchNote is what the DLQ notes of the batch: its audit entries and counts.
 func (out *outputs) batchNote() dlq.Batch {
-	b := dlq.Batch{Audit: out.audit, Events: int64(len(out.events))}
+	b := dlq.Batch{Audit: out.audit, Events: int64(len(out.events)), At: out.now}
 	for _, d := range out.counts {
 		if d.Kind == resolver.KindConflict || d.Kind == resolver.KindDLQ && isConflict(d.Reason) {
 			b.Conflicts++
