@@ -60,6 +60,11 @@ func (s *Service) Patterns(ctx context.Context) (*Patterns, error) {
 	return s.store.Patterns(ctx, s.shared)
 }
 
+// History returns the last minutes' events, conflicts and DLQ depth, oldest first.
+func (s *Service) History(ctx context.Context, minutes int) ([]Point, error) {
+	return s.store.History(ctx, s.now(), minutes)
+}
+
 // Summary returns the DLQ depth, the age of the oldest pending entry and the
 // conflict rate.
 func (s *Service) Summary(ctx context.Context) (*Summary, error) {

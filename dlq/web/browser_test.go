@@ -24,6 +24,9 @@ import (
 func TestBrowserReview(t *testing.T) {
 	start := time.Now()
 	fake := newFake()
+	for i := range 60 {
+		fake.history = append(fake.history, dlq.Point{At: start.Add(time.Duration(i-60) * time.Minute), Events: 50, Conflicts: int64(i % 3), Depth: 2})
+	}
 	mux := http.NewServeMux()
 	mux.Handle(Prefix, newTestHandler(t, fake))
 	srv := httptest.NewServer(mux)
@@ -55,6 +58,12 @@ func TestBrowserReview(t *testing.T) {
 	)
 	if got := text("#depth"); got != "2" {
 		t.Errorf("DLQ depth shows %q, want 2", got)
+	}
+	// The chart is drawn (the CSP allows no inline style or script, so it is plain SVG).
+	step("see the chart", chromedp.WaitVisible(chromedp.CSS("#history svg polyline.rate")))
+	bars, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#history svg rect.events").length`))
+	if err != nil || bars != 12 {
+		t.Errorf("the chart has %d event bars (%v), want 12 (an hour in 5-minute steps)", bars, err)
 	}
 	if got := text(".who b"); got != testUser {
 		t.Errorf("signed in as %q, want %s", got, testUser)

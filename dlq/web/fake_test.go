@@ -23,6 +23,7 @@ type fakeReviews struct {
 	resolutions []dlq.Resolution
 	dismissals  []dlq.Dismissal
 	filters     []dlq.Filter
+	history     []dlq.Point
 	failWith    error
 }
 
@@ -134,6 +135,12 @@ func (f *fakeReviews) Patterns(context.Context) (*dlq.Patterns, error) {
 	defer f.mu.Unlock()
 	p := f.patterns
 	return &p, nil
+}
+
+func (f *fakeReviews) History(context.Context, int) ([]dlq.Point, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.history, nil
 }
 
 func (f *fakeReviews) Summary(context.Context) (*dlq.Summary, error) {

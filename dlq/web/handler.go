@@ -29,6 +29,8 @@ type Reviews interface {
 	Dismiss(ctx context.Context, d dlq.Dismissal) error
 	// Audit returns the audit trail, newest first.
 	Audit(ctx context.Context, f dlq.AuditFilter) ([]dlq.AuditEntry, error)
+	// History returns the last minutes' events, conflicts and DLQ depth, oldest first.
+	History(ctx context.Context, minutes int) ([]dlq.Point, error)
 	// Patterns returns the recurring conflicts.
 	Patterns(ctx context.Context) (*dlq.Patterns, error)
 	// Summary returns the figures at the top of the queue.

@@ -31,6 +31,8 @@ type queuePage struct {
 
 	Rows  []queueRow
 	Total int // entries matched; more than len(Rows) when cut at maxRows
+
+	Chart chart // the last hours' events, conflict rate and DLQ depth
 }
 
 func (queuePage) chrome() chrome { return chrome{Title: "Review queue", Nav: "queue"} }
@@ -73,6 +75,11 @@ func (h *Handler) queue(w http.ResponseWriter, r *http.Request) {
 	}
 	if sum.Depth > 0 {
 		p.OldestAge = humanAge(sum.OldestAge)
+	}
+	if points, err := h.reviews.History(ctx, chartMinutes); err != nil {
+		h.log.Warn("reading the history for the chart", zap.Error(err)) // the page goes on without it
+	} else {
+		p.Chart = newChart(points)
 	}
 	if len(h.fields) > 0 {
 		p.FieldOptions = options(h.fields, f.Field, "any field")

@@ -558,3 +558,35 @@ func TestNeverLogsSecrets(t *testing.T) {
 		t.Error("the authenticator keeps a secret in clear")
 	}
 }
+
+// TestQueueChart: the queue page draws the last hours (events, conflict rate, DLQ
+// depth) as an inline SVG of numbers only, and goes on without it when the history
+// cannot be read.
+func TestQueueChart(t *testing.T) {
+	fake := newFake()
+	h := newTestHandler(t, fake)
+	if body := get(t, h, "/review/", asAlice).Body.String(); strings.Contains(body, `id="history"`) {
+		t.Error("a chart without a history")
+	}
+	start := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	for i := range chartMinutes {
+		p := dlq.Point{At: start.Add(time.Duration(i) * time.Minute), Events: 100, Depth: int64(i / 60)}
+		if i >= chartMinutes-10 {
+			p.Conflicts = 20 // a spike at the end
+		}
+		fake.history = append(fake.history, p)
+	}
+	body := get(t, h, "/review/", asAlice).Body.String()
+	for _, want := range []string{
+		`<figure class="chart" id="history"><svg`, `<polyline class="rate"`, `<polyline class="depth"`,
+		`class="events"`, "09:00 to 14:59 UTC", "up to 500", "up to 200.0", "up to 5)",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the chart lacks %q", want)
+		}
+	}
+	figure := body[strings.Index(body, `id="history"`):]
+	if figure = figure[:strings.Index(figure, "</figure>")]; strings.Contains(figure, "<script") || strings.Contains(figure, "http") {
+		t.Errorf("the chart carries a script or an external resource: %s", figure)
+	}
+}
