@@ -14,6 +14,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/concord-sync/concord/config"
 	"github.com/concord-sync/concord/dlq"
 	"github.com/concord-sync/concord/internal/testenv"
 )
@@ -144,5 +145,36 @@ authority: {notes: %s, phone: shared, email: crm}
 	slices.Sort(decided)
 	if !slices.Equal(decided, []string{"n1:config", "n2:config", "p1:ann"}) {
 		t.Errorf("review commands = %v", decided)
+	}
+}
+
+// TestWhatIf: the review page's preview of an authority suggestion decides as the
+// configuration with that change would, and refuses an owner that is not a system.
+func TestWhatIf(t *testing.T) {
+	cfg, err := config.Parse([]byte(`name: contacts
+systems:
+  crm: {topic: crm.public.contacts, key: [id]}
+  billing: {topic: billing.public.customers, key: [id]}
+authority: {notes: shared}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	choose, err := whatIf(cfg, "notes", "billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &dlq.Entry{ID: "e", Reason: "clock_skew", Reasons: []string{"clock_skew"}, Fields: []string{"notes"}, Versions: map[string]dlq.Version{
+		"crm":     {System: "crm", TsUs: 1, Values: map[string]json.RawMessage{"notes": json.RawMessage(`"a"`)}},
+		"billing": {System: "billing", TsUs: 2, Values: map[string]json.RawMessage{"notes": json.RawMessage(`"b"`)}},
+	}}
+	if r, why := choose(e); r == nil || r.Fields["notes"] != "billing" {
+		t.Errorf("what-if notes: billing = %+v (%s)", r, why)
+	}
+	if cfg.Authority["notes"] != "shared" {
+		t.Error("the what-if changed the running configuration")
+	}
+	if _, err := whatIf(cfg, "notes", "erp"); err == nil {
+		t.Error("an owner that is no system was accepted")
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/concord-sync/concord/config"
 	"github.com/concord-sync/concord/dlq"
 	"github.com/concord-sync/concord/dlq/web"
+	"github.com/concord-sync/concord/resolver"
 )
 
 // errNoReviewAuth: the review page is not served without credentials.
@@ -36,7 +38,25 @@ func newReviewHandler(cfg *config.Config, svc *dlq.Service, auth web.Auth, log *
 		fields = append(fields, f)
 	}
 	slices.Sort(fields)
-	return web.New(web.Options{Reviews: svc, Auth: auth, Logger: log, Systems: cfg.SystemNames(), Fields: fields})
+	return web.New(web.Options{
+		Reviews: svc, Auth: auth, Logger: log, Systems: cfg.SystemNames(), Fields: fields,
+		Suggest: func(field, owner string) (web.Chooser, error) { return whatIf(cfg, field, owner) },
+	})
+}
+
+// whatIf is how the configuration with field given to owner would decide entries.
+func whatIf(cfg *config.Config, field, owner string) (web.Chooser, error) {
+	if !slices.Contains(cfg.SystemNames(), owner) {
+		return nil, fmt.Errorf("%q is not a configured system", owner)
+	}
+	changed := *cfg
+	changed.Authority = maps.Clone(cfg.Authority)
+	changed.Authority[field] = owner
+	res, err := resolver.New(&changed)
+	if err != nil {
+		return nil, err
+	}
+	return web.Chooser(dlq.ByRules(res, "with "+field+": "+owner)), nil
 }
 
 func newDLQServeCommand(open opener) *cobra.Command {

@@ -105,6 +105,24 @@ func TestBrowserReview(t *testing.T) {
 	if len(res) != 1 || !sameResolution(res[0], want) {
 		t.Errorf("the DLQ got %d resolutions %v, want %s", len(res), res, show(want))
 	}
+	// The bulk flow: from the queue, preview resolving what it shows with billing's
+	// version (e2 only is still pending), confirm, and see the result.
+	step("preview a bulk decision",
+		chromedp.Navigate(srv.URL+"/review/"),
+		chromedp.WaitVisible(chromedp.CSS("#bulk")),
+		chromedp.Click(chromedp.CSS("#bulk button")),
+		chromedp.WaitVisible(chromedp.CSS("#bulk-confirm")),
+	)
+	step("confirm it",
+		chromedp.Click(chromedp.CSS("#bulk-confirm button")),
+		chromedp.WaitVisible(chromedp.CSS("#bulk-done")),
+	)
+	if got := text("#bulk-done"); !strings.Contains(got, "1 resolved with billing's version, 0 skipped") {
+		t.Errorf("bulk result %q", got)
+	}
+	if res, _ := fake.decisions(); len(res) != 2 || res[1].EntryID != "e2" || res[1].Pick != "billing" || res[1].Rev != 1 {
+		t.Errorf("after the bulk decision the DLQ got %v", res)
+	}
 	if n := dialogs(); n != 0 {
 		t.Errorf("%d JavaScript dialogs opened: a value was executed", n)
 	}

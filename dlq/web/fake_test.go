@@ -236,3 +236,45 @@ func newFake() *fakeReviews {
 		},
 	}
 }
+
+// ResolveAll mirrors dlq.Service.ResolveAll (tested against Redis in package dlq):
+// each previewed entry on its previewed revision, the changed and decided skipped.
+func (f *fakeReviews) ResolveAll(ctx context.Context, preview []dlq.Previewed, choose func(*dlq.Entry) (*dlq.Resolution, string)) (*dlq.BulkResult, error) {
+	res := &dlq.BulkResult{}
+	for _, p := range preview {
+		e, err := f.Get(ctx, p.EntryID)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case e.Status != dlq.StatusPending:
+			res.Skipped = append(res.Skipped, dlq.Skip{EntryID: p.EntryID, Why: "decided meanwhile"})
+			continue
+		case e.Rev != p.Rev:
+			res.Skipped = append(res.Skipped, dlq.Skip{EntryID: p.EntryID, Why: "changed since the preview"})
+			continue
+		}
+		r, why := choose(e)
+		if r == nil {
+			res.Skipped = append(res.Skipped, dlq.Skip{EntryID: p.EntryID, Why: why})
+			continue
+		}
+		r.EntryID, r.Rev = p.EntryID, p.Rev
+		if _, err := f.Resolve(ctx, *r); err != nil {
+			return nil, err
+		}
+		res.Decided = append(res.Decided, p.EntryID)
+	}
+	return res, nil
+}
+
+// bump makes an entry change (a later change attached): its revision goes up.
+func (f *fakeReviews) bump(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range f.entries {
+		if e.ID == id {
+			e.Rev++
+		}
+	}
+}

@@ -35,6 +35,8 @@ type Reviews interface {
 	Patterns(ctx context.Context) (*dlq.Patterns, error)
 	// Summary returns the figures at the top of the queue.
 	Summary(ctx context.Context) (*dlq.Summary, error)
+	// ResolveAll resolves previewed entries, skipping those changed or decided since.
+	ResolveAll(ctx context.Context, preview []dlq.Previewed, choose func(*dlq.Entry) (*dlq.Resolution, string)) (*dlq.BulkResult, error)
 }
 
 // Options configure a Handler.
@@ -48,6 +50,9 @@ type Options struct {
 	// and canonical fields); when empty the filters are free text.
 	Systems []string
 	Fields  []string
+	// Suggest, when set, says how giving a field to an owner would decide entries, for
+	// the counts and previews under the patterns page's authority suggestions.
+	Suggest func(field, owner string) (Chooser, error)
 }
 
 // Handler serves the review pages under Prefix. It is safe for concurrent use.
@@ -58,6 +63,7 @@ type Handler struct {
 	now     func() time.Time
 	systems []string
 	fields  []string
+	suggest func(field, owner string) (Chooser, error)
 	pages   *pages
 	assets  *assets
 	mux     *http.ServeMux
@@ -88,6 +94,7 @@ func New(opts Options) (*Handler, error) {
 		log:     opts.Logger,
 		now:     opts.Now,
 		systems: opts.Systems,
+		suggest: opts.Suggest,
 		fields:  opts.Fields,
 		pages:   pg,
 		assets:  as,
@@ -111,6 +118,9 @@ func (h *Handler) routes() *http.ServeMux {
 	mux.HandleFunc("POST "+Prefix+"entry/{id}/dismiss", h.dismiss)
 	mux.HandleFunc("GET "+Prefix+"audit", h.audit)
 	mux.HandleFunc("GET "+Prefix+"patterns", h.patterns)
+	mux.HandleFunc("GET "+Prefix+"bulk", h.bulkPreview)
+	mux.HandleFunc("POST "+Prefix+"bulk/resolve", h.bulkResolve)
+	mux.HandleFunc("GET "+Prefix+"reevaluate", h.reevaluatePreview)
 	mux.HandleFunc("GET "+Prefix+"static/{name}", h.assets.serve)
 	mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusNotFound, "Not found", "There is no review page at this address.")

@@ -197,6 +197,9 @@ func (h *Handler) audit(w http.ResponseWriter, r *http.Request) {
 
 type patternsPage struct {
 	*dlq.Patterns
+	// WouldResolve counts, per suggestion (same order), the pending entries that
+	// change would resolve; nil when the handler cannot tell (no Suggest).
+	WouldResolve []int
 }
 
 func (patternsPage) chrome() chrome { return chrome{Title: "Conflict patterns", Nav: "patterns"} }
@@ -211,5 +214,14 @@ func (h *Handler) patterns(w http.ResponseWriter, r *http.Request) {
 	if p == nil {
 		p = &dlq.Patterns{}
 	}
-	h.render(w, r, http.StatusOK, "patterns", patternsPage{p})
+	page := patternsPage{Patterns: p}
+	for _, sg := range p.Suggestions {
+		n, ok := h.wouldResolve(r, sg.Field, sg.Owner)
+		if !ok {
+			page.WouldResolve = nil
+			break
+		}
+		page.WouldResolve = append(page.WouldResolve, n)
+	}
+	h.render(w, r, http.StatusOK, "patterns", page)
 }

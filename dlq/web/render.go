@@ -17,7 +17,7 @@ type pages struct {
 	byName map[string]*template.Template
 }
 
-var pageNames = []string{"queue", "entry", "audit", "patterns", "error"}
+var pageNames = []string{"queue", "entry", "audit", "patterns", "bulk", "error"}
 
 func templateFuncs(as *assets) template.FuncMap {
 	return template.FuncMap{

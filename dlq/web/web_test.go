@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -588,5 +589,77 @@ func TestQueueChart(t *testing.T) {
 	figure := body[strings.Index(body, `id="history"`):]
 	if figure = figure[:strings.Index(figure, "</figure>")]; strings.Contains(figure, "<script") || strings.Contains(figure, "http") {
 		t.Errorf("the chart carries a script or an external resource: %s", figure)
+	}
+}
+
+// TestBulkResolveFlow: the queue offers a bulk decision for what it shows; the
+// preview lists each entry at its revision; confirming (with the CSRF token)
+// resolves each on that revision, and an entry that changed after the preview is
+// skipped and reported, never decided blindly.
+func TestBulkResolveFlow(t *testing.T) {
+	fake := newFake()
+	h := newTestHandler(t, fake)
+	if body := get(t, h, "/review/", asAlice).Body.String(); !strings.Contains(body, `id="bulk"`) {
+		t.Fatal("the queue offers no bulk decision")
+	}
+	preview := get(t, h, "/review/bulk?pick=billing", asAlice)
+	if preview.Code != http.StatusOK {
+		t.Fatalf("preview: %d\n%s", preview.Code, preview.Body)
+	}
+	body := preview.Body.String()
+	for _, want := range []string{`name="entry" value="e1:3"`, `name="entry" value="e2:1"`, "2 pending entries", `id="bulk-confirm"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the preview lacks %q:\n%s", want, body)
+		}
+	}
+	fake.bump("e2") // a later change after the preview
+	if w := post(t, h, "/review/bulk/resolve", form(h, "", "", "pick", "billing", "entry", "e1:3", "entry", "e2:1"), asAlice); w.Code != http.StatusForbidden {
+		t.Errorf("a bulk decision without the CSRF token: %d, want 403", w.Code)
+	}
+	w := post(t, h, "/review/bulk/resolve", form(h, testUser, "", "pick", "billing", "entry", "e1:3", "entry", "e2:1"), asAlice)
+	if w.Code != http.StatusOK {
+		t.Fatalf("confirm: %d\n%s", w.Code, w.Body)
+	}
+	for _, want := range []string{"1 resolved with billing's version, 1 skipped", "e2", "changed since the preview"} {
+		if !strings.Contains(w.Body.String(), want) {
+			t.Errorf("the result lacks %q:\n%s", want, w.Body)
+		}
+	}
+	if len(fake.resolutions) != 1 || fake.resolutions[0].EntryID != "e1" || fake.resolutions[0].Rev != 3 || fake.resolutions[0].Reviewer != testUser {
+		t.Errorf("resolutions = %+v, want e1 on revision 3 by %s", fake.resolutions, testUser)
+	}
+}
+
+// TestSuggestionCounts: under each authority suggestion the patterns page says how
+// many pending entries the change would resolve, linking to a preview of them.
+func TestSuggestionCounts(t *testing.T) {
+	fake := newFake()
+	fake.patterns.Suggestions = []dlq.Suggestion{{Field: "notes", Owner: "billing", Wins: 9, Of: 9, Message: "billing won 9 of 9"}}
+	h, err := New(Options{
+		Reviews: fake, Auth: Auth{Token: testToken}, Logger: zaptest.NewLogger(t), Now: func() time.Time { return testNow },
+		Suggest: func(field, owner string) (Chooser, error) {
+			return func(e *dlq.Entry) (*dlq.Resolution, string) {
+				if _, ok := e.Versions[owner]; ok && slices.Contains(e.Fields, field) {
+					return &dlq.Resolution{Fields: map[string]string{field: owner}}, ""
+				}
+				return nil, "no version of " + owner
+			}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := get(t, h, "/review/patterns", asToken).Body.String()
+	if !strings.Contains(body, `reevaluate?field=notes&amp;owner=billing">1 (preview)`) {
+		t.Errorf("the suggestion lacks its count and preview link:\n%s", body)
+	}
+	preview := get(t, h, "/review/reevaluate?field=notes&owner=billing", asToken).Body.String()
+	for _, want := range []string{"If notes belonged to billing", "e1", "notes from billing", "concord dlq reevaluate"} {
+		if !strings.Contains(preview, want) {
+			t.Errorf("the preview lacks %q:\n%s", want, preview)
+		}
+	}
+	if strings.Contains(preview, `id="bulk-confirm"`) {
+		t.Error("a what-if preview must not decide anything")
 	}
 }
