@@ -2,17 +2,22 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/concord-sync/concord/config"
 	"github.com/concord-sync/concord/connect"
 	"github.com/concord-sync/concord/pipeline"
 	"github.com/concord-sync/concord/pipeline/replay"
+	"github.com/concord-sync/concord/resolver"
 )
 
 // fromKafkaFlags are replay's flags for reading the real topics.
@@ -20,6 +25,7 @@ type fromKafkaFlags struct {
 	enabled      bool
 	since, until string
 	diff, asJSON bool
+	apply        bool
 }
 
 func (f *fromKafkaFlags) register(cmd *cobra.Command) {
@@ -28,6 +34,7 @@ func (f *fromKafkaFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.until, "until", "now", "with --from-kafka: up to this RFC 3339 time or duration back, or now (what the topics hold at start)")
 	cmd.Flags().BoolVar(&f.diff, "diff", false, "with --from-kafka: instead of the decisions, a summary of what differs from what happened (the audit and apply topics)")
 	cmd.Flags().BoolVar(&f.asJSON, "json", false, "with --diff: one JSON object")
+	cmd.Flags().BoolVar(&f.apply, "apply", false, "with --from-kafka: produce the replay's apply events to the systems' apply topics, for the sinks to write (only this flag ever produces; the decisions are made without the history before --since)")
 }
 
 // run replays the window of the topics into in-memory state (nothing is produced)
@@ -62,13 +69,28 @@ func (f *fromKafkaFlags) run(cmd *cobra.Command, cfg *config.Config, messages bo
 	}
 	r.Messages = messages
 	collector := replay.NewCollector()
-	if f.diff {
+	var ap *applier
+	switch {
+	case f.diff && f.apply:
+		return errors.New("--apply and --diff: choose one")
+	case f.diff:
 		r.Collect = collector.Collect
+	case f.apply:
+		ap = &applier{w: pipeline.NewWriter(cfg.Kafka.Brokers, 500, kc.Transport, zap.NewNop()), ctx: cmd.Context()}
+		defer func() { _ = ap.w.Close() }()
+		r.Collect = ap.collect
 	}
 	if err := r.RunKafka(cmd.Context(), k); err != nil {
 		return err
 	}
 	_, _ = fmt.Fprintln(progress)
+	if ap != nil {
+		if err := ap.flush(); err != nil {
+			return fmt.Errorf("replay --apply: %d apply events produced before: %w", ap.produced, err)
+		}
+		_, err := fmt.Fprintf(out, "produced %d apply events to the apply topics\n", ap.produced)
+		return err
+	}
 	if !f.diff {
 		return out.Flush()
 	}
@@ -140,4 +162,38 @@ func progressBar(w io.Writer) func(replay.Progress) {
 			_, _ = fmt.Fprintln(w, line)
 		}
 	}
+}
+
+// applier produces a replay's apply events, in batches, in the order decided.
+type applier struct {
+	w        *kafka.Writer
+	ctx      context.Context
+	buf      []kafka.Message
+	produced int
+	err      error
+}
+
+func (a *applier) collect(_ *resolver.Decision, m *kafka.Message) {
+	if m == nil || a.err != nil {
+		return
+	}
+	a.buf = append(a.buf, *m)
+	if len(a.buf) >= 500 {
+		a.err = a.flush()
+	}
+}
+
+func (a *applier) flush() error {
+	if a.err != nil {
+		return a.err
+	}
+	if len(a.buf) == 0 {
+		return nil
+	}
+	if err := a.w.WriteMessages(a.ctx, a.buf...); err != nil {
+		return err
+	}
+	a.produced += len(a.buf)
+	a.buf = a.buf[:0]
+	return nil
 }

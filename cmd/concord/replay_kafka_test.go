@@ -164,6 +164,22 @@ authority: {notes: %s, phone: shared}
 		}
 		return d
 	}
+	hwm := func() int64 {
+		t.Helper()
+		client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+		res, err := client.ListOffsets(context.Background(), &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
+			"contacts.apply.crm": {kafka.LastOffsetOf(0)}, "contacts.apply.billing": {kafka.LastOffsetOf(0)},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, pos := range res.Topics {
+			n += pos[0].LastOffset
+		}
+		return n
+	}
+	before := hwm()
 	if d := diff(cfgPath); len(d.ConflictsFlipped)+len(d.ConflictsNowDecided)+len(d.ReviewsNew) != 0 || len(d.AppliesDiffer) != 0 {
 		t.Errorf("replayed under the running configuration, something differs: %+v", d)
 	}
@@ -185,5 +201,20 @@ authority: {notes: %s, phone: shared}
 	}
 	if !found {
 		t.Errorf("applies differ = %+v, want crm's notes of 3 records (1, 2, 4)", d.AppliesDiffer)
+	}
+	if after := hwm(); after != before {
+		t.Errorf("replays without --apply produced %d messages to the apply topics", after-before)
+	}
+	var out bytes.Buffer
+	cmd := newRootCommand()
+	cmd.SetOut(&out)
+	cmd.SetErr(&bytes.Buffer{})
+	cmd.SetArgs([]string{"replay", "--config", changed, "--from-kafka", "--apply"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	var produced int64
+	if _, err := fmt.Sscanf(out.String(), "produced %d apply events", &produced); err != nil || produced == 0 || hwm() != before+produced {
+		t.Errorf("--apply: %q, apply topics grew by %d", out.String(), hwm()-before)
 	}
 }
