@@ -114,6 +114,9 @@ func skipDigits(b []byte, i int) int {
 // raw, for values that do not come through a Decoder, such as a value a reviewer
 // typed. It allocates a parser per call; errors wrap ErrPoison.
 func Canonicalize(raw []byte) ([]byte, error) {
+	if err := checkUnicode(raw); err != nil {
+		return nil, poison("value", err)
+	}
 	var p fastjson.Parser
 	v, err := parseStrict(&p, raw)
 	if err != nil {
@@ -137,7 +140,7 @@ func Canonicalize(raw []byte) ([]byte, error) {
 func parseStrict(p *fastjson.Parser, b []byte) (*fastjson.Value, error) {
 	v, err := p.ParseBytes(b)
 	if err != nil {
-		return nil, fmt.Errorf("not JSON: %w", err)
+		return nil, notJSON(b, err)
 	}
 	if err := fastjson.ValidateBytes(b); err != nil {
 		return nil, fmt.Errorf("not JSON: %w", err)
@@ -199,7 +202,7 @@ func appendEscape(dst []byte, c byte) []byte {
 func parse(p *fastjson.Parser, b []byte) (*fastjson.Value, error) {
 	v, err := p.ParseBytes(b)
 	if err != nil {
-		return nil, fmt.Errorf("not JSON: %w", err)
+		return nil, notJSON(b, err)
 	}
 	return v, nil
 }

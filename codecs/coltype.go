@@ -1,8 +1,11 @@
 package codecs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"math"
+	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -169,7 +172,10 @@ func connectType(s string) bool {
 // InferType is the type of a column whose type is unknown, from its canonical value:
 // int64 for integers, float64 for other numbers, boolean, and string for everything
 // else (objects and arrays then travel as their JSON text: as a "string" field a JSON
-// object would become NULL in Kafka's JsonConverter).
+// object would become NULL in Kafka's JsonConverter). A number that neither int64
+// nor float64 holds exactly (an integer beyond int64, a fraction with more digits
+// than a float64 keeps, a magnitude beyond its range) is a Decimal of its own scale:
+// the sink would otherwise refuse it or round it through a double.
 func InferType(v []byte) ColumnType {
 	if len(v) == 0 {
 		return ColumnType{Type: TypeString}
@@ -180,12 +186,68 @@ func InferType(v []byte) ColumnType {
 	case '"', 'n', '{', '[':
 		return ColumnType{Type: TypeString}
 	}
-	for _, b := range v {
-		if b == '.' || b == 'e' || b == 'E' {
-			return ColumnType{Type: TypeFloat64}
+	if !bytes.ContainsAny(v, ".eE") {
+		if _, err := parseInt(v); err == nil {
+			return ColumnType{Type: TypeInt64}
+		}
+		return exactDecimal
+	}
+	if !exactFloat64(v) {
+		return exactDecimal
+	}
+	return ColumnType{Type: TypeFloat64}
+}
+
+// exactDecimal is the type of a number that only a decimal holds exactly.
+var exactDecimal = ColumnType{Type: TypeBytes, Name: NameDecimal, Scale: ScaleOfValue}
+
+// exactFloat64 reports whether the JSON number text v survives a float64: the double
+// nearest to it prints back (shortest form) as the same number. Up to 15 significant
+// digits always do, within the range of normal doubles.
+func exactFloat64(v []byte) bool {
+	f, err := strconv.ParseFloat(string(v), 64)
+	if err != nil {
+		return false // beyond the range
+	}
+	if f == 0 {
+		return !hasNonZeroDigit(v) // else it underflowed
+	}
+	if significantDigits(v) <= 15 && math.Abs(f) >= 0x1p-1022 {
+		return true
+	}
+	back := strconv.AppendFloat(make([]byte, 0, 32), f, 'g', -1, 64)
+	x, ok1 := new(big.Rat).SetString(string(v))
+	y, ok2 := new(big.Rat).SetString(string(back))
+	return ok1 && ok2 && x.Cmp(y) == 0
+}
+
+// significantDigits counts the digits of a number's mantissa from its first non-zero
+// one (trailing zeros included).
+func significantDigits(v []byte) int {
+	n, started := 0, false
+	for _, c := range v {
+		switch {
+		case c == 'e' || c == 'E':
+			return n
+		case c >= '1' && c <= '9', c == '0' && started:
+			started = true
+			n++
 		}
 	}
-	return ColumnType{Type: TypeInt64}
+	return n
+}
+
+// hasNonZeroDigit reports whether a number's mantissa has a digit other than 0.
+func hasNonZeroDigit(v []byte) bool {
+	for _, c := range v {
+		if c == 'e' || c == 'E' {
+			return false
+		}
+		if c >= '1' && c <= '9' {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrTypeMismatch is wrapped by the errors of values a target column cannot hold

@@ -1,8 +1,10 @@
 package codecs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/valyala/fastjson"
 )
@@ -29,6 +31,11 @@ type Options struct {
 	// Heartbeats, transaction markers and full envelopes (an "op" string next to a
 	// "source" object) are still recognised.
 	Unwrapped bool
+
+	// MaxMessageBytes bounds a message, key and value together: a larger one is
+	// poison without being parsed. 0 means DefaultMaxMessageBytes, a negative value
+	// no bound.
+	MaxMessageBytes int
 }
 
 // Decoder decodes Debezium JSON messages (Kafka Connect JsonConverter output, with or
@@ -61,11 +68,36 @@ func NewDecoder(opts Options) *Decoder {
 // the Kafka position of m.
 //
 // An error wraps ErrPoison and says what is wrong with the message; ev then holds
-// only the Kafka position of m.
+// only the Kafka position of m. Besides what does not parse or lacks what its kind
+// needs, poison is: a message over Options.MaxMessageBytes, text that is not
+// Unicode, a key, envelope, source or metadata field given twice, a value that
+// does not match the type its schema gives it (or a column the schema does not
+// have), a number no apply could carry exactly, a row of more than 16,384 columns,
+// and a message key that is another row's (see checkKey).
 func (d *Decoder) Decode(m Message, ev *Event) error {
+	err := d.decode(m, ev)
+	if len(m.Key)+len(m.Value) > keepParseTreeBelow {
+		d.releaseParseTrees()
+	}
+	return err
+}
+
+// keepParseTreeBelow: a parser keeps the memory of its parse tree for the next
+// message, some fifty bytes per JSON value; after a larger message than this it is
+// let go, so that one hostile message does not pin tens of megabytes per decoder.
+const keepParseTreeBelow = 64 << 10
+
+func (d *Decoder) releaseParseTrees() {
+	d.parser, d.conv.doc = fastjson.Parser{}, fastjson.Parser{}
+}
+
+func (d *Decoder) decode(m Message, ev *Event) error {
 	*ev = Event{Position: kafkaPosition(m)}
 	d.buf = d.buf[:0]
 	d.keySchema, d.rowSchema = nil, nil
+	if part, err := d.checkWire(m); err != nil {
+		return poison(part, err)
+	}
 	key, err := d.decodeKey(m.Key)
 	if err != nil {
 		return poison("key", err)
@@ -85,6 +117,9 @@ func (d *Decoder) Decode(m Message, ev *Event) error {
 // valid until the next Decode or DecodeKey call.
 func (d *Decoder) DecodeKey(key []byte) (Row, error) {
 	d.buf = d.buf[:0]
+	if err := checkText(key); err != nil {
+		return nil, poison("key", err)
+	}
 	row, err := d.decodeKey(key)
 	if err != nil {
 		return nil, poison("key", err)
@@ -104,7 +139,10 @@ func (d *Decoder) decodeKey(b []byte) (Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	schema, payload := splitConverterEnvelope(root)
+	schema, payload, err := splitConverterEnvelope(root)
+	if err != nil {
+		return nil, err
+	}
 	if payload.Type() == fastjson.TypeNull {
 		return nil, nil
 	}
@@ -112,9 +150,9 @@ func (d *Decoder) decodeKey(b []byte) (Row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("got %s, want an object of key columns", kindOf(payload))
 	}
-	d.keyTypes = appendFieldTypes(d.keyTypes[:0], schema)
+	d.keyTypes.read(schema)
 	d.keySchema = schema
-	d.key, err = d.decodeRow(d.key, o, d.keyTypes)
+	d.key, err = d.decodeRow(d.key, o, &d.keyTypes)
 	if err != nil {
 		return nil, err
 	}
@@ -126,17 +164,77 @@ func (d *Decoder) decodeKey(b []byte) (Row, error) {
 
 // splitConverterEnvelope returns the schema and payload of JsonConverter output with
 // schemas.enable=true (an object of exactly "schema" and "payload"), or a nil schema
-// and root itself.
-func splitConverterEnvelope(root *fastjson.Value) (schema, payload *fastjson.Value) {
+// and root itself. It refuses a schema that is not an object, and a schema without
+// its payload. (Either of them twice is found when the object turns out to be no
+// Debezium envelope either.)
+func splitConverterEnvelope(root *fastjson.Value) (schema, payload *fastjson.Value, err error) {
 	o, err := root.Object()
-	if err != nil || o.Len() != 2 {
-		return nil, root
+	if err != nil {
+		return nil, root, nil
 	}
-	schema, payload = o.Get("schema"), o.Get("payload")
-	if schema == nil || payload == nil {
-		return nil, root
+	switch o.Len() {
+	case 2:
+		schema, payload = o.Get("schema"), o.Get("payload")
+		if schema == nil || payload == nil {
+			break
+		}
+		if t := schema.Type(); t != fastjson.TypeObject && t != fastjson.TypeNull {
+			return nil, nil, fmt.Errorf(`"schema" is %s, want an object or null: not JsonConverter's schema envelope`, kindOf(schema))
+		}
+		return schema, payload, nil
+	case 1:
+		if schema = o.Get("schema"); schema != nil && schema.Get("type") != nil {
+			return nil, nil, errors.New(`a JsonConverter envelope with a "schema" and no "payload"`)
+		}
 	}
-	return schema, payload
+	return nil, root, nil
+}
+
+// repeated returns the first of names that o has more than once, or "". JSON
+// parsers disagree on duplicates (fastjson's Get finds the first, Jackson keeps the
+// last), and no Kafka Connect converter writes any: they mean another producer.
+func repeated(o *fastjson.Object, names ...string) string {
+	var seen uint32
+	dup := ""
+	o.Visit(func(key []byte, _ *fastjson.Value) {
+		for i, n := range names {
+			if string(key) == n {
+				if seen&(1<<i) != 0 && dup == "" {
+					dup = n
+				}
+				seen |= 1 << i
+			}
+		}
+	})
+	return dup
+}
+
+// checkKey checks that the message key belongs to the row. Debezium builds the key
+// from the row's own key columns (its primary key, or message.key.columns), so a key
+// column the row image also has holds the same value there, where key and row are
+// decoded alike (both with a schema giving the column the same logical type, or
+// both without). A key whose values differ is another row's: concord would file the
+// change under one record while Kafka partitioned it by another's key. A key column
+// the row lacks proves nothing (column.exclude.list may leave the primary key out of
+// the value, never out of the key), and key columns named "__…" are left out: SMTs
+// add them (ByLogicalTableRouter's __dbz__physicalTableIdentifier).
+func (d *Decoder) checkKey(key, row Row, rowTypes *fieldTypes) error {
+	if key == nil || row == nil {
+		return nil
+	}
+	for i, k := range key {
+		v, ok := row.Get(k.Name)
+		if !ok || strings.HasPrefix(k.Name, "__") || string(v) == "null" || string(k.Value) == "null" {
+			continue
+		}
+		kt, typedKey := d.keyTypes.lookup([]byte(k.Name), i)
+		rt, typedRow := rowTypes.lookup([]byte(k.Name), -1)
+		alike := typedKey == typedRow && kt.kind == rt.kind && kt.scale == rt.scale
+		if alike && !bytes.Equal(v, k.Value) {
+			return fmt.Errorf("the message key says %s is %.40s, the row says %.40s: the key is another row's", k.Name, k.Value, v)
+		}
+	}
+	return nil
 }
 
 func (d *Decoder) decodeValue(value []byte, ev *Event) error {
@@ -148,7 +246,10 @@ func (d *Decoder) decodeValue(value []byte, ev *Event) error {
 	if err != nil {
 		return err
 	}
-	schema, payload := splitConverterEnvelope(root)
+	schema, payload, err := splitConverterEnvelope(root)
+	if err != nil {
+		return err
+	}
 	if payload.Type() == fastjson.TypeNull {
 		ev.Kind = KindTombstone
 		return nil
@@ -224,8 +325,14 @@ func hasEnvelope(obj *fastjson.Object) bool {
 }
 
 func (d *Decoder) decodeEnvelope(schema *fastjson.Value, obj *fastjson.Object, ev *Event) error {
+	if name := repeated(obj, "op", "before", "after", "source", "transaction"); name != "" {
+		return fmt.Errorf("%q appears twice", name)
+	}
 	opValue := obj.Get("op")
 	if opValue == nil {
+		if name := repeated(obj, "schema", "payload"); name != "" {
+			return fmt.Errorf("%q appears twice", name)
+		}
 		return errNoEnvelope
 	}
 	op, err := parseOp(opValue, "op", "cudrtm")
@@ -247,7 +354,13 @@ func (d *Decoder) decodeEnvelope(schema *fastjson.Value, obj *fastjson.Object, e
 		return nil
 	}
 	ev.Kind, ev.Op = KindChange, op
-	return d.decodeImages(schema, obj, ev)
+	if err := d.decodeImages(schema, obj, ev); err != nil {
+		return err
+	}
+	if ev.After != nil {
+		return d.checkKey(ev.Key, ev.After, &d.afterTypes)
+	}
+	return d.checkKey(ev.Key, ev.Before, &d.beforeTypes)
 }
 
 // parseOp reads an operation letter, which must be one of allowed.
@@ -338,11 +451,11 @@ func (d *Decoder) decodeImage(v *fastjson.Value, name string, fieldSchema *fastj
 	if err != nil {
 		return nil, fmt.Errorf("%q is %s, want an object or null", name, kindOf(v))
 	}
-	*types = appendFieldTypes((*types)[:0], fieldSchema)
+	types.read(fieldSchema)
 	if fieldSchema != nil && (d.rowSchema == nil || name == "after") {
 		d.rowSchema = fieldSchema
 	}
-	row, err := d.decodeRow(*buf, o, *types)
+	row, err := d.decodeRow(*buf, o, types)
 	*buf = row
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)

@@ -68,50 +68,87 @@ const (
 	maxDecimalBytes = 1 << 12
 )
 
-// fieldType is what a schema says about one column, kept only when it names a
-// logical type the decoder understands.
+// fieldType is what a schema says about one column: its Connect type, and the
+// logical type when it names one the decoder understands.
 type fieldType struct {
 	column []byte // borrowed from the parse tree of the message
+	typ    schemaType
 	kind   logicalKind
 	scale  int // Decimal only
 }
 
-type fieldTypes []fieldType
-
-// lookup returns the logical type of the named column (logicalNone when the schema
-// says nothing the decoder understands about it).
-func (ts fieldTypes) lookup(column []byte) fieldType {
-	for _, t := range ts {
-		if bytes.Equal(t.column, column) {
-			return t
-		}
-	}
-	return fieldType{}
+// fieldTypes are the columns of a row's schema.
+type fieldTypes struct {
+	fields []fieldType
+	// strict says the schema is a JsonConverter struct schema the decoder reads in
+	// full (every field has a name and a type): a value must then be of its field's
+	// type, and a column that is not one of its fields is an error.
+	strict bool
 }
 
-// appendFieldTypes appends the logical types found in the fields of a JsonConverter
-// struct schema: {"type":"struct","fields":[{"field":column,"name":logical,...},...]}.
+// lookup returns what the schema says about the named column, and whether it names
+// it at all. JsonConverter writes a row in its schema's field order, so the field at
+// the column's position is tried first.
+func (ts *fieldTypes) lookup(column []byte, pos int) (fieldType, bool) {
+	if pos >= 0 && pos < len(ts.fields) && bytes.Equal(ts.fields[pos].column, column) {
+		return ts.fields[pos], true
+	}
+	for _, t := range ts.fields {
+		if bytes.Equal(t.column, column) {
+			return t, true
+		}
+	}
+	return fieldType{}, false
+}
+
+// read takes the fields of a JsonConverter struct schema:
+// {"type":"struct","fields":[{"field":column,"type":type,"name":logical,...},...]}.
 // Anything else (a null schema, another shape such as the PostgreSQL documentation's
-// key example, an unknown logical name, a Decimal without a scale) is skipped: a
-// schema the decoder does not understand only means values pass through unchanged.
-func appendFieldTypes(dst fieldTypes, structSchema *fastjson.Value) fieldTypes {
-	for _, f := range structSchema.GetArray("fields") {
-		kind := logicalKindOf(f.GetStringBytes("name"))
-		column := f.GetStringBytes("field")
-		if kind == logicalNone || column == nil {
+// key example, an unknown logical name, a Decimal without a scale) says nothing about
+// the columns it does not describe in full: a schema the decoder does not understand
+// only means values pass through unchanged.
+func (ts *fieldTypes) read(structSchema *fastjson.Value) {
+	ts.fields, ts.strict = ts.fields[:0], false
+	fields := structSchema.GetArray("fields")
+	strict := fields != nil
+	for _, f := range fields {
+		o, err := f.Object()
+		if err != nil {
+			strict = false
 			continue
 		}
-		t := fieldType{column: column, kind: kind}
-		if kind == logicalDecimal {
-			scale, ok := decimalScale(f.Get("parameters", "scale"))
-			if !ok {
-				continue
+		// One pass over the field schema's members: this runs for every column of
+		// every schema'd message.
+		var column, typ, name []byte
+		var params *fastjson.Value
+		o.Visit(func(key []byte, v *fastjson.Value) {
+			switch string(key) {
+			case "field":
+				column = stringOrNil(v)
+			case "type":
+				typ = stringOrNil(v)
+			case "name":
+				name = stringOrNil(v)
+			case "parameters":
+				params = v
 			}
-			t.scale = scale
+		})
+		t, known := schemaTypeOf(typ)
+		strict = strict && column != nil && known
+		if column == nil {
+			continue
 		}
-		dst = append(dst, t)
+		ft := fieldType{column: column, typ: t, kind: logicalKindOf(name)}
+		if ft.kind == logicalDecimal {
+			scale, ok := decimalScale(params.Get("scale"))
+			if !ok {
+				ft.kind = logicalNone // a Decimal without a scale passes through unchanged
+			}
+			ft.scale = scale
+		}
+		ts.fields = append(ts.fields, ft)
 	}
-	return dst
+	ts.strict = strict
 }
 
 // decimalScale reads a Decimal's scale parameter: JsonConverter writes it as a

@@ -10,6 +10,11 @@ import (
 // broken producer) restarts it instead of growing memory without end.
 const maxInterned = 1 << 14
 
+// maxColumns bounds a row: no database has tables this wide (PostgreSQL allows 1,600
+// columns, MySQL 4,096, SQL Server's sparse tables 30,000), and a row of more
+// columns than the interner holds would only thrash it.
+const maxColumns = maxInterned
+
 // interner turns byte strings into strings, allocating only the first time it sees
 // one, and detects a column name repeated within one row.
 type interner struct {
@@ -74,7 +79,10 @@ func (in *interner) column(b []byte, pos int) (name string, repeated bool) {
 
 // decodeRow decodes a row image (a JSON object of columns) into dst's array.
 // The result is never nil.
-func (d *Decoder) decodeRow(dst Row, o *fastjson.Object, types fieldTypes) (Row, error) {
+func (d *Decoder) decodeRow(dst Row, o *fastjson.Object, types *fieldTypes) (Row, error) {
+	if o.Len() > maxColumns {
+		return emptyRow(dst), fmt.Errorf("more than %d columns", maxColumns)
+	}
 	row := emptyRow(dst)
 	d.names.startRow()
 	var err error
@@ -87,18 +95,31 @@ func (d *Decoder) decodeRow(dst Row, o *fastjson.Object, types fieldTypes) (Row,
 }
 
 // appendColumn appends one column: its name interned, its value in canonical JSON
-// in d.buf. Call d.names.startRow before the first column of a row.
-func (d *Decoder) appendColumn(row Row, name []byte, v *fastjson.Value, types fieldTypes) (Row, error) {
+// in d.buf, checked against its schema when the message has one (see checkType) and
+// otherwise, for a number, against what concord can write back (checkUntypedNumber).
+// Call d.names.startRow before the first column of a row.
+func (d *Decoder) appendColumn(row Row, name []byte, v *fastjson.Value, types *fieldTypes) (Row, error) {
 	col, repeated := d.names.column(name, len(row))
 	if repeated {
 		return row, fmt.Errorf("column %q appears twice", col)
 	}
+	t, inSchema := types.lookup(name, len(row))
+	if !inSchema && types.strict {
+		return row, fmt.Errorf("column %q is not a field of the message's schema: the schema does not match its payload", col)
+	}
 	start := len(d.buf)
 	var err error
-	if t := types.lookup(name); t.kind != logicalNone {
+	if t.kind != logicalNone {
 		d.buf, err = d.conv.appendLogical(d.buf, v, t)
 	} else {
 		d.buf, err = AppendCanonicalJSON(d.buf, v)
+		switch {
+		case err != nil:
+		case t.typ != typeUnknown:
+			err = checkType(t.typ, v, d.buf[start:])
+		case v.Type() == fastjson.TypeNumber:
+			err = checkUntypedNumber(d.buf[start:])
+		}
 	}
 	if err != nil {
 		d.buf = d.buf[:start]

@@ -14,6 +14,9 @@ import (
 type sourceInfo struct {
 	connector, table, file, gtid, snapshot *fastjson.Value
 	lsn, pos, row, tsMs, tsUs, tsNs        *fastjson.Value
+
+	seen uint32 // the spellings met so far, one bit each
+	dup  string // the first field met twice
 }
 
 // fromObject takes the fields of a `source` block.
@@ -22,36 +25,50 @@ func (s *sourceInfo) fromObject(o *fastjson.Object) {
 	o.Visit(func(key []byte, v *fastjson.Value) { s.set(key, v) })
 }
 
-// set takes the source field called name, if it is one the decoder uses. The first
-// occurrence of a duplicated field wins, as with fastjson's Get.
-func (s *sourceInfo) set(name []byte, v *fastjson.Value) {
+// set takes the source field called name, if it is one the decoder uses. A field
+// given twice is noted (applySource refuses it): parsers disagree on which wins.
+func (s *sourceInfo) set(name []byte, v *fastjson.Value) { s.setAs(name, v, false) }
+
+// setAs is set for a field that may come under two spellings (an unwrapped row's
+// "__lsn" and "__source_lsn"); the first one met is kept.
+func (s *sourceInfo) setAs(name []byte, v *fastjson.Value, alias bool) {
 	var p **fastjson.Value
+	var bit uint32
 	switch string(name) {
 	case "connector":
-		p = &s.connector
-	case "table", "collection":
-		p = &s.table
+		p, bit = &s.connector, 1<<0
+	case "table":
+		p, bit = &s.table, 1<<1
+	case "collection":
+		p, bit = &s.table, 1<<2
 	case "file":
-		p = &s.file
+		p, bit = &s.file, 1<<3
 	case "gtid":
-		p = &s.gtid
+		p, bit = &s.gtid, 1<<4
 	case "snapshot":
-		p = &s.snapshot
+		p, bit = &s.snapshot, 1<<5
 	case "lsn":
-		p = &s.lsn
+		p, bit = &s.lsn, 1<<6
 	case "pos":
-		p = &s.pos
+		p, bit = &s.pos, 1<<7
 	case "row":
-		p = &s.row
+		p, bit = &s.row, 1<<8
 	case "ts_ms":
-		p = &s.tsMs
+		p, bit = &s.tsMs, 1<<9
 	case "ts_us":
-		p = &s.tsUs
+		p, bit = &s.tsUs, 1<<10
 	case "ts_ns":
-		p = &s.tsNs
+		p, bit = &s.tsNs, 1<<11
 	default:
 		return
 	}
+	if alias {
+		bit <<= 16
+	}
+	if s.seen&bit != 0 && s.dup == "" {
+		s.dup = string(name)
+	}
+	s.seen |= bit
 	if *p == nil {
 		*p = v
 	}
@@ -61,6 +78,9 @@ func (s *sourceInfo) set(name []byte, v *fastjson.Value) {
 // source gives one, position. bareLSN says an `lsn` without a `connector` is still a
 // PostgreSQL LSN (unwrapped rows carry no connector name).
 func (d *Decoder) applySource(ev *Event, s *sourceInfo, bareLSN bool) error {
+	if s.dup != "" {
+		return fmt.Errorf("source field %q appears twice", s.dup)
+	}
 	var err error
 	if ev.Table, err = d.sourceString(s.table, "table"); err != nil {
 		return err

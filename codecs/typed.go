@@ -1,6 +1,7 @@
 package codecs
 
 import (
+	"bytes"
 	"encoding/base64"
 	"math"
 	"math/big"
@@ -177,7 +178,9 @@ func (t ColumnType) appendBytes(dst, v []byte) ([]byte, error) {
 }
 
 // decimal reads a decimal value (a canonical decimal string, a JSON number or a
-// string holding one) as unscaled digits and a scale.
+// string holding one) as unscaled digits and a scale: the fewest fractional digits
+// that hold it exactly (never below 0). It works on the text, so that a hostile
+// exponent such as 1e-30000 costs no more than the digits it spells out.
 func (t ColumnType) decimal(v []byte) (*big.Int, int, error) {
 	num := numberText(v)
 	if num == nil {
@@ -186,21 +189,35 @@ func (t ColumnType) decimal(v []byte) (*big.Int, int, error) {
 	if exponentTooLarge(num) {
 		return nil, 0, mismatch(t, v, "an exponent beyond any decimal column")
 	}
-	r, ok := new(big.Rat).SetString(string(num))
+	neg := num[0] == '-'
+	if neg {
+		num = num[1:]
+	}
+	exp := 0
+	if i := bytes.IndexAny(num, "eE"); i >= 0 {
+		e, _ := parseInt(bytes.TrimPrefix(num[i+1:], []byte{'+'})) // bounded by exponentTooLarge
+		exp, num = int(e), num[:i]
+	}
+	whole, frac, _ := bytes.Cut(num, []byte{'.'})
+	digits := append(append(make([]byte, 0, len(whole)+len(frac)), whole...), frac...)
+	scale := len(frac) - exp
+	for scale > 0 && len(digits) > 0 && digits[len(digits)-1] == '0' {
+		digits, scale = digits[:len(digits)-1], scale-1
+	}
+	if scale > maxDecimalScale {
+		return nil, 0, mismatch(t, v, "no finite decimal form")
+	}
+	for ; scale < 0; scale++ {
+		digits = append(digits, '0')
+	}
+	unscaled, ok := new(big.Int).SetString(string(digits), 10)
 	if !ok {
-		return nil, 0, mismatch(t, v, "not a number")
+		unscaled = new(big.Int) // no digits left: zero
 	}
-	// The scale the value needs: the fewest fractional digits that hold it exactly.
-	scale := 0
-	ten := big.NewInt(10)
-	x := new(big.Rat).Set(r)
-	for !x.IsInt() {
-		if scale++; scale > maxDecimalScale {
-			return nil, 0, mismatch(t, v, "no finite decimal form")
-		}
-		x.Mul(x, new(big.Rat).SetInt(ten))
+	if neg {
+		unscaled.Neg(unscaled)
 	}
-	return x.Num(), scale, nil
+	return unscaled, scale, nil
 }
 
 func (t ColumnType) appendDecimal(dst, v []byte) ([]byte, error) {

@@ -11,6 +11,7 @@ import (
 type unwrapMeta struct {
 	op, deleted *fastjson.Value
 	source      sourceInfo
+	dup         string // the first metadata column given twice
 }
 
 // take keeps the metadata column called name and reports whether it is one (every
@@ -24,21 +25,32 @@ func (m *unwrapMeta) take(name []byte, v *fastjson.Value) bool {
 	}
 	switch string(field) {
 	case "op":
-		m.op = v
+		m.once(&m.op, v, "__op")
 	case "deleted":
-		m.deleted = v
+		m.once(&m.deleted, v, "__deleted")
 	case "ts_ms", "ts_us", "ts_ns":
 	default:
-		field, _ = bytes.CutPrefix(field, []byte("source_"))
-		m.source.set(field, v)
+		field, alias := bytes.CutPrefix(field, []byte("source_"))
+		m.source.setAs(field, v, alias)
 	}
 	return true
+}
+
+// once keeps a metadata column's value, noting a second one.
+func (m *unwrapMeta) once(p **fastjson.Value, v *fastjson.Value, name string) {
+	if *p != nil && m.dup == "" {
+		m.dup = name
+	}
+	*p = v
 }
 
 // decodeUnwrapped decodes a flat row (see Options.Unwrapped). The schema, if any,
 // describes the row itself.
 func (d *Decoder) decodeUnwrapped(schema *fastjson.Value, obj *fastjson.Object, ev *Event) error {
-	d.afterTypes = appendFieldTypes(d.afterTypes[:0], schema)
+	if obj.Len() > maxColumns {
+		return fmt.Errorf("more than %d columns", maxColumns)
+	}
+	d.afterTypes.read(schema)
 	d.rowSchema = schema
 	var meta unwrapMeta
 	row := emptyRow(d.after)
@@ -46,12 +58,15 @@ func (d *Decoder) decodeUnwrapped(schema *fastjson.Value, obj *fastjson.Object, 
 	var err error
 	obj.Visit(func(name []byte, v *fastjson.Value) {
 		if err == nil && !meta.take(name, v) {
-			row, err = d.appendColumn(row, name, v, d.afterTypes)
+			row, err = d.appendColumn(row, name, v, &d.afterTypes)
 		}
 	})
 	d.after = row
 	if err != nil {
 		return err
+	}
+	if meta.dup != "" {
+		return fmt.Errorf("%q appears twice", meta.dup)
 	}
 	op, deleted, err := meta.operation()
 	if err != nil {
@@ -66,7 +81,7 @@ func (d *Decoder) decodeUnwrapped(schema *fastjson.Value, obj *fastjson.Object, 
 	} else {
 		ev.Op, ev.After = op, row
 	}
-	return nil
+	return d.checkKey(ev.Key, row, &d.afterTypes)
 }
 
 // operation reads __op and __deleted. Without __op a row is an update.
