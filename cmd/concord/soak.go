@@ -70,9 +70,9 @@ stay in --dir.`,
 	f.BoolVar(&o.json, "json", false, "print the result as one JSON object")
 	f.StringVar(&o.dir, "dir", "", "directory for the logs, configurations and Redis's data (default: a new temporary one)")
 	f.StringVar(&o.binary, "concord", "", "concord binary to run (default: this one), e.g. an older build to compare")
-	f.DurationVar(&o.checkEvery, "check-every", 10*time.Minute, "pause the edits and check this often")
+	f.DurationVar(&o.checkEvery, "check-every", 2*time.Minute, "pause the edits and check this often (an edit overwritten by a later one is superseded, so a loss shows only in the last edit of a field before a check)")
 	f.DurationVar(&o.session, "session-timeout", 3*time.Second, "kafka.session_timeout of the instances (heartbeat a third of it); 0 leaves it out of their configuration, for builds from before it existed")
-	f.IntVar(&o.records, "records", 200, "records the systems share")
+	f.IntVar(&o.records, "records", 1000, "records the systems share (more records: more edits are a field's last one at a check)")
 	f.Float64Var(&o.rate, "rate", 40, "edit actions per second, both systems together")
 	f.StringSliceVar(&o.faults, "faults", nil, fmt.Sprintf("draw only these fault kinds, equally likely (default: all the group's size allows): %v", faults.Kinds()))
 	return cmd

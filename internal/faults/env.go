@@ -38,7 +38,7 @@ type Options struct {
 	Dir  string
 	Seed int64 // seeds the edits and every choice of fault, victim and timing
 
-	Records         int     // records the systems share (default 200)
+	Records         int     // records the systems share (default 300)
 	Rate            float64 // edit actions per second, all systems together (default 40)
 	ConcurrentRatio float64 // share of actions made as a concurrent pair (default 0.1)
 	Partitions      int     // partitions of every topic (default 4)
@@ -62,7 +62,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.Records == 0 {
-		o.Records = 200
+		o.Records = 300
 	}
 	if o.Rate == 0 {
 		o.Rate = 40

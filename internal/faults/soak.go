@@ -17,8 +17,10 @@ type SoakOptions struct {
 	// ceiling rather than a promise.
 	FaultRate float64
 	Instances int // concord instances in the group (default 3)
-	// CheckEvery pauses the edits for a check this often (default 10m); there is
-	// always a check at the end.
+	// CheckEvery pauses the edits for a check this often (default 2m); there is
+	// always a check at the end. A check sees a loss only in the last edit of a
+	// record's field (an earlier one is superseded), so checks should come before
+	// most fields are edited again.
 	CheckEvery time.Duration
 	// Faults, when set, is the mix to draw from (each kind equally likely) instead of
 	// every kind the group's size allows.
@@ -72,7 +74,7 @@ func Soak(ctx context.Context, o Options, so SoakOptions) (*Result, error) {
 		so.Instances = 3
 	}
 	if so.CheckEvery <= 0 {
-		so.CheckEvery = 10 * time.Minute
+		so.CheckEvery = 2 * time.Minute
 	}
 	if so.FaultRate < 0 {
 		so.FaultRate = 0
