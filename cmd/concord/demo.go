@@ -391,8 +391,12 @@ func serveDemoHTTP(addr string, cfg *config.Config, rdb redis.UniversalClient, p
 	})
 	reg.MustRegister(dlq.NewCollector(svc))
 	auth := web.Auth{Token: os.Getenv(config.EnvHTTPToken), Users: map[string]string{"demo": randomSecret()}}
+	// The fresh secrets are printed for the demo's user; a token of the environment
+	// is the operator's own and is never echoed.
+	bearer := "the bearer token of " + config.EnvHTTPToken
 	if auth.Token == "" {
 		auth.Token = randomSecret()
+		bearer = "Authorization: Bearer " + auth.Token
 	}
 	h, err := newReviewHandler(cfg, svc, auth, log)
 	if err != nil {
@@ -401,13 +405,13 @@ func serveDemoHTTP(addr string, cfg *config.Config, rdb redis.UniversalClient, p
 	}
 	mux := newMux(proc.Readiness, reg)
 	mux.Handle(web.Prefix, h)
-	srv, url, err := serveHTTP(addr, mux, log)
+	srv, url, err := serveHTTP(addr, mux, h, log)
 	if err != nil {
 		_ = w.Close()
 		return nil, err
 	}
-	_, _ = fmt.Fprintf(progress, "review page: %s/review/  (user demo, password %s; or Authorization: Bearer %s)\nmetrics: %s/metrics\n",
-		url, auth.Users["demo"], auth.Token, url)
+	_, _ = fmt.Fprintf(progress, "review page: %s/review/  (user demo, password %s; or %s)\nmetrics: %s/metrics (the same sign-in)\n",
+		url, auth.Users["demo"], bearer, url)
 	return func() { shutdownHTTP(srv, log); _ = w.Close() }, nil
 }
 

@@ -80,7 +80,7 @@ for the running processors to apply.`,
 				}
 				mux := newMux(func() (bool, string) { return true, "" }, nil)
 				mux.Handle(web.Prefix, h)
-				srv, url, err := serveHTTP(addr, mux, log)
+				srv, url, err := serveHTTP(addr, mux, h, log)
 				if err != nil {
 					return err
 				}

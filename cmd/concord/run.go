@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -131,15 +129,17 @@ func run(ctx context.Context, cfgPath string, cfg *config.Config, httpAddr strin
 	}()
 	if httpAddr != "" {
 		mux := newMux(p.Readiness, reg)
+		var guard *web.Handler // its sign-in protects every path but health
 		switch h, err := reviewPage(cfg, svc, log); {
 		case errors.Is(err, errNoReviewAuth):
-			log.Warn("review page not served", zap.Error(err))
+			log.Warn("review page not served, and /metrics served without sign-in", zap.Error(err))
 		case err != nil:
 			return err
 		default:
 			mux.Handle(web.Prefix, h)
+			guard = h
 		}
-		srv, _, err := serveHTTP(httpAddr, mux, log)
+		srv, _, err := serveHTTP(httpAddr, mux, guard, log)
 		if err != nil {
 			return err
 		}
@@ -166,29 +166,4 @@ func newMux(readiness func() (bool, string), reg *prometheus.Registry) *http.Ser
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	}
 	return mux
-}
-
-// serveHTTP listens on addr and serves h in the background; it returns the server
-// and its base URL (with the port chosen when addr asked for port 0).
-func serveHTTP(addr string, h http.Handler, log *zap.Logger) (*http.Server, string, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, "", fmt.Errorf("--http %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server", zap.Error(err))
-		}
-	}()
-	log.Info("serving http", zap.String("addr", ln.Addr().String()))
-	return srv, "http://" + ln.Addr().String(), nil
-}
-
-func shutdownHTTP(srv *http.Server, log *zap.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		log.Warn("http shutdown", zap.Error(err))
-	}
 }

@@ -119,8 +119,16 @@ func (a *authenticator) validCSRF(identity, token string) bool {
 // checkCSRF enforces the CSRF token on a POST (form field "csrf", or the X-CSRF-Token
 // header for scripts); it writes the 403 itself.
 func (h *Handler) checkCSRF(w http.ResponseWriter, r *http.Request, identity string) bool {
+	if r.ContentLength > maxForm {
+		h.tooLarge(w, r)
+		return false
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			h.tooLarge(w, r)
+			return false
+		}
 		h.fail(w, r, http.StatusBadRequest, "Unreadable form", "The form could not be read: "+err.Error())
 		return false
 	}
@@ -138,6 +146,14 @@ func (h *Handler) checkCSRF(w http.ResponseWriter, r *http.Request, identity str
 
 // maxForm bounds a POST body: a decision on a few fields, not an upload.
 const maxForm = 1 << 20
+
+// tooLarge answers a POST whose body is over maxForm; the connection is closed
+// rather than the rest of the body read.
+func (h *Handler) tooLarge(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Connection", "close")
+	h.fail(w, r, http.StatusRequestEntityTooLarge, "Request too large",
+		fmt.Sprintf("A form sent to the review page is at most %d bytes; this one is larger. Decide fewer entries at once.", maxForm))
+}
 
 type identityKey struct{}
 

@@ -134,11 +134,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	securityHeaders(w.Header())
 	id, ok := h.auth.identify(r)
 	if !ok {
-		h.auth.challenge(w)
-		h.render(w, r, http.StatusUnauthorized, "error", errorPage{
-			Title:   "Sign-in required",
-			Message: "The review page needs a bearer token or a user name and password.",
-		})
+		h.unauthorized(w, r)
 		return
 	}
 	r = r.WithContext(withIdentity(r.Context(), id))
@@ -155,6 +151,32 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// Guard serves next only to callers with the review page's credentials, and answers
+// the others as the page does (401, a sign-in challenge, nothing of next): for the
+// endpoints served beside the page, such as /metrics, so that configuring sign-in
+// protects them too. The caller's identity is in the request's context as on the page.
+func (h *Handler) Guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := h.auth.identify(r)
+		if !ok {
+			securityHeaders(w.Header())
+			h.unauthorized(w, r)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(withIdentity(r.Context(), id)))
+	})
+}
+
+// unauthorized answers a request without valid credentials. It says nothing of what
+// was sent: no credentials are ever echoed.
+func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request) {
+	h.auth.challenge(w)
+	h.render(w, r, http.StatusUnauthorized, "error", errorPage{
+		Title:   "Sign-in required",
+		Message: "The review page needs a bearer token or a user name and password.",
+	})
 }
 
 // securityHeaders forbid framing, sniffing, inline scripts and leaking the page's URL
