@@ -48,6 +48,9 @@ const (
 	// Join: one more instance joins the group, works a few seconds and leaves
 	// (SIGTERM): two rebalances.
 	Join Kind = "join"
+	// Leave is the second half of a Join: the instance that joined stops with
+	// SIGTERM. Not injected on its own.
+	Leave Kind = "leave"
 	// SinkRestart restarts a system's sink task (sim.RestartSink): it writes again
 	// what it wrote since its last offset commit.
 	SinkRestart Kind = "sink-restart"
@@ -129,11 +132,7 @@ func (e *env) inject(ctx context.Context, k Kind) error {
 		rec.At, ref, rec.Instance = time.Now(), time.Now(), in.id
 		err = e.freeze(ctx, in)
 	case Join:
-		var in *instance
-		if in, err = e.addInstance(); err == nil {
-			rec.Instance = in.id
-			err = e.join(ctx, in, &rec)
-		}
+		return e.join(ctx, rec)
 	case SinkRestart:
 		system := systemNames[e.rng.IntN(len(systemNames))]
 		e.sim.RestartSink(system)
@@ -265,19 +264,27 @@ func (e *env) freeze(ctx context.Context, in *instance) error {
 	return nil
 }
 
-// join waits for a new instance to be in the group, lets it work, and stops it.
-func (e *env) join(ctx context.Context, in *instance, rec *FaultRecord) error {
-	joined := e.waitRecovered(ctx, rec.At, e.o.RecoveryDeadline)
-	rec.Note = fmt.Sprintf("joined (ready in %s)", time.Since(rec.At).Round(10*time.Millisecond))
-	if !joined {
-		rec.Note = "did not become ready"
+// join starts one more instance and records the time until the group is ready with
+// it; after a few seconds of work it stops the instance (SIGTERM, leaving the group)
+// and records the recovery from that as a Leave.
+func (e *env) join(ctx context.Context, rec FaultRecord) error {
+	in, err := e.addInstance()
+	if err != nil {
+		return fmt.Errorf("faults: join: %w", err)
 	}
+	rec.Instance, rec.Note = in.id, "a new instance joined the group"
+	rec.Recovered = e.waitRecovered(ctx, rec.At, e.o.RecoveryDeadline)
+	rec.Recovery = time.Since(rec.At)
+	e.record(rec)
 	sleep(ctx, e.hold(3*time.Second, 6*time.Second))
+	leave := FaultRecord{Kind: Leave, At: time.Now(), Instance: in.id, Note: "SIGTERM: it finished its batch and left the group", Measured: true}
 	if err := e.removeInstance(in); err != nil {
-		return err
+		return fmt.Errorf("faults: leave: %w", err)
 	}
-	rec.Note += ", then left (SIGTERM)"
-	return nil
+	leave.Recovered = e.waitRecovered(ctx, leave.At, e.o.RecoveryDeadline)
+	leave.Recovery = time.Since(leave.At)
+	e.record(leave)
+	return ctx.Err()
 }
 
 // check compares the systems and every edit so far, and keeps every lost edit found.
