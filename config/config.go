@@ -44,8 +44,13 @@ type Kafka struct {
 	// HeartbeatInterval is how often a member tells the group it is alive (default
 	// 1s); it must be well under SessionTimeout.
 	HeartbeatInterval Duration `yaml:"heartbeat_interval"`
-	TLS               TLS      `yaml:"tls"`
-	SASL              SASL     `yaml:"sasl"`
+	// MaxMessageBytes is the largest input message (key and value) concord decodes;
+	// a larger one is poison. Default 1 MiB, the broker's default message.max.bytes,
+	// past which no apply event carrying it could be produced either: raise both
+	// together.
+	MaxMessageBytes int  `yaml:"max_message_bytes"`
+	TLS             TLS  `yaml:"tls"`
+	SASL            SASL `yaml:"sasl"`
 }
 
 // Redis says where the state store is and how to reach it (see connection.go).

@@ -181,6 +181,9 @@ func (v *validator) redisConnection() {
 // kafkaConnection checks the Kafka TLS and SASL settings.
 func (v *validator) kafkaConnection() {
 	k := &v.c.Kafka
+	if k.MaxMessageBytes < 1024 {
+		v.add("kafka.max_message_bytes", "must be at least 1024 (got %d)", k.MaxMessageBytes)
+	}
 	v.tls("kafka.tls", k.TLS)
 	s := k.SASL
 	if s.Mechanism == "" {

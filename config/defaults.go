@@ -14,6 +14,7 @@ const (
 	defaultParityGrace        = 5 * time.Minute
 	defaultSessionTimeout     = 10 * time.Second
 	defaultHeartbeatInterval  = time.Second
+	defaultMaxMessageBytes    = 1 << 20
 )
 
 // ApplyDefaults fills every setting the file left out, names each System after its key
@@ -28,6 +29,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	setDuration(&c.Kafka.SessionTimeout, defaultSessionTimeout, c.unset("kafka.session_timeout", c.Kafka.SessionTimeout.Duration == 0))
 	setDuration(&c.Kafka.HeartbeatInterval, defaultHeartbeatInterval, c.unset("kafka.heartbeat_interval", c.Kafka.HeartbeatInterval.Duration == 0))
+	if c.unset("kafka.max_message_bytes", c.Kafka.MaxMessageBytes == 0) {
+		c.Kafka.MaxMessageBytes = defaultMaxMessageBytes
+	}
 	if c.unset("redis.addr", c.Redis.Addr == "" && len(c.Redis.Addrs) == 0) {
 		c.Redis.Addr = defaultRedisAddr
 	}

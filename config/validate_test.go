@@ -86,6 +86,7 @@ func TestValidateRules(t *testing.T) {
 		}, []string{"kafka.heartbeat_interval: 3s is more than a third of kafka.session_timeout (6s)"}},
 		{"session timeout not positive", func(c *Config) { c.Kafka.SessionTimeout = Duration{-time.Second} }, []string{"kafka.session_timeout: must be positive"}},
 		{"standalone with several addresses", func(c *Config) { c.Redis.Addrs = []string{"a:1", "b:1"} }, []string{"redis.addrs: 2 addresses in standalone mode"}},
+		{"tiny message limit", func(c *Config) { c.Kafka.MaxMessageBytes = 10 }, []string{"kafka.max_message_bytes: must be at least 1024 (got 10)"}},
 		{"unknown log level", func(c *Config) { c.Log.Level = "verbose" }, []string{`log.level: "verbose" is not one of: debug, info, warn, error`}},
 		{"unknown log format", func(c *Config) { c.Log.Format = "xml" }, []string{`log.format: "xml" is not one of: auto, json, text`}},
 		{"unknown redis mode", func(c *Config) { c.Redis.Mode = "replicated" }, []string{`redis.mode: "replicated" is not one of: standalone, cluster, sentinel`}},

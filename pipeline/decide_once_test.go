@@ -167,3 +167,22 @@ func settle(t *testing.T, e *env, topic string, n int64) {
 		t.Errorf("%s has %d messages, want %d", topic, got, n)
 	}
 }
+
+// TestMaxMessageBytesFromTheConfig: kafka.max_message_bytes bounds what is decoded;
+// a larger message is poison with the reason, and the partition goes on.
+func TestMaxMessageBytesFromTheConfig(t *testing.T) {
+	e := newEnv(t, 1)
+	e.cfg.Kafka.MaxMessageBytes = 2048
+	e.start("p1")
+	e.produce(crmTopic,
+		change("id", "1", "c", 10, 1_700_000_000_000, map[string]any{"notes": strings.Repeat("x", 4096)}),
+		change("id", "2", "c", 11, 1_700_000_000_000, map[string]any{"notes": "small"}),
+	)
+	poison := readApplies(t, e.brokers, "contacts.poison", 1)[0]
+	if !strings.Contains(header(poison, "concord.reason"), "more than the 2048") {
+		t.Errorf("poison reason = %q", header(poison, "concord.reason"))
+	}
+	if apply := readApplies(t, e.brokers, "contacts.apply.billing", 1)[0]; !strings.Contains(string(apply.Value), "small") {
+		t.Errorf("apply = %s", apply.Value)
+	}
+}

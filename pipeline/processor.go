@@ -139,6 +139,8 @@ func (p *Processor) Run(ctx context.Context) error {
 		<-probeDone
 	}()
 	p.writer = NewWriter(brokers, p.opts.BatchSize, p.opts.Transport, p.log)
+	// An apply carries at most what its input did: room for the largest input taken.
+	p.writer.BatchBytes = int64(max(p.cfg.Kafka.MaxMessageBytes, 1<<20)) + 64<<10
 	defer func() {
 		if err := p.writer.Close(); err != nil {
 			p.log.Warn("closing the Kafka writer", zap.Error(err))
@@ -269,7 +271,7 @@ func PoisonTopic(cfg *config.Config) string { return cfg.Name + ".poison" }
 func (p *Processor) decoders() map[string]*codecs.Decoder {
 	decs := make(map[string]*codecs.Decoder, len(p.cfg.Systems))
 	for name, s := range p.cfg.Systems {
-		decs[name] = codecs.NewDecoder(codecs.Options{Unwrapped: s.Envelope == config.EnvelopeUnwrapped})
+		decs[name] = codecs.NewDecoder(codecs.Options{Unwrapped: s.Envelope == config.EnvelopeUnwrapped, MaxMessageBytes: p.cfg.Kafka.MaxMessageBytes})
 	}
 	return decs
 }

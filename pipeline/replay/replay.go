@@ -52,7 +52,7 @@ func New(cfg *config.Config, w io.Writer) (*Replayer, error) {
 	}
 	r.enc.SetEscapeHTML(false)
 	for name, s := range cfg.Systems {
-		r.decoders[name] = codecs.NewDecoder(codecs.Options{Unwrapped: s.Envelope == config.EnvelopeUnwrapped})
+		r.decoders[name] = codecs.NewDecoder(codecs.Options{Unwrapped: s.Envelope == config.EnvelopeUnwrapped, MaxMessageBytes: cfg.Kafka.MaxMessageBytes})
 	}
 	return r, nil
 }
