@@ -17,4 +17,8 @@
 // Decoding reuses the decoder's buffers: an Event is valid until the next call, and
 // steady-state decoding allocates next to nothing. A message that cannot be decoded
 // yields an error wrapping ErrPoison that says what is wrong; decoding never panics.
+// What is refused beyond unparsable JSON (text that is not Unicode, duplicated keys,
+// a payload its schema does not describe, numbers no apply could carry, a key of
+// another row, oversized messages) is listed at Decoder.Decode; the corpus in
+// testdata/hostile holds an example of each.
 package codecs

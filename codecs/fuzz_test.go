@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/concord-sync/concord/internal/hostile"
 )
 
 // seedPayloads returns every fixture payload: the shared Debezium fixtures (when
-// present) and this package's own.
+// present), this package's own, and the hostile corpus (testdata/hostile).
 func seedPayloads(tb testing.TB) (values, keys [][]byte) {
 	tb.Helper()
 	var files []string
@@ -34,8 +36,26 @@ func seedPayloads(tb testing.TB) (values, keys [][]byte) {
 	for _, small := range smallSeeds {
 		values = append(values, []byte(small))
 	}
+	cases, err := hostile.Load("../testdata/hostile")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, c := range cases {
+		if len(c.Key)+len(c.Value) > maxSeedBytes {
+			continue // the fuzzer mutates small inputs far faster; the test decodes the big ones
+		}
+		if c.Key != nil {
+			keys = append(keys, c.Key)
+		}
+		if c.Value != nil {
+			values = append(values, c.Value)
+		}
+	}
 	return values, keys
 }
+
+// maxSeedBytes leaves the corpus's generated megabyte messages out of the seeds.
+const maxSeedBytes = 64 << 10
 
 // smallSeeds are short messages that reach every branch quickly; mutating the
 // multi-kilobyte fixtures alone rarely gets past the first bytes.
