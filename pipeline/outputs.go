@@ -26,6 +26,9 @@ const (
 	HeaderPartition = "concord.partition"
 	HeaderOffset    = "concord.offset"
 	HeaderSystem    = "concord.system"
+	// On a poison message too large to copy: what was left out, and the value's size.
+	HeaderOmitted    = "concord.omitted"
+	HeaderValueBytes = "concord.value_bytes"
 )
 
 // outputs collects what a batch must produce and record. Everything in it is owned
@@ -252,8 +255,14 @@ const reviewSource = "review"
 // PoisonMessage is the message on <name>.poison for m, a message of system that
 // cannot be decoded: its key and value as they came, with headers saying why and
 // where it came from.
+//
+// A message too large to copy (beyond kafka.max_message_bytes less room for the
+// headers: the poison topic and the producer take no more) is reported without its
+// value, which stays where the headers say: concord.omitted says so and
+// concord.value_bytes how large it was. Copying it would fail the produce and stop
+// the partition.
 func PoisonMessage(cfg *config.Config, system string, m *kafka.Message, err error) kafka.Message {
-	return kafka.Message{
+	p := kafka.Message{
 		Topic: PoisonTopic(cfg),
 		Key:   m.Key,
 		Value: m.Value,
@@ -265,7 +274,23 @@ func PoisonMessage(cfg *config.Config, system string, m *kafka.Message, err erro
 			{Key: HeaderOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
 		},
 	}
+	limit := max(cfg.Kafka.MaxMessageBytes, 1<<20) - poisonHeadroom
+	if len(m.Key)+len(m.Value) > limit {
+		omitted := "value"
+		p.Value = []byte{}
+		if len(m.Key) > limit/2 {
+			p.Key, omitted = nil, "key,value"
+		}
+		p.Headers = append(p.Headers,
+			kafka.Header{Key: HeaderOmitted, Value: []byte(omitted)},
+			kafka.Header{Key: HeaderValueBytes, Value: []byte(strconv.Itoa(len(m.Value)))})
+	}
+	return p
 }
+
+// poisonHeadroom is kept free of a poison copy for its headers and the record's
+// framing.
+const poisonHeadroom = 64 << 10
 
 // count updates the metrics once the batch is committed.
 func (out *outputs) count() {
