@@ -171,7 +171,9 @@ func (out *outputs) auditDecision(d *resolver.Decision) {
 }
 
 // AuditEntry is the audit-trail entry of a decision, when it is audited: conflicts
-// decided by rule, entries sent to review, and changes skipped for authority. (Plain
+// decided by rule, entries sent to review, changes skipped for authority, a sink's
+// rewrite of an apply not taken for the system's change, and agreed values repaired
+// over a stale write: every decision that sets a system's write aside. (Plain
 // syncs, echoes and duplicates are counted in the metrics, not audited one by one;
 // unmapped fields are logged once and counted.)
 func AuditEntry(d *resolver.Decision, now time.Time) (dlq.AuditEntry, bool) {
@@ -186,6 +188,15 @@ func AuditEntry(d *resolver.Decision, now time.Time) (dlq.AuditEntry, bool) {
 		a.Kind, a.Fields, a.EntryID = "dlq", d.ConflictFields, d.EntryID
 	case d.Kind == resolver.KindSkip && d.Reason == resolver.ReasonNotAuthoritative:
 		a.Kind, a.Fields = "skip", []string{d.Field}
+	case d.Kind == resolver.KindDuplicate && d.Reason == resolver.ReasonRedelivery:
+		// A sink wrote an apply again: the write is not the system's change.
+		a.Kind, a.Reason = "redelivery", "the sink wrote apply "+d.EventID+" again; not taken for "+d.System+"'s change"
+	case d.Kind == resolver.KindApply && d.Rule == resolver.RuleRepair:
+		// The agreed values go back over a stale write (a rewrite proven by the marker).
+		a.Kind, a.System, a.Winner = "repair", d.Target, d.Origin
+		for _, f := range d.Fields {
+			a.Fields = append(a.Fields, f.Name)
+		}
 	default:
 		return a, false
 	}
