@@ -53,7 +53,7 @@ type Outcome struct {
 type AuditEntry struct {
 	ID       string                     `json:"id"` // stream id (time-ordered)
 	At       time.Time                  `json:"at"`
-	Kind     string                     `json:"kind"` // resolve, dismiss, conflict, dlq, skip
+	Kind     string                     `json:"kind"` // resolve, dismiss, conflict, dlq, skip, redelivery, repair
 	Record   string                     `json:"record"`
 	EntryID  string                     `json:"entry_id,omitempty"`
 	Reviewer string                     `json:"reviewer,omitempty"`
