@@ -23,7 +23,7 @@ const DefaultMaxMessageBytes = 1 << 20
 // U+FFFD would be synced everywhere.
 func (d *Decoder) checkWire(m Message) (part string, err error) {
 	if limit := d.opts.maxMessageBytes(); limit > 0 && len(m.Key)+len(m.Value) > limit {
-		return "message", fmt.Errorf("%d bytes, more than the %d concord takes (Options.MaxMessageBytes): an apply event carrying it could not be produced", len(m.Key)+len(m.Value), limit)
+		return "message", fmt.Errorf("%d bytes, more than the %d concord takes (kafka.max_message_bytes): an apply event carrying it could not be produced", len(m.Key)+len(m.Value), limit)
 	}
 	for _, p := range [...]struct {
 		name string
