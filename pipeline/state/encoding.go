@@ -646,6 +646,9 @@ func (d *decoder) system(ss *resolver.SystemState, agreed []resolver.AgreedField
 	}
 	if flags&sysLanded != 0 {
 		n := d.count()
+		if n == 0 {
+			d.fail("landed flag without any landed apply") // MarshalState never writes one: not canonical
+		}
 		ss.Landed = make([]resolver.Landed, n)
 		for i := range ss.Landed {
 			l := &ss.Landed[i]
