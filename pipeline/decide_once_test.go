@@ -186,3 +186,25 @@ func TestMaxMessageBytesFromTheConfig(t *testing.T) {
 		t.Errorf("apply = %s", apply.Value)
 	}
 }
+
+// TestUnmappedFieldsAreBounded: a producer sending ever-new column names does not grow
+// the metric series (and the log) without bound: past 100 fields per system they
+// count as field _other.
+func TestUnmappedFieldsAreBounded(t *testing.T) {
+	e := newEnv(t, 1)
+	e.start("p1")
+	row := map[string]any{"notes": "n"}
+	for i := range 150 {
+		row[fmt.Sprintf("x%03d", i)] = i
+	}
+	e.produce(crmTopic, change("id", "1", "c", 10, 1_700_000_000_000, row))
+	readApplies(t, e.brokers, "contacts.apply.billing", 1)
+	m := e.metrics["p1"].Unmapped
+	testenv.Eventually(t, "the unmapped fields counted", func() bool { return sumCounter(m) == 150 })
+	if n := testutil.CollectAndCount(m); n != 101 {
+		t.Errorf("%d unmapped-field series, want 100 and _other", n)
+	}
+	if got := testutil.ToFloat64(m.WithLabelValues("crm", "_other")); got != 50 {
+		t.Errorf("_other = %v, want 50", got)
+	}
+}

@@ -326,7 +326,7 @@ func (out *outputs) count() {
 		case d.Kind == resolver.KindDLQ && isConflict(d.Reason):
 			m.Conflicts.WithLabelValues(string(resolver.RuleReview)).Inc()
 		case d.Kind == resolver.KindSkip && d.Reason == resolver.ReasonUnmapped:
-			m.Unmapped.WithLabelValues(d.System, d.Field).Inc()
+			m.Unmapped.WithLabelValues(d.System, out.w.p.unmappedLabel(d.System, d.Field)).Inc()
 		case d.Kind == resolver.KindEcho:
 			m.Echoes.WithLabelValues(d.System).Inc()
 		case d.Kind == resolver.KindDuplicate:

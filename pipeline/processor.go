@@ -33,7 +33,8 @@ type Processor struct {
 	health *health
 	// partitionCount is the input topics' partition count once Run has checked them.
 	partitionCount atomic.Int32
-	unmapped       sync.Map // "system\x00field" of unmapped fields already logged
+	unmapped       sync.Map       // "system\x00field" of unmapped fields already logged
+	unmappedCount  map[string]int // system -> distinct unmapped fields seen (under mu)
 	mu             sync.Mutex
 	partitions     []int // partitions this instance works on now
 }
@@ -276,10 +277,45 @@ func (p *Processor) decoders() map[string]*codecs.Decoder {
 	return decs
 }
 
-// noteUnmapped logs a field that no authority entry covers, once per system and field.
+// maxUnmappedFields bounds, per system, the unmapped fields logged and labelled one
+// by one: a producer sending ever-new column names must not grow the log and the
+// metric series without bound. Further ones count under field "_other".
+const maxUnmappedFields = 100
+
+// otherUnmapped is the field label of unmapped fields past maxUnmappedFields.
+const otherUnmapped = "_other"
+
+// noteUnmapped logs a field that no authority entry covers, once per system and field,
+// for the first maxUnmappedFields fields of a system.
 func (p *Processor) noteUnmapped(system, field string) {
-	if _, seen := p.unmapped.LoadOrStore(system+"\x00"+field, true); !seen {
+	key := system + "\x00" + field
+	if _, seen := p.unmapped.Load(key); seen {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, seen := p.unmapped.Load(key); seen {
+		return
+	}
+	if p.unmappedCount == nil {
+		p.unmappedCount = map[string]int{}
+	}
+	switch n := p.unmappedCount[system]; {
+	case n < maxUnmappedFields:
+		p.unmapped.Store(key, true)
 		p.log.Warn("changes to a field in no authority entry are skipped; add it to authority or set resolution.unmapped_fields: shared",
 			zap.String("system", system), zap.String("field", field))
+	case n == maxUnmappedFields:
+		p.log.Warn("more unmapped fields than are logged one by one; the rest count as field _other",
+			zap.String("system", system), zap.Int("logged", maxUnmappedFields))
 	}
+	p.unmappedCount[system]++
+}
+
+// unmappedLabel is the field label of an unmapped field's counter.
+func (p *Processor) unmappedLabel(system, field string) string {
+	if _, ok := p.unmapped.Load(system + "\x00" + field); ok {
+		return field
+	}
+	return otherUnmapped
 }
