@@ -17,6 +17,7 @@ import (
 	"github.com/concord-sync/concord/connect"
 	"github.com/concord-sync/concord/pipeline"
 	"github.com/concord-sync/concord/pipeline/replay"
+	"github.com/concord-sync/concord/pipeline/state"
 	"github.com/concord-sync/concord/resolver"
 )
 
@@ -26,6 +27,8 @@ type fromKafkaFlags struct {
 	since, until string
 	diff, asJSON bool
 	apply        bool
+	state        string
+	statePrefix  string
 }
 
 func (f *fromKafkaFlags) register(cmd *cobra.Command) {
@@ -34,6 +37,8 @@ func (f *fromKafkaFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.until, "until", "now", "with --from-kafka: up to this RFC 3339 time or duration back, or now (what the topics hold at start)")
 	cmd.Flags().BoolVar(&f.diff, "diff", false, "with --from-kafka: instead of the decisions, a summary of what differs from what happened (the audit and apply topics)")
 	cmd.Flags().BoolVar(&f.asJSON, "json", false, "with --diff: one JSON object")
+	cmd.Flags().StringVar(&f.state, "state", "memory", "with --from-kafka: where the replay keeps record states: memory, or redis (the configured Redis, under --state-prefix: for histories larger than memory)")
+	cmd.Flags().StringVar(&f.statePrefix, "state-prefix", "", "with --state redis: the key prefix of the replay's states (default <name>-replay-<unix time>; never the running pipeline's <name>)")
 	cmd.Flags().BoolVar(&f.apply, "apply", false, "with --from-kafka: produce the replay's apply events to the systems' apply topics, for the sinks to write (only this flag ever produces; the decisions are made without the history before --since)")
 }
 
@@ -68,6 +73,26 @@ func (f *fromKafkaFlags) run(cmd *cobra.Command, cfg *config.Config, messages bo
 		return err
 	}
 	r.Messages = messages
+	switch f.state {
+	case "memory":
+	case "redis":
+		prefix := f.statePrefix
+		if prefix == "" {
+			prefix = fmt.Sprintf("%s-replay-%d", cfg.Name, now.Unix())
+		}
+		if prefix == cfg.Name {
+			return fmt.Errorf("--state-prefix %s is the running pipeline's: a replay keeps its states apart", prefix)
+		}
+		rdb, err := connect.Redis(cfg.Redis, nil)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = rdb.Close() }()
+		r.Store = state.NewRedis(rdb, prefix)
+		_, _ = fmt.Fprintf(progress, "replay: record states in Redis under {%s:p<N>}:* (delete them when done)\n", prefix)
+	default:
+		return fmt.Errorf("--state %q: memory or redis", f.state)
+	}
 	collector := replay.NewCollector()
 	var ap *applier
 	switch {

@@ -145,13 +145,13 @@ authority: {notes: %s, phone: shared}
 		t.Fatal(err)
 	}
 
-	diff := func(path string) replay.Diff {
+	diff := func(path string, extra ...string) replay.Diff {
 		t.Helper()
 		var out, errOut bytes.Buffer
 		cmd := newRootCommand()
 		cmd.SetOut(&out)
 		cmd.SetErr(&errOut)
-		cmd.SetArgs([]string{"replay", "--config", path, "--from-kafka", "--diff", "--json"})
+		cmd.SetArgs(append([]string{"replay", "--config", path, "--from-kafka", "--diff", "--json"}, extra...))
 		if err := cmd.Execute(); err != nil {
 			t.Fatalf("replay --diff: %v\n%s", err, errOut.String())
 		}
@@ -192,6 +192,13 @@ authority: {notes: %s, phone: shared}
 	}
 	if w := []replay.Flip{{Conflict: "4 notes", Then: "review", Now: "crm"}}; fmt.Sprint(d.ConflictsNowDecided) != fmt.Sprint(w) {
 		t.Errorf("conflicts now decided = %+v, want %+v", d.ConflictsNowDecided, w)
+	}
+	// With the states in Redis (its own prefix), the same diff.
+	if inRedis := diff(changed, "--state", "redis", "--state-prefix", "contacts-replay-test"); fmt.Sprint(inRedis) != fmt.Sprint(d) {
+		t.Errorf("--state redis diff = %+v\nmemory = %+v", inRedis, d)
+	}
+	if keys, err := rs.Client(t).Keys(context.Background(), "{contacts-replay-test:p*").Result(); err != nil || len(keys) < 4 {
+		t.Errorf("the replay's states in Redis: %v, %v", keys, err)
 	}
 	found := false
 	for _, a := range d.AppliesDiffer {

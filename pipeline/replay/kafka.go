@@ -124,7 +124,7 @@ func (r *Replayer) RunKafka(ctx context.Context, k Kafka) error {
 	report := func(force bool) {
 		if k.Progress != nil && (force || time.Since(last) >= time.Second) {
 			last = time.Now()
-			k.Progress(Progress{Events: events, Total: total, Records: len(r.states), Elapsed: time.Since(start)})
+			k.Progress(Progress{Events: events, Total: total, Records: r.records, Elapsed: time.Since(start)})
 		}
 	}
 	byPartition := map[int][]span{}
@@ -181,11 +181,17 @@ func (r *Replayer) review(value []byte) error {
 	if err != nil {
 		return nil // the pipeline sends it to the poison topic; nothing to replay
 	}
-	st := r.state(c.Record)
+	st, err := r.load(c.Partition, c.Record)
+	if err != nil {
+		return err
+	}
 	rv := pipeline.ReviewOf(c)
 	r.out.Reset()
 	r.res.ApplyReview(time.UnixMilli(r.nowMs), st, &rv, &r.out)
-	return r.emitAll(st)
+	if err := r.emitAll(st); err != nil {
+		return err
+	}
+	return r.save(c.Partition, st)
 }
 
 // spans lists, per topic and partition, the offsets of the window.

@@ -2,10 +2,13 @@ package replay
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"slices"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 	"github.com/concord-sync/concord/codecs"
 	"github.com/concord-sync/concord/config"
 	"github.com/concord-sync/concord/pipeline"
+	"github.com/concord-sync/concord/pipeline/state"
 	"github.com/concord-sync/concord/resolver"
 )
 
@@ -38,6 +42,14 @@ type Replayer struct {
 	// Collect, when set, is given every decision (and, for an apply, the message the
 	// pipeline would produce) instead of printing it: what --diff compares.
 	Collect func(d *resolver.Decision, apply *kafka.Message)
+
+	// Store, when set, keeps the record states instead of memory, per partition
+	// (replay --state redis, for histories larger than memory): each event's state
+	// is read before and written after it. Use a namespace of its own, never the
+	// running pipeline's.
+	Store   state.Store
+	fences  map[int32]state.Fence
+	records int // records seen, for the progress line
 }
 
 // New returns a replayer for a validated configuration, writing decisions to w.
@@ -115,10 +127,16 @@ func (r *Replayer) message(system string, msg codecs.Message) error {
 	// Replay has no wall clock: time is the latest source timestamp seen, so it
 	// never runs backwards and the output does not depend on when replay runs.
 	r.nowMs = max(r.nowMs, r.ev.TsMs)
-	st := r.state(r.ch.Record)
+	st, err := r.load(msg.Partition, r.ch.Record)
+	if err != nil {
+		return err
+	}
 	r.out.Reset()
 	r.res.Resolve(time.UnixMilli(r.nowMs), st, &r.ch, &r.out)
-	return r.emitAll(st)
+	if err := r.emitAll(st); err != nil {
+		return err
+	}
+	return r.save(msg.Partition, st)
 }
 
 func (r *Replayer) poison(system string, msg codecs.Message, err error) error {
@@ -150,13 +168,50 @@ func (r *Replayer) recordOfKey(system string, key []byte) string {
 	return record
 }
 
-func (r *Replayer) state(record string) *resolver.State {
-	st := r.states[record]
-	if st == nil {
-		st = &resolver.State{Record: record}
-		r.states[record] = st
+// load returns a record's state, a new one for a record not seen yet.
+func (r *Replayer) load(partition int32, record string) (*resolver.State, error) {
+	if r.Store == nil {
+		st := r.states[record]
+		if st == nil {
+			st = &resolver.State{Record: record}
+			r.states[record] = st
+			r.records++
+		}
+		return st, nil
 	}
-	return st
+	got, err := r.Store.Get(context.Background(), partition, []string{record})
+	if err != nil {
+		return nil, fmt.Errorf("replay: reading the state of %s: %w", record, err)
+	}
+	if got[0] == nil {
+		r.records++
+		return &resolver.State{Record: record}, nil
+	}
+	return got[0], nil
+}
+
+// save writes a state back to the Store (memory states are updated in place).
+func (r *Replayer) save(partition int32, st *resolver.State) error {
+	if r.Store == nil {
+		return nil
+	}
+	ctx := context.Background()
+	f, ok := r.fences[partition]
+	if !ok {
+		c, err := r.Store.Claim(ctx, state.Fence{Partition: partition, Generation: 1}, "")
+		if err != nil {
+			return fmt.Errorf("replay: claiming partition %d of the replay's state: %w", partition, err)
+		}
+		if r.fences == nil {
+			r.fences = map[int32]state.Fence{}
+		}
+		f, r.fences[partition] = c.Fence, c.Fence
+	}
+	w := state.Write{State: st, DueMs: st.NextDeadlineMs(r.res)}
+	if err := r.Store.Put(ctx, f, []state.Write{w}, nil); err != nil {
+		return fmt.Errorf("replay: writing the state of %s: %w", st.Record, err)
+	}
+	return nil
 }
 
 // Finish closes every pairing window still open, in record order.
@@ -164,6 +219,9 @@ func (r *Replayer) Finish() error {
 	window := r.cfg.Resolution.PairWindow.Duration
 	if window <= 0 {
 		return nil
+	}
+	if r.Store != nil {
+		return r.finishStored(window)
 	}
 	records := make([]string, 0, len(r.states))
 	for id := range r.states {
@@ -180,6 +238,38 @@ func (r *Replayer) Finish() error {
 		r.res.Expire(end, st, &r.out)
 		if err := r.emitAll(st); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// finishStored is Finish over the Store: the records of each partition with a
+// deadline (the store's index), those with a pairing window open.
+func (r *Replayer) finishStored(window time.Duration) error {
+	end := time.UnixMilli(r.nowMs).Add(window)
+	parts := slices.Sorted(maps.Keys(r.fences))
+	for _, p := range parts {
+		due, err := r.Store.Due(context.Background(), p, math.MaxInt64, 1<<30)
+		if err != nil {
+			return err
+		}
+		slices.Sort(due)
+		for _, id := range due {
+			st, err := r.load(p, id)
+			if err != nil {
+				return err
+			}
+			if len(st.Pending) == 0 {
+				continue
+			}
+			r.out.Reset()
+			r.res.Expire(end, st, &r.out)
+			if err := r.emitAll(st); err != nil {
+				return err
+			}
+			if err := r.save(p, st); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
