@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -123,10 +125,10 @@ func choiceText(r *dlq.Resolution) string {
 		return "pick " + r.Pick
 	}
 	var parts []string
-	for f, s := range r.Fields {
-		parts = append(parts, f+"="+s)
+	for _, f := range slices.Sorted(maps.Keys(r.Fields)) { // in field order, not the map's
+		parts = append(parts, f+"="+r.Fields[f])
 	}
-	for f := range r.Values {
+	for _, f := range slices.Sorted(maps.Keys(r.Values)) {
 		parts = append(parts, f+"=value")
 	}
 	return strings.Join(parts, ", ")

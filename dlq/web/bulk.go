@@ -2,7 +2,9 @@ package web
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -156,8 +158,8 @@ func choiceText(r *dlq.Resolution) string {
 		return "take " + r.Pick + "'s version"
 	}
 	var parts []string
-	for f, s := range r.Fields {
-		parts = append(parts, f+" from "+s)
+	for _, f := range slices.Sorted(maps.Keys(r.Fields)) { // in field order, not the map's
+		parts = append(parts, f+" from "+r.Fields[f])
 	}
 	return strings.Join(parts, ", ")
 }
