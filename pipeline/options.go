@@ -46,8 +46,7 @@ type Options struct {
 	Logger  *zap.Logger
 	Metrics *Metrics
 
-	BatchSize int           // most messages per batch (default 500)
-	Linger    time.Duration // how long a batch waits to fill once it has a message (default 5ms)
+	BatchSize int // most messages per batch (default 500)
 	// ExpireInterval is how often records with a due deadline (pairing window, apply
 	// timeout) are expired without a new event (default 1s).
 	ExpireInterval time.Duration
@@ -91,7 +90,6 @@ func (o *Options) defaults() error {
 		return errors.New("pipeline: Options.Metrics is required")
 	}
 	setDefault(&o.BatchSize, 500)
-	setDefault(&o.Linger, 5*time.Millisecond)
 	setDefault(&o.ExpireInterval, time.Second)
 	setDefault(&o.SessionTimeout, o.Config.Kafka.SessionTimeout.Duration)
 	setDefault(&o.SessionTimeout, 10*time.Second) // a Config without defaults applied

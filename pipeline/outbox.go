@@ -13,8 +13,8 @@ import (
 	"github.com/concord-sync/concord/dlq"
 )
 
-// NewWriter returns the Kafka writer concord produces with: batches flushed every
-// 2 ms, every replica acknowledging, murmur2 partitioning by key (as Java producers),
+// NewWriter returns the Kafka writer concord produces with: batches flushed as soon
+// as WriteMessages has handed them over, every replica acknowledging, murmur2 partitioning by key (as Java producers),
 // except messages to the review topic, which name their partition. transport (nil
 // for plain TCP) carries TLS and SASL; errors are logged to log.
 func NewWriter(brokers []string, batchSize int, transport *kafka.Transport, log *zap.Logger) *kafka.Writer {
@@ -22,7 +22,12 @@ func NewWriter(brokers []string, batchSize int, transport *kafka.Transport, log 
 		ErrorLogger:  KafkaLogger(log, "writer"),
 		Addr:         kafka.TCP(brokers...),
 		Balancer:     explicitOrMurmur2{},
-		BatchTimeout: 2 * time.Millisecond,
+		// kafka-go adds all of one WriteMessages call's messages for a partition to
+		// its batch under the partition writer's lock, and a batch's timer can only
+		// flush it once that lock is free (writer.go, partitionWriter.writeMessages
+		// and awaitBatch): so a tiny timeout still sends each call's messages of a
+		// partition together, without the wait a 2 ms timeout added to every call.
+		BatchTimeout: time.Microsecond,
 		BatchSize:    batchSize,
 		RequiredAcks: kafka.RequireAll,
 		MaxAttempts:  5,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -31,6 +32,9 @@ type worker struct {
 	seq       uint64           // the number of the partition's last outbox written
 	positions map[string]int64 // input topic -> next offset, after the last batch decided
 	sent      *state.Outbox    // produced, still in the store: cleared when idle
+
+	batchBuf []kafka.Message // collect's, reused from batch to batch
+	atBuf    []time.Time
 }
 
 func newWorker(p *Processor, gen *kafka.Generation, part int, offsets map[string]int64) *worker {
@@ -79,7 +83,7 @@ func (w *worker) run(ctx, gctx context.Context) {
 			w.log.Info("partition released at the end of the generation")
 			return
 		case m := <-msgs:
-			batch, fetchedAt := w.collect(ctx, gctx, msgs, m)
+			batch, fetchedAt := w.collect(msgs, m)
 			if !w.handle(ctx, gctx, batch, fetchedAt) {
 				return
 			}
@@ -252,24 +256,29 @@ func (w *worker) startReaders(ctx context.Context, msgs chan<- fetched, done cha
 	return readers
 }
 
-// collect gathers a batch: the first message, then whatever arrives within the linger
-// time, up to the batch size.
-func (w *worker) collect(ctx, gctx context.Context, msgs <-chan fetched, first fetched) ([]kafka.Message, []time.Time) {
-	batch, at := []kafka.Message{first.Message}, []time.Time{first.at}
-	linger := time.NewTimer(w.p.opts.Linger)
-	defer linger.Stop()
+// collect gathers a batch: the first message, then whatever the readers have already
+// fetched, up to the batch size. It never waits for more: an idle input is processed
+// at once (no linger to wait out), while under a backlog the readers keep the channel
+// full during the batch before, so batches fill anyway. One yield lets a reader that
+// is handing over a message finish first.
+func (w *worker) collect(msgs <-chan fetched, first fetched) ([]kafka.Message, []time.Time) {
+	batch, at := w.batchBuf[:0], w.atBuf[:0]
+	batch, at = append(batch, first.Message), append(at, first.at)
+	yielded := false
 	for len(batch) < w.p.opts.BatchSize {
 		select {
 		case m := <-msgs:
 			batch, at = append(batch, m.Message), append(at, m.at)
-		case <-linger.C:
-			return batch, at
-		case <-ctx.Done():
-			return batch, at
-		case <-gctx.Done():
-			return batch, at
+			continue
+		default:
 		}
+		if yielded {
+			break
+		}
+		yielded = true
+		runtime.Gosched()
 	}
+	w.batchBuf, w.atBuf = batch, at
 	return batch, at
 }
 
