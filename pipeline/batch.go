@@ -27,6 +27,12 @@ type item struct {
 	kind   codecs.Kind
 	err    error        // poison
 	review *dlq.Command // a reviewer's decision
+
+	// A change, decoded and canonicalized once by the scan: its values are copies in
+	// the worker's arena, valid for the batch.
+	ch   resolver.Change
+	op   codecs.Op
+	tsMs int64 // source.ts_ms
 }
 
 // decide runs the decisions of one batch and makes them durable: decode, read the
@@ -47,8 +53,6 @@ func (w *worker) decide(ctx context.Context, batch []kafka.Message) (*decided, e
 	}
 	states := l.states
 	out := newOutputs(w, res, now)
-	var ev codecs.Event
-	var ch resolver.Change
 	for i := range items {
 		it := &items[i]
 		switch {
@@ -63,20 +67,12 @@ func (w *worker) decide(ctx context.Context, batch []kafka.Message) (*decided, e
 		case it.record == "":
 			out.event(it.system, it.kind.String())
 		default:
-			// Decode again: the first pass kept only the record id, so decoding stays
-			// allocation free and a batch never holds every event in memory.
-			if err := w.decoders[it.system].Decode(message(it.msg), &ev); err != nil {
-				return nil, fmt.Errorf("pipeline: a message decoded once failed the second time: %w", err)
-			}
-			if err := res.Canonicalize(it.system, &ev, &ch); err != nil {
-				return nil, fmt.Errorf("pipeline: canonicalizing a decoded message: %w", err)
-			}
-			out.event(it.system, ev.Op.String())
+			out.event(it.system, it.op.String())
 			st := states[it.record]
 			out.o.Reset()
-			res.Resolve(now, st, &ch, &out.o)
-			out.collect(st, it.system+"@"+ch.Position.String())
-			out.timing(it.system, ev.TsMs, ch.TsUs)
+			res.Resolve(now, st, &it.ch, &out.o)
+			out.collect(st, it.system+"@"+it.ch.Position.String())
+			out.timing(it.system, it.tsMs, it.ch.TsUs)
 		}
 	}
 	if out.err != nil {
@@ -85,10 +81,12 @@ func (w *worker) decide(ctx context.Context, batch []kafka.Message) (*decided, e
 	return w.record(ctx, out, l, batch)
 }
 
-// scan is the first pass: it decodes each message to find its record, and classifies
-// poison and messages without a change.
+// scan is the first pass: it decodes and canonicalizes each message, keeping the
+// change (its values copied into the worker's arena: the decoder's buffers are reused
+// by the next message), and classifies poison and messages without a change.
 func (w *worker) scan(ctx context.Context, res *resolver.Resolver, batch []kafka.Message) ([]item, []string) {
 	items := make([]item, len(batch))
+	w.arena.reset()
 	var records []string
 	seen := map[string]bool{}
 	var ev codecs.Event
@@ -117,7 +115,8 @@ func (w *worker) scan(ctx context.Context, res *resolver.Resolver, batch []kafka
 				it.err = err
 				continue
 			}
-			it.record = ch.Record
+			it.record, it.op, it.tsMs = ch.Record, ev.Op, ev.TsMs
+			it.ch = w.arena.change(&ch)
 		}
 		if !seen[it.record] {
 			seen[it.record] = true
@@ -439,4 +438,41 @@ func ReviewOf(c *dlq.Command) resolver.Review {
 		rv.Values = append(rv.Values, resolver.Value{Name: f, FP: resolver.Fingerprint(v), Value: v})
 	}
 	return rv
+}
+
+// arena holds copies of a batch's changes: their values and value bytes, in slices
+// reused from batch to batch, so that keeping every change of a batch costs no
+// allocation once the slices have grown to a batch's size. A slice that grows leaves
+// the earlier copies in its old array, unchanged.
+type arena struct {
+	vals []resolver.Value
+	buf  []byte
+}
+
+func (a *arena) reset() { a.vals, a.buf = a.vals[:0], a.buf[:0] }
+
+// change returns a copy of ch whose values live in the arena.
+func (a *arena) change(ch *resolver.Change) resolver.Change {
+	c := *ch
+	c.Key, c.After, c.Before = a.values(ch.Key), a.values(ch.After), a.values(ch.Before)
+	if ch.Unmapped != nil {
+		c.Unmapped = slices.Clone(ch.Unmapped)
+	}
+	return c
+}
+
+func (a *arena) values(vs []resolver.Value) []resolver.Value {
+	if vs == nil {
+		return nil
+	}
+	start := len(a.vals)
+	for _, v := range vs {
+		if v.Value != nil {
+			at := len(a.buf)
+			a.buf = append(a.buf, v.Value...)
+			v.Value = a.buf[at:len(a.buf):len(a.buf)]
+		}
+		a.vals = append(a.vals, v)
+	}
+	return a.vals[start:len(a.vals):len(a.vals)]
 }

@@ -33,6 +33,7 @@ type worker struct {
 	positions map[string]int64 // input topic -> next offset, after the last batch decided
 	sent      *state.Outbox    // produced, still in the store: cleared when idle
 
+	arena    arena           // the scan's copies of the batch's changes
 	batchBuf []kafka.Message // collect's, reused from batch to batch
 	atBuf    []time.Time
 }
