@@ -156,23 +156,68 @@ func message(m *kafka.Message) codecs.Message {
 	return codecs.Message{Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset, Key: m.Key, Value: m.Value}
 }
 
-// load reads the states of the records in one round trip; a record without state
-// gets a new one.
+// load returns the states of the records: from the worker's cache, else read from
+// the store in one round trip; a record without state gets a new one.
 func (w *worker) load(ctx context.Context, records []string) (loaded, error) {
-	got, err := w.p.opts.Store.Get(ctx, w.fence.Partition, records)
-	if err != nil {
-		return loaded{}, fmt.Errorf("pipeline: reading record states: %w", err)
-	}
 	l := loaded{states: make(map[string]*resolver.State, len(records)), heldBefore: make(map[string][]string, len(records))}
-	for i, r := range records {
-		st := got[i]
-		if st == nil {
-			st = &resolver.State{Record: r}
+	missing := w.missing[:0]
+	for _, r := range records {
+		if st := w.cache.states[r]; st != nil {
+			l.states[r] = st
+		} else {
+			missing = append(missing, r)
 		}
-		l.states[r] = st
+	}
+	w.missing = missing
+	if len(missing) > 0 {
+		got, err := w.p.opts.Store.Get(ctx, w.fence.Partition, missing)
+		if err != nil {
+			return loaded{}, fmt.Errorf("pipeline: reading record states: %w", err)
+		}
+		for i, r := range missing {
+			st := got[i]
+			if st == nil {
+				st = &resolver.State{Record: r}
+			}
+			l.states[r] = st
+		}
+	}
+	for r, st := range l.states {
 		l.heldBefore[r] = held(st)
 	}
 	return l, nil
+}
+
+// stateCache keeps the states this worker last wrote, so that a record's next batch
+// need not read and decode it again. It is exact while the worker's claim holds: the
+// fence lets no one else write the partition's states (every Put of an older claim is
+// refused), and the worker drops the whole cache whenever a batch fails, since its
+// states were changed in place by decisions that may not have been written. A new
+// claim starts a new worker with an empty cache. It holds at most max states,
+// dropping arbitrary ones (Go's map order) when full.
+type stateCache struct {
+	states map[string]*resolver.State
+	max    int
+}
+
+func (c *stateCache) clear() { clear(c.states) }
+
+func (c *stateCache) put(st *resolver.State) {
+	if c.max <= 0 {
+		return
+	}
+	if c.states == nil {
+		c.states = make(map[string]*resolver.State)
+	}
+	if _, ok := c.states[st.Record]; !ok && len(c.states) >= c.max {
+		for r := range c.states {
+			delete(c.states, r)
+			if len(c.states) < c.max*3/4 {
+				break
+			}
+		}
+	}
+	c.states[st.Record] = st
 }
 
 // loaded are a batch's record states, and which systems held each record before.
@@ -271,6 +316,7 @@ func (w *worker) decideOnce(ctx, gctx context.Context, decide func(context.Conte
 		}
 		var err error
 		if d, err = decide(bctx); err != nil {
+			w.cache.clear() // its states may hold decisions not written
 			unsure, d = d, nil
 		}
 		return err
@@ -375,6 +421,13 @@ func (w *worker) save(ctx context.Context, res *resolver.Resolver, nowMs int64, 
 			return err
 		}
 		return fmt.Errorf("pipeline: writing %d record states: %w", len(writes), err)
+	}
+	for r, st := range l.states {
+		if st.Version == 0 { // deleted, or a tombstone never stored
+			delete(w.cache.states, r)
+		} else {
+			w.cache.put(st)
+		}
 	}
 	return nil
 }

@@ -24,11 +24,16 @@ import (
 type faultyStore struct {
 	state.Store
 	mode  string // "crash", "lost reply", "not written"
+	skip  int    // batches with messages written before the fault
 	fired atomic.Bool
 }
 
 func (s *faultyStore) Put(ctx context.Context, f state.Fence, writes []state.Write, box *state.Outbox) error {
 	if box == nil || len(box.Messages) == 0 || s.fired.Load() {
+		return s.Store.Put(ctx, f, writes, box)
+	}
+	if s.skip > 0 {
+		s.skip--
 		return s.Store.Put(ctx, f, writes, box)
 	}
 	s.fired.Store(true)
@@ -104,6 +109,27 @@ func TestUncertainStateWriteIsDecidedOnce(t *testing.T) {
 			}
 			settle(t, e, "contacts.apply.billing", 1)
 		})
+	}
+}
+
+// TestFailedBatchDropsTheStateCache: the worker keeps the states it wrote between
+// batches, and a batch's decisions change them in place. When the write of a batch
+// fails and the batch is decided again, it must start from the states as stored, not
+// from the cached ones holding the failed decisions (which would take the update for
+// a duplicate of itself and apply nothing).
+func TestFailedBatchDropsTheStateCache(t *testing.T) {
+	e := newEnv(t, 1)
+	faulty := &faultyStore{Store: e.store, mode: "not written", skip: 1}
+	e.startWith("p1", faulty)
+	e.produce(crmTopic, change("id", "1", "c", 10, 1_700_000_000_000, map[string]any{"notes": "one"}))
+	readApplies(t, e.brokers, "contacts.apply.billing", 1)
+	e.produce(crmTopic, change("id", "1", "u", 11, 1_700_000_001_000, map[string]any{"notes": "two"}))
+	applies := readApplies(t, e.brokers, "contacts.apply.billing", 2)
+	if !faulty.fired.Load() {
+		t.Fatal("the faulty write did not happen")
+	}
+	if !strings.Contains(string(applies[1].Value), `"two"`) {
+		t.Errorf("second apply = %s, want the update", applies[1].Value)
 	}
 }
 

@@ -47,6 +47,10 @@ type Options struct {
 	Metrics *Metrics
 
 	BatchSize int // most messages per batch (default 500)
+	// StateCache is how many record states each partition's worker keeps decoded
+	// between batches (default 10,000; negative for none): a record in the cache is
+	// not read from the store again while the worker's claim holds.
+	StateCache int
 	// ExpireInterval is how often records with a due deadline (pairing window, apply
 	// timeout) are expired without a new event (default 1s).
 	ExpireInterval time.Duration
@@ -90,6 +94,9 @@ func (o *Options) defaults() error {
 		return errors.New("pipeline: Options.Metrics is required")
 	}
 	setDefault(&o.BatchSize, 500)
+	if o.StateCache == 0 {
+		o.StateCache = 10_000
+	}
 	setDefault(&o.ExpireInterval, time.Second)
 	setDefault(&o.SessionTimeout, o.Config.Kafka.SessionTimeout.Duration)
 	setDefault(&o.SessionTimeout, 10*time.Second) // a Config without defaults applied

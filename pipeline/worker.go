@@ -33,6 +33,8 @@ type worker struct {
 	positions map[string]int64 // input topic -> next offset, after the last batch decided
 	sent      *state.Outbox    // produced, still in the store: cleared when idle
 
+	cache    stateCache      // the states last written, while the claim holds
+	missing  []string        // load's, reused
 	arena    arena           // the scan's copies of the batch's changes
 	batchBuf []kafka.Message // collect's, reused from batch to batch
 	atBuf    []time.Time
@@ -44,6 +46,7 @@ func newWorker(p *Processor, gen *kafka.Generation, part int, offsets map[string
 		log:      p.log.With(zap.Int("partition", part), zap.Int32("generation", gen.ID)),
 		fence:    state.Fence{Partition: int32(part), Generation: int64(gen.ID)},
 		decoders: p.decoders(),
+		cache:    stateCache{max: p.opts.StateCache},
 	}
 }
 
