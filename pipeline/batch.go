@@ -63,7 +63,7 @@ func (w *worker) decide(ctx context.Context, batch []kafka.Message) (*decided, e
 			out.o.Reset()
 			rv := ReviewOf(it.review)
 			res.ApplyReview(now, st, &rv, &out.o)
-			out.collect(st, fmt.Sprintf("review@%s:%d", it.review.EntryID, it.review.Rev))
+			out.collect(st, cause{what: "review", at: it.review.EntryID + ":" + strconv.FormatInt(it.review.Rev, 10)})
 		case it.record == "":
 			out.event(it.system, it.kind.String())
 		default:
@@ -71,7 +71,7 @@ func (w *worker) decide(ctx context.Context, batch []kafka.Message) (*decided, e
 			st := states[it.record]
 			out.o.Reset()
 			res.Resolve(now, st, &it.ch, &out.o)
-			out.collect(st, it.system+"@"+it.ch.Position.String())
+			out.collect(st, cause{what: it.system, pos: it.ch.Position})
 			out.timing(it.system, it.tsMs, it.ch.TsUs)
 		}
 	}
@@ -453,10 +453,11 @@ func (w *worker) expireDue(ctx, gctx context.Context) bool {
 		}
 		states := l.states
 		out := newOutputs(w, res, now)
+		c := cause{what: "expire", at: strconv.FormatInt(now.UnixMilli(), 10)}
 		for _, r := range due {
 			out.o.Reset()
 			res.Expire(now, states[r], &out.o)
-			out.collect(states[r], "expire@"+strconv.FormatInt(now.UnixMilli(), 10))
+			out.collect(states[r], c)
 		}
 		if out.err != nil {
 			return nil, out.err

@@ -47,6 +47,9 @@ type outputs struct {
 	lags     []lagSample         // applies carrying a change of known commit time
 	echoes   []echoSample        // round trips, for the clock offsets
 	produced time.Time           // when the batch's messages were acknowledged
+	buf      []byte              // the bytes of the batch's applies (see appendApplyMessage)
+	headers  []kafka.Header      // and their headers
+	scratch  codecs.Apply        // the encoder's input, reused
 	err      error               // the first apply that could not be encoded: fails the batch
 }
 
@@ -80,9 +83,23 @@ func newOutputs(w *worker, res *resolver.Resolver, now time.Time) *outputs {
 	return &outputs{w: w, res: res, now: now}
 }
 
-// collect turns the decisions in o into messages and DLQ changes. cause names the
-// event (system@position) that caused them.
-func (out *outputs) collect(st *resolver.State, cause string) {
+// cause names the event behind a batch's decisions: system@position for a change,
+// review@entry:rev, expire@ms. Its text is only built for a DLQ entry.
+type cause struct {
+	what string          // the system, "review" or "expire"
+	pos  codecs.Position // a change's position, when at is empty
+	at   string
+}
+
+func (c cause) String() string {
+	if c.at != "" {
+		return c.what + "@" + c.at
+	}
+	return c.what + "@" + c.pos.String()
+}
+
+// collect turns the decisions in o into messages and DLQ changes.
+func (out *outputs) collect(st *resolver.State, c cause) {
 	for i := range out.o.Decisions {
 		d := &out.o.Decisions[i]
 		switch d.Kind {
@@ -94,7 +111,7 @@ func (out *outputs) collect(st *resolver.State, cause string) {
 			}
 			out.messages = append(out.messages, m)
 		case resolver.KindDLQ:
-			out.dlq = append(out.dlq, out.dlqChange(d, cause))
+			out.dlq = append(out.dlq, out.dlqChange(d, c.String()))
 		case resolver.KindSkip:
 			if d.Reason == resolver.ReasonUnmapped {
 				out.w.p.noteUnmapped(d.System, d.Field)
@@ -105,9 +122,13 @@ func (out *outputs) collect(st *resolver.State, cause string) {
 	}
 }
 
-// apply encodes an apply decision in the target system's format and column names.
+// apply encodes an apply decision in the target system's format and column names,
+// into the batch's buffers.
 func (out *outputs) apply(st *resolver.State, d *resolver.Decision) (kafka.Message, error) {
-	return ApplyMessage(out.w.p.cfg, out.res, st.Key, d, out.now)
+	var m kafka.Message
+	var err error
+	m, out.buf, out.headers, err = appendApplyMessage(out.buf, out.headers, &out.scratch, out.w.p.cfg, out.res, st.Key, d, out.now)
+	return m, err
 }
 
 // ApplyMessage is the Kafka message of an apply decision: keyed by the target's key
@@ -119,9 +140,21 @@ func (out *outputs) apply(st *resolver.State, d *resolver.Decision) (kafka.Messa
 // decides a value its column cannot hold, so an error (wrapping
 // codecs.ErrTypeMismatch) means a value got past that check.
 func ApplyMessage(cfg *config.Config, res *resolver.Resolver, key []resolver.Value, d *resolver.Decision, now time.Time) (kafka.Message, error) {
+	m, _, _, err := appendApplyMessage(nil, nil, new(codecs.Apply), cfg, res, key, d, now)
+	return m, err
+}
+
+// appendApplyMessage is ApplyMessage with the message's bytes appended to buf and
+// its headers to headers (a batch's, so that its applies cost a few allocations in
+// all rather than several each), and scratch for the encoder's input. The message's
+// slices are clipped: appending to one never reaches the next.
+func appendApplyMessage(buf []byte, headers []kafka.Header, scratch *codecs.Apply, cfg *config.Config, res *resolver.Resolver,
+	key []resolver.Value, d *resolver.Decision, now time.Time,
+) (kafka.Message, []byte, []kafka.Header, error) {
 	sys := cfg.Systems[d.Target]
 	enc := codecs.ApplyEncoder{Format: sys.Apply.Format, Schema: sys.Apply.WithSchema(), Name: cfg.Name, Table: sys.Topic}
-	a := codecs.Apply{Delete: d.Delete, TsMs: now.UnixMilli()}
+	a := scratch
+	*a = codecs.Apply{Delete: d.Delete, TsMs: now.UnixMilli(), Key: a.Key[:0], Fields: a.Fields[:0]}
 	column := func(name string, value []byte) codecs.TypedColumn {
 		return codecs.TypedColumn{Name: name, Value: value, Type: res.ColumnType(d.Target, name)}
 	}
@@ -132,31 +165,37 @@ func ApplyMessage(cfg *config.Config, res *resolver.Resolver, key []resolver.Val
 		a.Fields = append(a.Fields, column(res.Column(d.Target, f.Name), f.Value))
 	}
 	if sys.OriginMarker != "" && !d.Delete {
-		a.Fields = append(a.Fields, column(sys.OriginMarker, strconv.AppendQuote(nil, d.EventID)))
+		start := len(buf)
+		buf = strconv.AppendQuote(buf, d.EventID)
+		a.Fields = append(a.Fields, column(sys.OriginMarker, clip(buf, start)))
 	}
-	value, ok, err := enc.AppendValue(nil, &a)
+	start := len(buf)
+	buf, ok, err := enc.AppendValue(buf, a)
 	if err != nil {
-		return kafka.Message{}, fmt.Errorf("pipeline: apply %s to %s: %w", d.EventID, d.Target, err)
+		return kafka.Message{}, buf[:start], headers, fmt.Errorf("pipeline: apply %s to %s: %w", d.EventID, d.Target, err)
 	}
+	value := clip(buf, start)
 	if !ok {
 		value = nil // a flat delete is a tombstone
 	}
-	k, err := enc.AppendKey(nil, &a)
-	if err != nil {
-		return kafka.Message{}, fmt.Errorf("pipeline: key of apply %s to %s: %w", d.EventID, d.Target, err)
+	start = len(buf)
+	if buf, err = enc.AppendKey(buf, a); err != nil {
+		return kafka.Message{}, buf[:start], headers, fmt.Errorf("pipeline: key of apply %s to %s: %w", d.EventID, d.Target, err)
 	}
-	return kafka.Message{
-		Topic: sys.Apply.Topic,
-		Key:   k,
-		Value: value,
-		Headers: []kafka.Header{
-			{Key: HeaderOrigin, Value: []byte(d.Origin)},
-			{Key: HeaderEventID, Value: []byte(d.EventID)},
-			{Key: HeaderRule, Value: []byte(d.Rule)},
-			{Key: HeaderReason, Value: []byte(d.Reason)},
-		},
-	}, nil
+	k := clip(buf, start)
+	hstart := len(headers)
+	for _, h := range [...]struct{ key, value string }{
+		{HeaderOrigin, d.Origin}, {HeaderEventID, d.EventID}, {HeaderRule, string(d.Rule)}, {HeaderReason, d.Reason},
+	} {
+		start := len(buf)
+		buf = append(buf, h.value...)
+		headers = append(headers, kafka.Header{Key: h.key, Value: clip(buf, start)})
+	}
+	return kafka.Message{Topic: sys.Apply.Topic, Key: k, Value: value, Headers: headers[hstart:len(headers):len(headers)]}, buf, headers, nil
 }
+
+// clip is buf from start, with no room to append into what follows.
+func clip(buf []byte, start int) []byte { return buf[start:len(buf):len(buf)] }
 
 // auditDecision adds an automatic decision's rule to the audit trail (see AuditEntry).
 func (out *outputs) auditDecision(d *resolver.Decision) {
