@@ -182,9 +182,13 @@ func (w *worker) load(ctx context.Context, records []string) (loaded, error) {
 			l.states[r] = st
 		}
 	}
+	names := w.heldNames[:0]
 	for r, st := range l.states {
-		l.heldBefore[r] = held(st)
+		start := len(names)
+		names = appendHeld(names, st)
+		l.heldBefore[r] = names[start:len(names):len(names)]
 	}
+	w.heldNames = names
 	return l, nil
 }
 
@@ -226,15 +230,14 @@ type loaded struct {
 	heldBefore map[string][]string
 }
 
-// held names the systems that hold the record, as they last showed it.
-func held(st *resolver.State) []string {
-	var out []string
+// appendHeld appends the systems that hold the record, as they last showed it.
+func appendHeld(dst []string, st *resolver.State) []string {
 	for i := range st.Systems {
 		if ss := &st.Systems[i]; ss.Known && !ss.Deleted {
-			out = append(out, ss.Name)
+			dst = append(dst, ss.Name)
 		}
 	}
-	return out
+	return dst
 }
 
 // decided is a batch whose decisions are durable (or whose write's outcome is not
@@ -405,15 +408,18 @@ func (w *worker) save(ctx context.Context, res *resolver.Resolver, nowMs int64, 
 	}
 	slices.Sort(records)
 	systems := res.Systems()
+	names := w.heldNames // after load's: heldBefore's stay as they are
 	for _, r := range records {
 		st := l.states[r]
 		drop := res.Droppable(timeMs(nowMs), st)
 		if drop && st.Version == 0 {
 			continue // never stored: nothing to delete
 		}
+		start := len(names)
+		names = appendHeld(names, st)
 		writes = append(writes, state.Write{
 			State: st, Delete: drop, DueMs: st.NextDeadlineMs(res),
-			Systems: systems, Held: held(st), HeldBefore: l.heldBefore[r], DriftSinceMs: nowMs,
+			Systems: systems, Held: names[start:len(names):len(names)], HeldBefore: l.heldBefore[r], DriftSinceMs: nowMs,
 		})
 	}
 	if err := w.p.opts.Store.Put(ctx, w.fence, writes, box); err != nil {

@@ -19,9 +19,9 @@ import (
 // for plain TCP) carries TLS and SASL; errors are logged to log.
 func NewWriter(brokers []string, batchSize int, transport *kafka.Transport, log *zap.Logger) *kafka.Writer {
 	w := &kafka.Writer{
-		ErrorLogger:  KafkaLogger(log, "writer"),
-		Addr:         kafka.TCP(brokers...),
-		Balancer:     explicitOrMurmur2{},
+		ErrorLogger: KafkaLogger(log, "writer"),
+		Addr:        kafka.TCP(brokers...),
+		Balancer:    explicitOrMurmur2{},
 		// kafka-go adds all of one WriteMessages call's messages for a partition to
 		// its batch under the partition writer's lock, and a batch's timer can only
 		// flush it once that lock is free (writer.go, partitionWriter.writeMessages

@@ -33,11 +33,14 @@ type worker struct {
 	positions map[string]int64 // input topic -> next offset, after the last batch decided
 	sent      *state.Outbox    // produced, still in the store: cleared when idle
 
-	cache    stateCache      // the states last written, while the claim holds
-	missing  []string        // load's, reused
-	arena    arena           // the scan's copies of the batch's changes
-	batchBuf []kafka.Message // collect's, reused from batch to batch
-	atBuf    []time.Time
+	cache   stateCache // the states last written, while the claim holds
+	missing []string   // load's, reused
+	// heldNames holds the Held and HeldBefore lists of a batch's writes, reused:
+	// load appends the ones before, save the ones after.
+	heldNames []string
+	arena     arena           // the scan's copies of the batch's changes
+	batchBuf  []kafka.Message // collect's, reused from batch to batch
+	atBuf     []time.Time
 }
 
 func newWorker(p *Processor, gen *kafka.Generation, part int, offsets map[string]int64) *worker {
