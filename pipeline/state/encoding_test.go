@@ -128,7 +128,8 @@ func TestUnmarshalStateRejectsCorruptInput(t *testing.T) {
 	good := state.MarshalState(nil, statetest.Sample("rec/1"))
 	cases := map[string][]byte{
 		"empty":          nil,
-		"future version": append([]byte{2}, good[1:]...),
+		"future version": append([]byte{9}, good[1:]...),
+		"format 3 without names": append([]byte{3}, good[1:]...),
 		"trailing byte":  append(append([]byte{}, good...), 0),
 		"huge count":     {1, 0xff, 0xff, 0xff, 0xff, 0x0f},
 		"bad name ref":   {1, 0, 0, 0, 0, 0, 0, 1, 5},
