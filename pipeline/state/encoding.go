@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/bits"
 	"sync"
 
 	"github.com/concord-sync/concord/codecs"
@@ -84,16 +85,19 @@ const (
 	flagUnconfirm   = 1 << 4
 	flagKeyRecord   = 1 << 5 // format 2 and 3
 	flagKeyQuoted   = 1 << 6 // format 2 and 3
+	flagDeletedMs   = 1 << 7 // format 2 and 3: DeletedMs is not 0
+	flagPending     = 1 << 8 // format 2 and 3: Pending is not empty
 	stateFlagsMask  = flagDeleted | flagHold | flagHoldRecord | flagSent | flagUnconfirm
-	stateFlagsMask2 = stateFlagsMask | flagKeyRecord | flagKeyQuoted
+	stateFlagsMask2 = stateFlagsMask | flagKeyRecord | flagKeyQuoted | flagDeletedMs | flagPending
 
 	sysKnown      = 1 << 0
 	sysDeleted    = 1 << 1
 	sysLanded     = 1 << 2 // added to format 1 later: older states have no such bit
 	sysMarker     = 1 << 3
 	sysSeenAgreed = 1 << 4 // format 2 and 3
+	sysInFlight   = 1 << 5 // format 2 and 3: InFlight is not empty
 	sysFlagsMask  = sysKnown | sysDeleted | sysLanded | sysMarker
-	sysFlagsMask2 = sysFlagsMask | sysSeenAgreed
+	sysFlagsMask2 = sysFlagsMask | sysSeenAgreed | sysInFlight
 
 	applyDelete    = 1 << 0
 	applyExpired   = 1 << 1
@@ -106,6 +110,9 @@ const (
 	agreedSameTime   = 1 << 2
 	agreedFlagsMask  = agreedNextName | agreedSameWriter | agreedSameTime
 
+	agreedWholeMs = 1 << 0 // in the agreed count: times in whole milliseconds
+	agreedPlain   = 1 << 1 // in the agreed count: plainValues
+
 	valPresent = 1 << 0
 	valDerived = 1 << 1
 	valQuoted  = 1 << 2
@@ -113,6 +120,7 @@ const (
 	fieldExplicit     = 0
 	fieldAgreedFP     = 1
 	fieldAgreedFPVal  = 2
+	fieldFP           = 3 // no value, a fingerprint of its own
 	fieldModeBits     = 2
 	hexEventIDLen     = 32
 	binaryEventIDSize = hexEventIDLen / 2
@@ -121,6 +129,10 @@ const (
 // ErrCorrupt is wrapped by UnmarshalState errors: the bytes are not a state this
 // version can read (truncated, damaged, or written by a newer format).
 var ErrCorrupt = errors.New("state: corrupt encoded state")
+
+// errUnknownName is wrapped with ErrCorrupt when a state refers to a name past the
+// end of its table: for format 3, a name the cached dictionary may not have yet.
+var errUnknownName = errors.New("unknown name")
 
 // MarshalState appends the self-contained binary encoding of st (format 2) to dst and
 // returns the extended slice. Every field of st is encoded except Version, which the
@@ -311,24 +323,74 @@ func (e *encoder) pos(p codecs.Position) {
 }
 
 // fields writes the fields of an apply or a pending change, as a name and a mode
-// where they repeat the agreed image.
+// where they repeat the agreed image, and as two bit sets over the agreed fields
+// where they are agreed fields in the agreed order without values (what a landed
+// apply keeps).
 func (e *encoder) fields(vs []resolver.Value) {
-	e.uv(uint64(len(vs)))
-	for _, v := range vs {
-		ref := e.names.ref(v.Name) << fieldModeBits
-		if a := agreedField(e.agreed, v.Name); a != nil && a.FP == v.FP {
-			switch {
-			case v.Value == nil:
-				e.uv(ref | fieldAgreedFP)
-				continue
-			case a.Value != nil && bytes.Equal(a.Value, v.Value):
-				e.uv(ref | fieldAgreedFPVal)
-				continue
+	if mask, ok := agreedOrder(vs, e.agreed); ok {
+		e.uv(uint64(len(vs))<<1 | 1)
+		var same uint64
+		for _, v := range vs {
+			if i := agreedIndex(e.agreed, v.Name); e.agreed[i].FP == v.FP {
+				same |= 1 << i
 			}
 		}
-		e.uv(ref | fieldExplicit)
-		e.val(v.FP, v.Value)
+		e.uv(mask)
+		e.uv(same)
+		for _, v := range vs {
+			if i := agreedIndex(e.agreed, v.Name); same&(1<<i) == 0 {
+				e.fp(v.FP)
+			}
+		}
+		return
 	}
+	e.uv(uint64(len(vs)) << 1)
+	for _, v := range vs {
+		ref := e.names.ref(v.Name) << fieldModeBits
+		a := agreedField(e.agreed, v.Name)
+		switch {
+		case a != nil && a.FP == v.FP && v.Value == nil:
+			e.uv(ref | fieldAgreedFP)
+		case a != nil && a.FP == v.FP && a.Value != nil && bytes.Equal(a.Value, v.Value):
+			e.uv(ref | fieldAgreedFPVal)
+		case v.Value == nil:
+			e.uv(ref | fieldFP)
+			e.fp(v.FP)
+		default:
+			e.uv(ref | fieldExplicit)
+			e.val(v.FP, v.Value)
+		}
+	}
+}
+
+// agreedOrder tells whether the fields are agreed fields without values, each named
+// as the first agreed field of its name, in the agreed order, among the first 64;
+// and if so which (bit i: agreed field i).
+func agreedOrder(vs []resolver.Value, agreed []resolver.AgreedField) (uint64, bool) {
+	if len(vs) == 0 {
+		return 0, false
+	}
+	var mask uint64
+	prev := -1
+	for _, v := range vs {
+		i := agreedIndex(agreed, v.Name)
+		if v.Value != nil || i <= prev || i >= 64 {
+			return 0, false
+		}
+		mask |= 1 << i
+		prev = i
+	}
+	return mask, true
+}
+
+// agreedIndex returns the index of the first agreed field of that name, or -1.
+func agreedIndex(agreed []resolver.AgreedField, name string) int {
+	for i := range agreed {
+		if agreed[i].Name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // keyIsRecord tells how a key repeats the record ID: flagKeyRecord, flagKeyQuoted,
@@ -367,10 +429,18 @@ func (e *encoder) body(st *resolver.State) {
 	if st.Unconfirmed != "" {
 		flags |= flagUnconfirm
 	}
+	if st.DeletedMs != 0 {
+		flags |= flagDeletedMs
+	}
+	if len(st.Pending) > 0 {
+		flags |= flagPending
+	}
 	key := keyIsRecord(st)
 	flags |= key
 	e.uv(flags)
-	e.sv(st.DeletedMs)
+	if st.DeletedMs != 0 {
+		e.sv(st.DeletedMs)
+	}
 	e.sv(st.LoopStartMs)
 	e.uv(uint64(st.LoopApplies))
 	if st.Sent != 0 {
@@ -393,7 +463,9 @@ func (e *encoder) body(st *resolver.State) {
 	for i := range st.Systems {
 		e.system(&st.Systems[i])
 	}
-	e.uv(uint64(len(st.Pending)))
+	if len(st.Pending) > 0 {
+		e.uv(uint64(len(st.Pending)))
+	}
 	for _, p := range st.Pending {
 		e.ref(p.System)
 		e.sv(p.TsUs)
@@ -420,11 +492,27 @@ func wholeMs(fields []resolver.AgreedField) bool {
 	return true
 }
 
+// plainValues tells whether every agreed value is a JSON string without escapes,
+// with the value's own fingerprint: each is then its inner bytes, and their length
+// shares a byte with the field's flags.
+func plainValues(fields []resolver.AgreedField) bool {
+	for _, a := range fields {
+		if !plainJSONString(a.Value) || resolver.Fingerprint(a.Value) != a.FP {
+			return false
+		}
+	}
+	return true
+}
+
 func (e *encoder) agreedFields(fields []resolver.AgreedField) {
 	ms := len(fields) > 0 && wholeMs(fields)
-	head := uint64(len(fields)) << 1
+	plain := len(fields) > 0 && plainValues(fields)
+	head := uint64(len(fields)) << 2
 	if ms {
-		head |= 1
+		head |= agreedWholeMs
+	}
+	if plain {
+		head |= agreedPlain
 	}
 	e.uv(head)
 	// The names first, in order, so that names new to the table get consecutive
@@ -454,7 +542,11 @@ func (e *encoder) agreedFields(fields []resolver.AgreedField) {
 				flags |= agreedSameTime
 			}
 		}
-		e.uv(flags)
+		if plain {
+			e.uv(uint64(len(a.Value)-2)<<3 | flags)
+		} else {
+			e.uv(flags)
+		}
 		if flags&agreedNextName == 0 {
 			e.uv(ref)
 		}
@@ -465,7 +557,11 @@ func (e *encoder) agreedFields(fields []resolver.AgreedField) {
 			e.sv(ts - prevTs)
 		}
 		prevRef, prevTs = ref, ts
-		e.val(a.FP, a.Value)
+		if plain {
+			e.buf = append(e.buf, a.Value[1:len(a.Value)-1]...)
+		} else {
+			e.val(a.FP, a.Value)
+		}
 	}
 }
 
@@ -498,6 +594,9 @@ func (e *encoder) system(ss *resolver.SystemState) {
 	if ss.MarkerFP != 0 {
 		flags |= sysMarker
 	}
+	if len(ss.InFlight) > 0 {
+		flags |= sysInFlight
+	}
 	seenAgreed := seenIsAgreed(ss.Seen, e.agreed)
 	if seenAgreed {
 		flags |= sysSeenAgreed
@@ -516,7 +615,9 @@ func (e *encoder) system(ss *resolver.SystemState) {
 			e.fp(f.FP)
 		}
 	}
-	e.uv(uint64(len(ss.InFlight)))
+	if len(ss.InFlight) > 0 {
+		e.uv(uint64(len(ss.InFlight)))
+	}
 	for _, a := range ss.InFlight {
 		e.eid(a.EventID)
 		var aflags uint64
@@ -734,7 +835,9 @@ func (d *decoder) eid() string {
 
 func (d *decoder) name(ref uint64) string {
 	if ref >= uint64(len(d.names)) {
-		d.fail("name %d of a table of %d", ref, len(d.names))
+		if d.err == nil {
+			d.err = fmt.Errorf("%w: at byte %d: %w: %d of a table of %d", ErrCorrupt, d.off, errUnknownName, ref, len(d.names))
+		}
 		return ""
 	}
 	return d.names[ref]
@@ -766,7 +869,11 @@ func (d *decoder) pos() codecs.Position {
 }
 
 func (d *decoder) fields() []resolver.Value {
-	n := d.count()
+	head := d.uv()
+	n := d.checkCount(head >> 1)
+	if head&1 != 0 {
+		return d.agreedOrderFields(n)
+	}
 	if n == 0 {
 		return nil
 	}
@@ -775,13 +882,13 @@ func (d *decoder) fields() []resolver.Value {
 		head := d.uv()
 		v := &vs[i]
 		v.Name = d.name(head >> fieldModeBits)
-		switch head & (1<<fieldModeBits - 1) {
+		mode := head & (1<<fieldModeBits - 1)
+		switch mode {
 		case fieldExplicit:
 			v.FP, v.Value = d.val()
 			continue
-		case fieldAgreedFP, fieldAgreedFPVal:
-		default:
-			d.fail("field mode %d", head&(1<<fieldModeBits-1))
+		case fieldFP:
+			v.FP = d.fp()
 			continue
 		}
 		a := agreedField(d.agreed, v.Name)
@@ -790,7 +897,7 @@ func (d *decoder) fields() []resolver.Value {
 			continue
 		}
 		v.FP = a.FP
-		if head&(1<<fieldModeBits-1) == fieldAgreedFPVal {
+		if mode == fieldAgreedFPVal {
 			if a.Value == nil {
 				d.fail("field %q refers to the agreed value, which is absent", v.Name)
 			}
@@ -800,10 +907,37 @@ func (d *decoder) fields() []resolver.Value {
 	return vs
 }
 
+func (d *decoder) agreedOrderFields(n int) []resolver.Value {
+	mask, same := d.uv(), d.uv()
+	if d.err != nil {
+		return nil
+	}
+	if n == 0 || bits.OnesCount64(mask) != n || same&^mask != 0 || bits.Len64(mask) > len(d.agreed) {
+		d.fail("agreed fields %#x (%#x the agreed fingerprint) of %d, %d agreed", mask, same, n, len(d.agreed))
+		return nil
+	}
+	vs := make([]resolver.Value, 0, n)
+	for i := range bits.Len64(mask) {
+		if mask&(1<<i) == 0 {
+			continue
+		}
+		v := resolver.Value{Name: d.agreed[i].Name, FP: d.agreed[i].FP}
+		if same&(1<<i) == 0 {
+			v.FP = d.fp()
+		}
+		vs = append(vs, v)
+	}
+	return vs
+}
+
 func (d *decoder) state(st *resolver.State) {
 	flags := d.flags(stateFlagsMask2)
 	st.Deleted = flags&flagDeleted != 0
-	st.DeletedMs = d.sv()
+	if flags&flagDeletedMs != 0 {
+		if st.DeletedMs = d.sv(); st.DeletedMs == 0 {
+			d.fail("a DeletedMs flag with a DeletedMs of 0")
+		}
+	}
 	st.LoopStartMs = d.sv()
 	d.base = st.LoopStartMs
 	loops := d.uv()
@@ -826,7 +960,11 @@ func (d *decoder) state(st *resolver.State) {
 			d.system(&st.Systems[i])
 		}
 	}
-	if n := d.count(); n > 0 {
+	if flags&flagPending != 0 {
+		n := d.count()
+		if n == 0 {
+			d.fail("a pending flag without a pending change")
+		}
 		st.Pending = make([]resolver.Pending, n)
 		for i := range st.Pending {
 			p := &st.Pending[i]
@@ -908,7 +1046,7 @@ func (d *decoder) table() {
 
 func (d *decoder) agreedFields() []resolver.AgreedField {
 	head := d.uv()
-	n, ms := d.checkCount(head>>1), head&1 != 0
+	n, ms, plain := d.checkCount(head>>2), head&agreedWholeMs != 0, head&agreedPlain != 0
 	if n == 0 {
 		if head != 0 {
 			d.fail("agreed head %#x", head)
@@ -923,7 +1061,13 @@ func (d *decoder) agreedFields() []resolver.AgreedField {
 	var prevRef uint64
 	for i := range fields {
 		a := &fields[i]
-		flags := d.flags(agreedFlagsMask)
+		var flags, plainLen uint64
+		if plain {
+			flags = d.uv()
+			flags, plainLen = flags&agreedFlagsMask, flags>>3
+		} else {
+			flags = d.flags(agreedFlagsMask)
+		}
 		if i == 0 && flags != 0 {
 			d.fail("the first agreed field refers to a previous one")
 		}
@@ -946,7 +1090,14 @@ func (d *decoder) agreedFields() []resolver.AgreedField {
 		if ms {
 			a.TsUs = ts * 1000
 		}
-		a.FP, a.Value = d.val()
+		if !plain {
+			a.FP, a.Value = d.val()
+			continue
+		}
+		inner := d.bytes(plainLen)
+		a.Value = make([]byte, 0, len(inner)+2)
+		a.Value = append(append(append(a.Value, '"'), inner...), '"')
+		a.FP = resolver.Fingerprint(a.Value)
 	}
 	return fields
 }
@@ -983,7 +1134,11 @@ func (d *decoder) system(ss *resolver.SystemState) {
 			f.FP = a.FP
 		}
 	}
-	if n := d.count(); n > 0 {
+	if flags&sysInFlight != 0 {
+		n := d.count()
+		if n == 0 {
+			d.fail("an in-flight flag without an apply in flight")
+		}
 		ss.InFlight = make([]resolver.Apply, n)
 		for i := range ss.InFlight {
 			a := &ss.InFlight[i]
