@@ -127,14 +127,14 @@ func TestUnmarshalStateSharesNoMemory(t *testing.T) {
 func TestUnmarshalStateRejectsCorruptInput(t *testing.T) {
 	good := state.MarshalState(nil, statetest.Sample("rec/1"))
 	cases := map[string][]byte{
-		"empty":          nil,
-		"future version": append([]byte{9}, good[1:]...),
+		"empty":                  nil,
+		"future version":         append([]byte{9}, good[1:]...),
 		"format 3 without names": append([]byte{3}, good[1:]...),
-		"trailing byte":  append(append([]byte{}, good...), 0),
-		"huge count":     {1, 0xff, 0xff, 0xff, 0xff, 0x0f},
-		"bad name ref":   {1, 0, 0, 0, 0, 0, 0, 1, 5},
-		"unknown flags":  {1, 0, 0, 0x80, 0x01},
-		"bad varint":     {1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+		"trailing byte":          append(append([]byte{}, good...), 0),
+		"huge count":             {1, 0xff, 0xff, 0xff, 0xff, 0x0f},
+		"bad name ref":           {1, 0, 0, 0, 0, 0, 0, 1, 5},
+		"unknown flags":          {1, 0, 0, 0x80, 0x01},
+		"bad varint":             {1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
 	}
 	for i := range len(good) - 1 {
 		cases[fmt.Sprintf("truncated to %d", i)] = good[:i]

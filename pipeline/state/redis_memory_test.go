@@ -40,7 +40,7 @@ func benchTemplate(t testing.TB) (*resolver.State, []byte) {
 // and the values, fingerprints that follow the values, other event ids.
 func benchShapeState(tmpl *resolver.State, i int) *resolver.State {
 	st := tmpl.Clone()
-	num := strconv.Itoa(i)
+	num := fmt.Sprintf("%04s", strconv.FormatInt(int64(i), 36))
 	st.Record = "r-" + num
 	st.Key[0].Value = []byte(`"` + st.Record + `"`)
 	st.Key[0].FP = resolver.Fingerprint(st.Key[0].Value)
@@ -89,8 +89,61 @@ func usedMemory(t testing.TB, c *redis.Client) int64 {
 	return 0
 }
 
-func TestZZSize(t *testing.T) {
+// TestRedisMemoryOfBenchState pins what the benchmark's typical record costs in
+// Redis: MEMORY USAGE of its state key, as the store writes it. Figures measured on
+// redis-server 7.0.15 (jemalloc; MEMORY USAGE of {bench:p3}:s:r-1234 is 232 B for a
+// value of up to 156 bytes, 264 B up to 188, 296 B up to 220): the template was 477
+// bytes and 584 B in format 1; it is 187 bytes and 264 B in format 3.
+func TestRedisMemoryOfBenchState(t *testing.T) {
 	srv := testenv.Redis(t)
+	if !srv.Real {
+		t.Skip("MEMORY USAGE needs a real redis-server")
+	}
+	c := srv.Client(t)
+	s := state.NewRedis(c, "bench")
+	tmpl, raw := benchTemplate(t)
+	f, err := s.Claim(ctx, state.Fence{Partition: 3, Generation: 1}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, f.Fence, []state.Write{{State: tmpl}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	key := s.StateKey(3, tmpl.Record)
+	stored, err := c.Get(ctx, key).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	usage, err := c.MemoryUsage(ctx, key, 0).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const valueBudget, usageBudget = 188, 264 // bytes, B: the figures when this test was written
+	if len(stored) > valueBudget || usage > usageBudget {
+		t.Errorf("the bench's typical state is stored in %d bytes (format 1: %d), MEMORY USAGE %d B; budget %d bytes, %d B",
+			len(stored), len(raw), usage, valueBudget, usageBudget)
+	} else {
+		t.Logf("the bench's typical state: %d bytes, MEMORY USAGE %d B (format 1: %d bytes)", len(stored), usage, len(raw))
+	}
+}
+
+// TestRedisMemoryAtScale loads CONCORD_REDIS_MEMORY_RECORDS records of the bench's
+// shape (1000000 for the figure of issue 13) through Put, in batches of 500 with a
+// deadline each as the bench's records have, and reports used_memory's growth per
+// record, the MEMORY USAGE of a sample of state keys, and what the deadline index
+// costs per record. Record ids are "r-" and 4 base-36 digits, so that ids and values
+// keep the lengths of the bench's r-NNNN records.
+//
+//	CONCORD_REDIS_MEMORY_RECORDS=1000000 go test ./pipeline/state -run TestRedisMemoryAtScale -v
+func TestRedisMemoryAtScale(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("CONCORD_REDIS_MEMORY_RECORDS"))
+	if n <= 0 {
+		t.Skip("set CONCORD_REDIS_MEMORY_RECORDS (e.g. 1000000) to run")
+	}
+	srv := testenv.Redis(t)
+	if !srv.Real {
+		t.Skip("used_memory needs a real redis-server")
+	}
 	c := srv.Client(t)
 	s := state.NewRedis(c, "bench")
 	tmpl, _ := benchTemplate(t)
@@ -98,13 +151,38 @@ func TestZZSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Put(ctx, f.Fence, []state.Write{{State: tmpl.Clone()}}, nil); err != nil {
+	systems := []string{"billing", "crm"}
+	load := func(from, to int) {
+		const batch = 500
+		writes := make([]state.Write, 0, batch)
+		for i := from; i < to; i++ {
+			st := benchShapeState(tmpl, i)
+			writes = append(writes, state.Write{State: st, DueMs: st.LoopStartMs + 900_000, Systems: systems, Held: systems})
+			if len(writes) == batch || i == to-1 {
+				if err := s.Put(ctx, f.Fence, writes, nil); err != nil {
+					t.Fatal(err)
+				}
+				writes = writes[:0]
+			}
+		}
+	}
+	load(0, 1000) // the scripts, the dictionary and the partition's keys exist before
+	before := usedMemory(t, c)
+	load(1000, 1000+n)
+	after := usedMemory(t, c)
+	var usage int64
+	const sample = 1000
+	for i := range sample {
+		u, err := c.MemoryUsage(ctx, s.StateKey(3, benchShapeState(tmpl, 1000+i*n/sample).Record), 0).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		usage += u
+	}
+	due, err := c.MemoryUsage(ctx, s.DueKey(3), 0).Result()
+	if err != nil {
 		t.Fatal(err)
 	}
-	key := s.StateKey(3, "r-2933")
-	raw, _ := c.Get(ctx, key).Bytes()
-	mu, _ := c.MemoryUsage(ctx, key).Result()
-	fmt.Printf("len %d memory usage %d\n%q\n", len(raw), mu, raw)
-	_ = usedMemory
-	_ = benchShapeState
+	t.Logf("%d records: used_memory +%.1f B/record; MEMORY USAGE of a state key %.1f B (mean of %d); deadline index %.1f B/record",
+		n, float64(after-before)/float64(n), float64(usage)/sample, sample, float64(due)/float64(n+1000))
 }
