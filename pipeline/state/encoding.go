@@ -870,10 +870,14 @@ func (d *decoder) pos() codecs.Position {
 
 func (d *decoder) fields() []resolver.Value {
 	head := d.uv()
-	n := d.checkCount(head >> 1)
-	if head&1 != 0 {
-		return d.agreedOrderFields(n)
+	if head&1 != 0 { // fields that repeat the agreed image take no byte: no count check
+		if head>>1 > 64 {
+			d.fail("%d agreed fields of at most 64", head>>1)
+			return nil
+		}
+		return d.agreedOrderFields(int(head >> 1))
 	}
+	n := d.checkCount(head >> 1)
 	if n == 0 {
 		return nil
 	}

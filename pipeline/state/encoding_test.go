@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"testing"
 
 	"github.com/concord-sync/concord/codecs"
@@ -59,7 +60,20 @@ func roundTripCases() map[string]*resolver.State {
 	repeated.Agreed = append(repeated.Agreed, resolver.AgreedField{Name: "name", FP: 1}) // a duplicate name
 	repeated.Systems[0].Seen[0].FP = 12345                                               // differs from agreed
 
+	bench := new(resolver.State) // a real state of the bench's: see benchTemplate
+	raw, err := os.ReadFile("testdata/bench-r-2933.v1")
+	if err != nil {
+		panic(err)
+	}
+	if err := state.UnmarshalState(raw[8:], bench); err != nil {
+		panic(err)
+	}
+	benchLast := bench.Clone() // the landed apply that repeats the agreed image last
+	benchLast.Systems = benchLast.Systems[:1]
+
 	return map[string]*resolver.State{
+		"bench":     bench,
+		"benchLast": benchLast,
 		"zero":      {},
 		"sample":    statetest.Sample("rec/1"),
 		"typical":   typicalState(),
