@@ -62,7 +62,7 @@ func randomState(r *rand.Rand) *resolver.State {
 		}
 		st.Agreed = append(st.Agreed, resolver.AgreedField{Name: names[1+r.IntN(4)], Writer: names[5+r.IntN(3)], TsUs: ts / 1000 * 1000, FP: fp(v), Value: v})
 		if pick(0.2) {
-			st.Agreed[i].TsUs += 1
+			st.Agreed[i].TsUs++
 		}
 	}
 	fields := func() []resolver.Value {
