@@ -5,12 +5,12 @@
 -- states, KEYS[n+6..] drift indexes (sorted sets).
 -- ARGV[1] writer's epoch (decimal), ARGV[2] the outbox ("" leaves it), ARGV[3] n,
 -- ARGV[4] the dictionary's length the states were encoded against, ARGV[5] k, then
--- k names to append to it; then per write: new value (encoded state, or "" to
+-- k names to append to it (checked against ARGV[4] only when k > 0); then per write: new value (encoded state, or "" to
 -- delete), due time (decimal ms, "0" for none), record; then d, d × (counts field,
 -- delta); then m, m × (drift key index, "a" add | "r" remove, record, since ms).
 -- Reply: {0} written; {1, stored fence} fenced (claimed since the writer's claim),
--- nothing written; {3, dictionary length} the dictionary is not the length the
--- states were encoded against, nothing written.
+-- nothing written; {3, dictionary length} names to append, but the dictionary is
+-- not the length the states were encoded against, nothing written.
 --
 -- No record's stored version is compared: the fence makes the writer the
 -- partition's only one (see redis.go). The states, the deadline index changes and
@@ -20,9 +20,15 @@ local cur, _, epoch = fence(KEYS[1])
 if epoch ~= tonumber(ARGV[1]) then
   return {1, cur or ''}
 end
-local have = redis.call('LLEN', KEYS[5])
-if have ~= tonumber(ARGV[4]) then
-  return {3, have}
+-- States refer to names by index and the list only grows, so states encoded against
+-- any prefix of it stay right; only appending needs the writer's list to be the
+-- whole list, or a name could be appended twice or an index taken twice.
+local k = tonumber(ARGV[5])
+if k > 0 then
+  local have = redis.call('LLEN', KEYS[5])
+  if have ~= tonumber(ARGV[4]) then
+    return {3, have}
+  end
 end
 
 local chunk = 1000
@@ -37,7 +43,7 @@ local function bulk(cmd, key, items)
   end
 end
 
-local n, k = tonumber(ARGV[3]), tonumber(ARGV[5])
+local n = tonumber(ARGV[3])
 if k > 0 then
   bulk('RPUSH', KEYS[5], {unpack(ARGV, 6, 5 + k)})
 end

@@ -237,6 +237,9 @@ func (r *Redis) Get(ctx context.Context, partition int32, records []string) ([]*
 // which no format byte is).
 func decodeStored(s, record string, names []string) (*resolver.State, error) {
 	st := new(resolver.State)
+	if names == nil {
+		names = []string{} // a dictionary that is empty so far: unknown names, not "no dictionary"
+	}
 	if len(s) > 0 && s[0] == formatV3 {
 		if err := unmarshalStored([]byte(s), record, names, st); err != nil {
 			return nil, err

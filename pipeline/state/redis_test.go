@@ -196,6 +196,23 @@ func TestRedisNameDictionaryShared(t *testing.T) {
 	if !statetest.Equal(got[0], first) || !statetest.Equal(got[1], second) {
 		t.Errorf("Get = %+v, %+v", got[0], got[1])
 	}
+
+	// A reader that cached the partition's dictionary while it was still empty.
+	reader := state.NewRedis(c, "contacts")
+	if _, err := reader.Get(ctx, 5, []string{"later"}); err != nil {
+		t.Fatal(err)
+	}
+	f5, err := b.Claim(ctx, state.Fence{Partition: 5, Generation: 1}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := statetest.Sample("later")
+	if err := b.Put(ctx, f5.Fence, []state.Write{{State: later}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := reader.Get(ctx, 5, []string{"later"}); err != nil || !statetest.Equal(got[0], later) {
+		t.Errorf("Get after the dictionary was created = %+v, %v", got, err)
+	}
 }
 
 // TestRedisKeyLayout pins the documented key layout: one hash tag per partition,
