@@ -32,46 +32,63 @@ import (
 //     one (Debezium's source.ts_ms is), and the sent times of applies from LoopStartMs;
 //   - what repeats the agreed image is a flag, not a copy: a system whose seen image
 //     is exactly the agreed one (the steady state) has no seen list; a seen
-//     fingerprint equal to the agreed one is a bit; a field of an apply (in flight or
-//     landed) or of a pending change that sets the agreed fingerprint, with no value
-//     or the agreed value, is a name and two bits;
+//     fingerprint equal to the agreed one is a bit; the fields of a landed apply
+//     (agreed fields without values, in the agreed order) are two bit sets over the
+//     agreed fields, which it sets and which of those to the agreed fingerprint, and
+//     8 bytes only for each other fingerprint; any other field of an apply or of a
+//     pending change that sets the agreed fingerprint, with no value or the agreed
+//     value, is a name and two bits;
 //   - a key of one field whose value is the record ID (as text, or as a JSON string)
 //     is only its name;
 //   - an event ID of 32 lowercase hex digits (what concord generates) as 16 bytes;
 //   - a value as its length and bytes, a JSON string without escapes as its inner
 //     bytes and a flag, and its fingerprint left out when it is the value's
-//     Fingerprint (as the resolver computes it), which a flag says.
+//     Fingerprint (as the resolver computes it), which a flag says; when every agreed
+//     value is such a string with its own fingerprint, a flag on the agreed list says
+//     so and each length shares a byte with the field's flags;
+//   - counts that are usually 0 (pending changes, applies in flight) and a DeletedMs
+//     that is usually 0 are flags.
+//
+// The bench's typical record (TestRedisMemoryOfBenchState) is 469 bytes in format 1
+// (477 as stored, with the version), 240 in format 2 and 187 in format 3.
 //
 // Layout after the version byte (uv = unsigned varint, sv = zigzag varint, ref = uv
 // name index, str = uv length + bytes, fp = 8 bytes little-endian, base =
 // LoopStartMs; val = uv len<<3|4 JSON string, inner bytes only|2 derived|1 present,
-// then the bytes and fp unless derived (no value: uv 0, fp); field = uv ref<<2|mode,
-// mode 1 agreed fingerprint and no value, 2 agreed fingerprint and value, 0 val;
-// eid = uv 0 + 16 bytes for 32 lowercase hex digits, else uv len+1 + bytes; pos = uv
+// then the bytes and fp unless derived (no value: uv 0, fp); eid = uv 0 + 16 bytes
+// for 32 lowercase hex digits, else uv len+1 + bytes; pos = uv
 // kind<<3|nonzero(A,B,C) + uv of each nonzero):
 //
 //	table    format 2 only: uv count, count × str
 //	record   format 2 only: str
 //	flags    uv: 1 Deleted, 2 Hold present, 4 Hold.Record, 8 Sent, 16 Unconfirmed,
-//	         32 key is the record, 64 key is the record as a JSON string
-//	deleted  sv DeletedMs
+//	         32 key is the record, 64 key is the record as a JSON string,
+//	         128 DeletedMs, 256 Pending
+//	deleted  when flag 128: sv DeletedMs
 //	loop     sv LoopStartMs, uv LoopApplies
 //	sent     when flagged: uv Sent
 //	unconf   when flagged: str Unconfirmed
 //	key      when flag 32 or 64: ref name; else uv count, count × (ref name, val)
-//	agreed   uv count<<1|whole ms, count × (uv 1 name is the previous one's index+1
-//	         |2 same writer as the previous|4 same time as the previous,
-//	         [ref name], [ref writer], [sv time-previous], val)
+//	agreed   uv count<<2|1 whole ms|2 plain, count × (uv flags 1 name is the previous
+//	         one's index+1|2 same writer as the previous|4 same time as the previous,
+//	         plus, when plain, the inner length<<3; [ref name], [ref writer],
+//	         [sv time-previous], when plain the inner bytes, else val); the first
+//	         time is relative to base (×1000 unless whole ms)
 //	systems  uv count, count × (ref name, uv flags 1 Known 2 Deleted 4 Landed 8 Marker
-//	         16 seen is the agreed image, pos,
+//	         16 seen is the agreed image 32 in flight, pos,
 //	         unless flag 16: uv seen, seen × (uv ref<<1|same-as-agreed, [fp]),
-//	         uv inflight, inflight × (eid, uv flags 1 Delete 2 Expired
+//	         when flag 32: uv inflight, inflight × (eid, uv flags 1 Delete 2 Expired
 //	         4 Uncertain 8 Recreate, ref origin, sv TsUs, sv SentMs-base, fields),
 //	         when flag 4: uv landed, landed × (eid, sv SentMs-base, fields),
 //	         when flag 8: fp MarkerFP)
-//	pending  uv count, count × (ref system, sv TsUs, pos, sv DeadlineMs, fields)
+//	pending  when flag 256: uv count, count × (ref system, sv TsUs, pos, sv
+//	         DeadlineMs, fields)
 //	hold     when flagged: str entry id, uv count, count × ref field, uv changes
-//	fields   uv count, count × (field, [val] when mode 0)
+//	fields   either uv count<<1|1, uv agreed fields set (bit i: agreed field i),
+//	         uv those of them with the agreed fingerprint, fp of each other one;
+//	         or uv count<<1, count × (uv ref<<2|mode, mode 1 the agreed fingerprint
+//	         and no value, 2 the agreed fingerprint and value, 3 no value and fp,
+//	         0 val)
 const (
 	formatV2 = 2 // self-contained: MarshalState
 	formatV3 = 3 // the Redis store's: names in the partition's dictionary, no record ID
