@@ -2,10 +2,12 @@
 //
 // Store is the interface the pipeline uses; Memory implements it in process (replay,
 // tests) and Redis in Redis, Cluster included (redis.go documents the key layout and
-// the scripts that fence and compare-and-set a partition's batch in one round trip).
-// Every implementation must pass the contract suite in package statetest.
+// the script that fences and writes a partition's batch in one round trip; names.go
+// the partition's name dictionary). Every implementation must pass the contract suite
+// in package statetest.
 //
-// MarshalState and UnmarshalState are the compact binary form of resolver.State that
-// Redis stores (encoding.go documents the format; BenchmarkMarshalState reports its
-// size for a typical record).
+// MarshalState and UnmarshalState are the compact, self-contained binary form of
+// resolver.State; the Redis store keeps a variant without the name table and the
+// record ID (encoding.go documents both; BenchmarkMarshalState reports the size for a
+// typical record, TestRedisMemoryOfBenchState the Redis memory of the bench's).
 package state

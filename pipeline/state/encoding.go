@@ -1,184 +1,327 @@
 package state
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/bits"
 	"sync"
 
 	"github.com/concord-sync/concord/codecs"
 	"github.com/concord-sync/concord/resolver"
 )
 
-// Binary encoding of resolver.State (format version 1).
+// Binary encoding of resolver.State (format versions 2 and 3; format 1, which
+// encoding_v1.go still reads, is what states written before were stored in).
 //
-// A state is stored on every batch for every record it touches, so it is kept small:
+// A state is stored on every batch for every record it touches, and a million of
+// them must fit in a modest Redis, so it is kept small (issue 13: at most 256 B of
+// Redis memory per record):
 //
 //   - a leading format version byte, so that a later format can still read this one;
-//   - a per-state string table of the names that repeat (field names in Key, Agreed,
-//     Seen, in-flight applies, Pending and Hold; system names as systems, writers,
-//     origins): every later mention is its index, one byte for up to 128 names;
+//   - names (field and system names) as indexes into a table: format 2 (MarshalState)
+//     carries its own table in front; format 3 (what the Redis store writes) carries
+//     none and its indexes point into the partition's append-only name dictionary
+//     (see names.go), and it leaves out the record ID, which is in the key;
 //   - varints for counts, lengths and small numbers, zigzag varints for signed ones,
 //     and 8 fixed bytes for fingerprints (64-bit hashes, which a varint would make 10);
-//   - agreed timestamps as the difference from the previous agreed field's (one change
-//     usually sets several fields, so most differences are 0);
-//   - a seen fingerprint equal to the agreed one of the same field (the steady state:
-//     every system shows the converged image) is a flag bit, not 8 bytes;
-//   - a value is its length plus one, so that 0 is "no value" (nil) and 1 is empty,
-//     and a value's fingerprint is left out when it is the value's Fingerprint (as the
-//     resolver computes it), which a flag bit says.
+//   - times as differences: agreed timestamps from the previous agreed field's (the
+//     first from LoopStartMs), in whole milliseconds when every agreed timestamp is
+//     one (Debezium's source.ts_ms is), and the sent times of applies from LoopStartMs;
+//   - what repeats the agreed image is a flag, not a copy: a system whose seen image
+//     is exactly the agreed one (the steady state) has no seen list; a seen
+//     fingerprint equal to the agreed one is a bit; the fields of a landed apply
+//     (agreed fields without values, in the agreed order) are two bit sets over the
+//     agreed fields, which it sets and which of those to the agreed fingerprint, and
+//     8 bytes only for each other fingerprint; any other field of an apply or of a
+//     pending change that sets the agreed fingerprint, with no value or the agreed
+//     value, is a name and two bits;
+//   - a key of one field whose value is the record ID (as text, or as a JSON string)
+//     is only its name;
+//   - an event ID of 32 lowercase hex digits (what concord generates) as 16 bytes;
+//   - a value as its length and bytes, a JSON string without escapes as its inner
+//     bytes and a flag, and its fingerprint left out when it is the value's
+//     Fingerprint (as the resolver computes it), which a flag says; when every agreed
+//     value is such a string with its own fingerprint, a flag on the agreed list says
+//     so and each length shares a byte with the field's flags;
+//   - counts that are usually 0 (pending changes, applies in flight) and a DeletedMs
+//     that is usually 0 are flags.
+//
+// The bench's typical record (TestRedisMemoryOfBenchState) is 469 bytes in format 1
+// (477 as stored, with the version), 240 in format 2 and 187 in format 3.
 //
 // Layout after the version byte (uv = unsigned varint, sv = zigzag varint, ref = uv
-// index into the string table, str = uv length + bytes, fp = 8 bytes little-endian,
-// fpval = uv (length+1)<<1|derived + bytes + fp unless derived (the fingerprint of a
-// nil value is never derived), pos = uv kind<<3|nonzero(A,B,C) + uv of each nonzero):
+// name index, str = uv length + bytes, fp = 8 bytes little-endian, base =
+// LoopStartMs; val = uv len<<3|4 JSON string, inner bytes only|2 derived|1 present,
+// then the bytes and fp unless derived (no value: uv 0, fp); eid = uv 0 + 16 bytes
+// for 32 lowercase hex digits, else uv len+1 + bytes; pos = uv
+// kind<<3|nonzero(A,B,C) + uv of each nonzero):
 //
-//	table    uv count, count × str
-//	record   str
-//	flags    uv: 1 Deleted, 2 Hold present, 4 Hold.Record, 8 Sent, 16 Unconfirmed
-//	deleted  sv DeletedMs
+//	table    format 2 only: uv count, count × str
+//	record   format 2 only: str
+//	flags    uv: 1 Deleted, 2 Hold present, 4 Hold.Record, 8 Sent, 16 Unconfirmed,
+//	         32 key is the record, 64 key is the record as a JSON string,
+//	         128 DeletedMs, 256 Pending
+//	deleted  when flag 128: sv DeletedMs
 //	loop     sv LoopStartMs, uv LoopApplies
 //	sent     when flagged: uv Sent
 //	unconf   when flagged: str Unconfirmed
-//	key      values
-//	agreed   uv count, count × (ref name, ref writer, sv TsUs-previous, fpval)
-//	systems  uv count, count × (ref name, uv flags 1 Known 2 Deleted 4 Landed 8 Marker, pos,
-//	         uv seen, seen × (uv ref<<1|same-as-agreed, [fp]),
-//	         uv inflight, inflight × (str event id, uv flags 1 Delete 2 Expired
-//	         4 Uncertain 8 Recreate, ref origin,
-//	         sv TsUs, sv SentMs, values),
-//	         when flag 4: uv landed, landed × (str event id, sv SentMs, values),
+//	key      when flag 32 or 64: ref name; else uv count, count × (ref name, val)
+//	agreed   uv count<<2|1 whole ms|2 plain, count × (uv flags 1 name is the previous
+//	         one's index+1|2 same writer as the previous|4 same time as the previous,
+//	         plus, when plain, the inner length<<3; [ref name], [ref writer],
+//	         [sv time-previous], when plain the inner bytes, else val); the first
+//	         time is relative to base (×1000 unless whole ms)
+//	systems  uv count, count × (ref name, uv flags 1 Known 2 Deleted 4 Landed 8 Marker
+//	         16 seen is the agreed image 32 in flight, pos,
+//	         unless flag 16: uv seen, seen × (uv ref<<1|same-as-agreed, [fp]),
+//	         when flag 32: uv inflight, inflight × (eid, uv flags 1 Delete 2 Expired
+//	         4 Uncertain 8 Recreate, ref origin, sv TsUs, sv SentMs-base, fields),
+//	         when flag 4: uv landed, landed × (eid, sv SentMs-base, fields),
 //	         when flag 8: fp MarkerFP)
-//	pending  uv count, count × (ref system, sv TsUs, pos, sv DeadlineMs, values)
+//	pending  when flag 256: uv count, count × (ref system, sv TsUs, pos, sv
+//	         DeadlineMs, fields)
 //	hold     when flagged: str entry id, uv count, count × ref field, uv changes
-//	values   uv count, count × (ref name, fpval)
-const formatV1 = 1
+//	fields   either uv count<<1|1, uv agreed fields set (bit i: agreed field i),
+//	         uv those of them with the agreed fingerprint, fp of each other one;
+//	         or uv count<<1, count × (uv ref<<2|mode, mode 1 the agreed fingerprint
+//	         and no value, 2 the agreed fingerprint and value, 3 no value and fp,
+//	         0 val)
+const (
+	formatV2 = 2 // self-contained: MarshalState
+	formatV3 = 3 // the Redis store's: names in the partition's dictionary, no record ID
+)
 
 const (
-	flagDeleted    = 1 << 0
-	flagHold       = 1 << 1
-	flagHoldRecord = 1 << 2
-	flagSent       = 1 << 3
-	flagUnconfirm  = 1 << 4
-	stateFlagsMask = flagDeleted | flagHold | flagHoldRecord | flagSent | flagUnconfirm
+	flagDeleted     = 1 << 0
+	flagHold        = 1 << 1
+	flagHoldRecord  = 1 << 2
+	flagSent        = 1 << 3
+	flagUnconfirm   = 1 << 4
+	flagKeyRecord   = 1 << 5 // format 2 and 3
+	flagKeyQuoted   = 1 << 6 // format 2 and 3
+	flagDeletedMs   = 1 << 7 // format 2 and 3: DeletedMs is not 0
+	flagPending     = 1 << 8 // format 2 and 3: Pending is not empty
+	stateFlagsMask  = flagDeleted | flagHold | flagHoldRecord | flagSent | flagUnconfirm
+	stateFlagsMask2 = stateFlagsMask | flagKeyRecord | flagKeyQuoted | flagDeletedMs | flagPending
 
-	sysKnown     = 1 << 0
-	sysDeleted   = 1 << 1
-	sysLanded    = 1 << 2 // added to format 1 later: older states have no such bit
-	sysMarker    = 1 << 3
-	sysFlagsMask = sysKnown | sysDeleted | sysLanded | sysMarker
+	sysKnown      = 1 << 0
+	sysDeleted    = 1 << 1
+	sysLanded     = 1 << 2 // added to format 1 later: older states have no such bit
+	sysMarker     = 1 << 3
+	sysSeenAgreed = 1 << 4 // format 2 and 3
+	sysInFlight   = 1 << 5 // format 2 and 3: InFlight is not empty
+	sysFlagsMask  = sysKnown | sysDeleted | sysLanded | sysMarker
+	sysFlagsMask2 = sysFlagsMask | sysSeenAgreed | sysInFlight
 
 	applyDelete    = 1 << 0
 	applyExpired   = 1 << 1
 	applyUncertain = 1 << 2
 	applyRecreate  = 1 << 3 // added to format 1 later: older states have no such bit
 	applyFlagsMask = applyDelete | applyExpired | applyUncertain | applyRecreate
+
+	agreedNextName   = 1 << 0
+	agreedSameWriter = 1 << 1
+	agreedSameTime   = 1 << 2
+	agreedFlagsMask  = agreedNextName | agreedSameWriter | agreedSameTime
+
+	agreedWholeMs = 1 << 0 // in the agreed count: times in whole milliseconds
+	agreedPlain   = 1 << 1 // in the agreed count: plainValues
+
+	valPresent = 1 << 0
+	valDerived = 1 << 1
+	valQuoted  = 1 << 2
+
+	fieldExplicit     = 0
+	fieldAgreedFP     = 1
+	fieldAgreedFPVal  = 2
+	fieldFP           = 3 // no value, a fingerprint of its own
+	fieldModeBits     = 2
+	hexEventIDLen     = 32
+	binaryEventIDSize = hexEventIDLen / 2
 )
 
 // ErrCorrupt is wrapped by UnmarshalState errors: the bytes are not a state this
 // version can read (truncated, damaged, or written by a newer format).
 var ErrCorrupt = errors.New("state: corrupt encoded state")
 
-// MarshalState appends the binary encoding of st to dst and returns the extended
-// slice. Every field of st is encoded except Version, which the store keeps beside
-// it. The encoding is deterministic: equal states give equal bytes.
+// errUnknownName is wrapped with ErrCorrupt when a state refers to a name past the
+// end of its table: for format 3, a name the cached dictionary may not have yet.
+var errUnknownName = errors.New("unknown name")
+
+// MarshalState appends the self-contained binary encoding of st (format 2) to dst and
+// returns the extended slice. Every field of st is encoded except Version, which the
+// store keeps beside it. The encoding is deterministic: equal states give equal bytes.
 func MarshalState(dst []byte, st *resolver.State) []byte {
 	e, ok := encoders.Get().(*encoder)
 	if !ok {
 		e = new(encoder)
 	}
 	defer e.release()
+	e.names = &e.local
 	e.body(st)
-	dst = append(dst, formatV1)
-	dst = binary.AppendUvarint(dst, uint64(len(e.names)))
-	for _, n := range e.names {
+	dst = append(dst, formatV2)
+	dst = binary.AppendUvarint(dst, uint64(len(e.local.names)))
+	for _, n := range e.local.names {
 		dst = appendString(dst, n)
 	}
+	dst = appendString(dst, st.Record)
 	return append(dst, e.buf...)
 }
 
-// encoder writes a state's body while collecting its string table, which is then
-// written in front of it.
+// marshalStored appends the encoding the Redis store keeps (format 3): no record ID,
+// names as indexes of names, which adds those it does not know yet.
+func marshalStored(dst []byte, st *resolver.State, names nameIndex) []byte {
+	e, ok := encoders.Get().(*encoder)
+	if !ok {
+		e = new(encoder)
+	}
+	defer e.release()
+	e.names = names
+	e.body(st)
+	dst = append(dst, formatV3)
+	return append(dst, e.buf...)
+}
+
+// nameIndex gives the index of a name in the table an encoding's refs point into,
+// adding it when it is not there yet.
+type nameIndex interface {
+	ref(name string) uint64
+}
+
+// encoder writes a state's body while its name index collects the names.
 type encoder struct {
-	buf   []byte
-	names []string
-	index map[string]uint64 // built once names outgrows a linear scan
+	buf    []byte
+	names  nameIndex
+	local  localNames // format 2's own table
+	base   int64      // LoopStartMs, which apply times are written relative to
+	agreed []resolver.AgreedField
 }
 
 var encoders = sync.Pool{New: func() any { return new(encoder) }}
 
-// linearNames is how many names are looked up by scanning before a map is built:
-// typical states have a dozen names, for which a scan is faster than hashing.
-const linearNames = 24
-
 func (e *encoder) release() {
 	e.buf = e.buf[:0]
-	clear(e.names)
-	e.names = e.names[:0]
-	if e.index != nil {
-		clear(e.index)
-	}
+	e.names, e.agreed = nil, nil
+	e.local.reset()
 	if cap(e.buf) <= 64<<10 { // do not pin the memory of an outsized state
 		encoders.Put(e)
 	}
 }
 
-func (e *encoder) ref(name string) {
-	e.buf = binary.AppendUvarint(e.buf, e.lookup(name))
+// localNames is a state's own string table (format 2).
+type localNames struct {
+	names []string
+	index map[string]uint64 // built once names outgrows a linear scan
 }
 
-func (e *encoder) lookup(name string) uint64 {
-	if len(e.names) <= linearNames {
-		for i, n := range e.names {
+// linearNames is how many names are looked up by scanning before a map is built:
+// typical states have a dozen names, for which a scan is faster than hashing.
+const linearNames = 24
+
+func (t *localNames) reset() {
+	clear(t.names)
+	t.names = t.names[:0]
+	if t.index != nil {
+		clear(t.index)
+	}
+}
+
+func (t *localNames) ref(name string) uint64 {
+	if len(t.names) <= linearNames {
+		for i, n := range t.names {
 			if n == name {
 				return uint64(i)
 			}
 		}
 	} else {
-		if len(e.index) == 0 {
-			if e.index == nil {
-				e.index = make(map[string]uint64, 2*len(e.names))
+		if len(t.index) == 0 {
+			if t.index == nil {
+				t.index = make(map[string]uint64, 2*len(t.names))
 			}
-			for i, n := range e.names {
-				if _, dup := e.index[n]; !dup {
-					e.index[n] = uint64(i)
+			for i, n := range t.names {
+				if _, dup := t.index[n]; !dup {
+					t.index[n] = uint64(i)
 				}
 			}
 		}
-		if i, ok := e.index[name]; ok {
+		if i, ok := t.index[name]; ok {
 			return i
 		}
-		e.index[name] = uint64(len(e.names))
+		t.index[name] = uint64(len(t.names))
 	}
-	e.names = append(e.names, name)
-	return uint64(len(e.names) - 1)
+	t.names = append(t.names, name)
+	return uint64(len(t.names) - 1)
 }
 
-func (e *encoder) uv(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }
-func (e *encoder) sv(v int64)  { e.buf = binary.AppendVarint(e.buf, v) }
-func (e *encoder) fp(v uint64) { e.buf = binary.LittleEndian.AppendUint64(e.buf, v) }
-func (e *encoder) str(s string) {
-	e.buf = appendString(e.buf, s)
-}
+func (e *encoder) ref(name string) { e.uv(e.names.ref(name)) }
+func (e *encoder) uv(v uint64)     { e.buf = binary.AppendUvarint(e.buf, v) }
+func (e *encoder) sv(v int64)      { e.buf = binary.AppendVarint(e.buf, v) }
+func (e *encoder) fp(v uint64)     { e.buf = binary.LittleEndian.AppendUint64(e.buf, v) }
+func (e *encoder) str(s string)    { e.buf = appendString(e.buf, s) }
 
-// fpval writes a value and its fingerprint, leaving the fingerprint out when the
-// decoder can compute it.
-func (e *encoder) fpval(fp uint64, v []byte) {
+// val writes a value and its fingerprint, leaving the fingerprint out when the
+// decoder can compute it and the quotes out of a JSON string that has no escapes.
+func (e *encoder) val(fp uint64, v []byte) {
 	if v == nil {
 		e.uv(0)
 		e.fp(fp)
 		return
 	}
+	var head uint64 = valPresent
 	derived := resolver.Fingerprint(v) == fp
-	head := (uint64(len(v)) + 1) << 1
 	if derived {
-		head |= 1
+		head |= valDerived
 	}
-	e.uv(head)
-	e.buf = append(e.buf, v...)
+	body := v
+	if plainJSONString(v) {
+		head |= valQuoted
+		body = v[1 : len(v)-1]
+	}
+	e.uv(head | uint64(len(body))<<3)
+	e.buf = append(e.buf, body...)
 	if !derived {
 		e.fp(fp)
 	}
+}
+
+// plainJSONString tells whether v is a JSON string that needs no escape, so that
+// quoting its inner bytes gives v back exactly.
+func plainJSONString(v []byte) bool {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return false
+	}
+	for _, c := range v[1 : len(v)-1] {
+		if c == '"' || c == '\\' || c < 0x20 {
+			return false
+		}
+	}
+	return true
+}
+
+// eid writes an event ID, as 16 bytes when it is 32 lowercase hex digits.
+func (e *encoder) eid(id string) {
+	if isHexEventID(id) {
+		e.uv(0)
+		e.buf, _ = hex.AppendDecode(e.buf, []byte(id)) // cannot fail: isHexEventID checked every digit
+		return
+	}
+	e.uv(uint64(len(id)) + 1)
+	e.buf = append(e.buf, id...)
+}
+
+func isHexEventID(id string) bool {
+	if len(id) != hexEventIDLen {
+		return false
+	}
+	for i := range len(id) {
+		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func (e *encoder) pos(p codecs.Position) {
@@ -196,16 +339,97 @@ func (e *encoder) pos(p codecs.Position) {
 	}
 }
 
-func (e *encoder) values(vs []resolver.Value) {
-	e.uv(uint64(len(vs)))
+// fields writes the fields of an apply or a pending change, as a name and a mode
+// where they repeat the agreed image, and as two bit sets over the agreed fields
+// where they are agreed fields in the agreed order without values (what a landed
+// apply keeps).
+func (e *encoder) fields(vs []resolver.Value) {
+	if mask, ok := agreedOrder(vs, e.agreed); ok {
+		e.uv(uint64(len(vs))<<1 | 1)
+		var same uint64
+		for _, v := range vs {
+			if i := agreedIndex(e.agreed, v.Name); e.agreed[i].FP == v.FP {
+				same |= 1 << i
+			}
+		}
+		e.uv(mask)
+		e.uv(same)
+		for _, v := range vs {
+			if i := agreedIndex(e.agreed, v.Name); same&(1<<i) == 0 {
+				e.fp(v.FP)
+			}
+		}
+		return
+	}
+	e.uv(uint64(len(vs)) << 1)
 	for _, v := range vs {
-		e.ref(v.Name)
-		e.fpval(v.FP, v.Value)
+		ref := e.names.ref(v.Name) << fieldModeBits
+		a := agreedField(e.agreed, v.Name)
+		switch {
+		case a != nil && a.FP == v.FP && v.Value == nil:
+			e.uv(ref | fieldAgreedFP)
+		case a != nil && a.FP == v.FP && a.Value != nil && bytes.Equal(a.Value, v.Value):
+			e.uv(ref | fieldAgreedFPVal)
+		case v.Value == nil:
+			e.uv(ref | fieldFP)
+			e.fp(v.FP)
+		default:
+			e.uv(ref | fieldExplicit)
+			e.val(v.FP, v.Value)
+		}
 	}
 }
 
+// agreedOrder tells whether the fields are agreed fields without values, each named
+// as the first agreed field of its name, in the agreed order, among the first 64;
+// and if so which (bit i: agreed field i).
+func agreedOrder(vs []resolver.Value, agreed []resolver.AgreedField) (uint64, bool) {
+	if len(vs) == 0 {
+		return 0, false
+	}
+	var mask uint64
+	prev := -1
+	for _, v := range vs {
+		i := agreedIndex(agreed, v.Name)
+		if v.Value != nil || i <= prev || i >= 64 {
+			return 0, false
+		}
+		mask |= 1 << i
+		prev = i
+	}
+	return mask, true
+}
+
+// agreedIndex returns the index of the first agreed field of that name, or -1.
+func agreedIndex(agreed []resolver.AgreedField, name string) int {
+	for i := range agreed {
+		if agreed[i].Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// keyIsRecord tells how a key repeats the record ID: flagKeyRecord, flagKeyQuoted,
+// or 0 when it does not (several fields, a fingerprint that is not the value's).
+func keyIsRecord(st *resolver.State) uint64 {
+	if len(st.Key) != 1 {
+		return 0
+	}
+	k := st.Key[0]
+	switch {
+	case k.Value == nil || resolver.Fingerprint(k.Value) != k.FP:
+		return 0
+	case string(k.Value) == st.Record:
+		return flagKeyRecord
+	case len(k.Value) == len(st.Record)+2 && plainJSONString(k.Value) && string(k.Value[1:len(k.Value)-1]) == st.Record:
+		return flagKeyQuoted
+	}
+	return 0
+}
+
 func (e *encoder) body(st *resolver.State) {
-	e.str(st.Record)
+	e.base, e.agreed = st.LoopStartMs, st.Agreed
 	var flags uint64
 	if st.Deleted {
 		flags |= flagDeleted
@@ -222,8 +446,18 @@ func (e *encoder) body(st *resolver.State) {
 	if st.Unconfirmed != "" {
 		flags |= flagUnconfirm
 	}
+	if st.DeletedMs != 0 {
+		flags |= flagDeletedMs
+	}
+	if len(st.Pending) > 0 {
+		flags |= flagPending
+	}
+	key := keyIsRecord(st)
+	flags |= key
 	e.uv(flags)
-	e.sv(st.DeletedMs)
+	if st.DeletedMs != 0 {
+		e.sv(st.DeletedMs)
+	}
 	e.sv(st.LoopStartMs)
 	e.uv(uint64(st.LoopApplies))
 	if st.Sent != 0 {
@@ -232,19 +466,29 @@ func (e *encoder) body(st *resolver.State) {
 	if st.Unconfirmed != "" {
 		e.str(st.Unconfirmed)
 	}
-	e.values(st.Key)
-	e.agreed(st.Agreed)
+	if key != 0 {
+		e.ref(st.Key[0].Name)
+	} else {
+		e.uv(uint64(len(st.Key)))
+		for _, v := range st.Key {
+			e.ref(v.Name)
+			e.val(v.FP, v.Value)
+		}
+	}
+	e.agreedFields(st.Agreed)
 	e.uv(uint64(len(st.Systems)))
 	for i := range st.Systems {
-		e.system(&st.Systems[i], st.Agreed)
+		e.system(&st.Systems[i])
 	}
-	e.uv(uint64(len(st.Pending)))
+	if len(st.Pending) > 0 {
+		e.uv(uint64(len(st.Pending)))
+	}
 	for _, p := range st.Pending {
 		e.ref(p.System)
 		e.sv(p.TsUs)
 		e.pos(p.Position)
 		e.sv(p.DeadlineMs)
-		e.values(p.Fields)
+		e.fields(p.Fields)
 	}
 	if h := st.Hold; h != nil {
 		e.str(h.EntryID)
@@ -256,19 +500,103 @@ func (e *encoder) body(st *resolver.State) {
 	}
 }
 
-func (e *encoder) agreed(fields []resolver.AgreedField) {
-	e.uv(uint64(len(fields)))
-	var prevTs int64
+func wholeMs(fields []resolver.AgreedField) bool {
 	for _, a := range fields {
-		e.ref(a.Name)
-		e.ref(a.Writer)
-		e.sv(a.TsUs - prevTs) // wraps on overflow; the decoder wraps it back
-		prevTs = a.TsUs
-		e.fpval(a.FP, a.Value)
+		if a.TsUs%1000 != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// plainValues tells whether every agreed value is a JSON string without escapes,
+// with the value's own fingerprint: each is then its inner bytes, and their length
+// shares a byte with the field's flags.
+func plainValues(fields []resolver.AgreedField) bool {
+	for _, a := range fields {
+		if !plainJSONString(a.Value) || resolver.Fingerprint(a.Value) != a.FP {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *encoder) agreedFields(fields []resolver.AgreedField) {
+	ms := len(fields) > 0 && wholeMs(fields)
+	plain := len(fields) > 0 && plainValues(fields)
+	head := uint64(len(fields)) << 2
+	if ms {
+		head |= agreedWholeMs
+	}
+	if plain {
+		head |= agreedPlain
+	}
+	e.uv(head)
+	// The names first, in order, so that names new to the table get consecutive
+	// indexes (and the next agreed name is usually the previous one's index+1).
+	for _, a := range fields {
+		e.names.ref(a.Name)
+	}
+	prevTs := e.base * 1000 // wraps on overflow; the decoder wraps it back
+	if ms {
+		prevTs = e.base
+	}
+	var prevRef uint64
+	for i, a := range fields {
+		ref, ts := e.names.ref(a.Name), a.TsUs
+		if ms {
+			ts /= 1000
+		}
+		var flags uint64
+		if i > 0 {
+			if ref == prevRef+1 {
+				flags |= agreedNextName
+			}
+			if a.Writer == fields[i-1].Writer {
+				flags |= agreedSameWriter
+			}
+			if ts == prevTs {
+				flags |= agreedSameTime
+			}
+		}
+		if plain {
+			e.uv(uint64(len(a.Value)-2)<<3 | flags)
+		} else {
+			e.uv(flags)
+		}
+		if flags&agreedNextName == 0 {
+			e.uv(ref)
+		}
+		if flags&agreedSameWriter == 0 {
+			e.ref(a.Writer)
+		}
+		if flags&agreedSameTime == 0 {
+			e.sv(ts - prevTs)
+		}
+		prevRef, prevTs = ref, ts
+		if plain {
+			e.buf = append(e.buf, a.Value[1:len(a.Value)-1]...)
+		} else {
+			e.val(a.FP, a.Value)
+		}
 	}
 }
 
-func (e *encoder) system(ss *resolver.SystemState, agreed []resolver.AgreedField) {
+// seenIsAgreed tells whether a system shows exactly the agreed image: its seen
+// fields are the agreed ones, in their order, with their fingerprints.
+func seenIsAgreed(seen []resolver.SeenField, agreed []resolver.AgreedField) bool {
+	if len(seen) == 0 || len(seen) != len(agreed) {
+		return false
+	}
+	for i := range seen {
+		if seen[i].Name != agreed[i].Name || seen[i].FP != agreed[i].FP {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *encoder) system(ss *resolver.SystemState) {
 	e.ref(ss.Name)
 	var flags uint64
 	if ss.Known {
@@ -283,21 +611,32 @@ func (e *encoder) system(ss *resolver.SystemState, agreed []resolver.AgreedField
 	if ss.MarkerFP != 0 {
 		flags |= sysMarker
 	}
+	if len(ss.InFlight) > 0 {
+		flags |= sysInFlight
+	}
+	seenAgreed := seenIsAgreed(ss.Seen, e.agreed)
+	if seenAgreed {
+		flags |= sysSeenAgreed
+	}
 	e.uv(flags)
 	e.pos(ss.Pos)
-	e.uv(uint64(len(ss.Seen)))
-	for _, f := range ss.Seen {
-		ref := e.lookup(f.Name) << 1
-		if fp, ok := agreedFP(agreed, f.Name); ok && fp == f.FP {
-			e.uv(ref | 1)
-			continue
+	if !seenAgreed {
+		e.uv(uint64(len(ss.Seen)))
+		for _, f := range ss.Seen {
+			ref := e.names.ref(f.Name) << 1
+			if a := agreedField(e.agreed, f.Name); a != nil && a.FP == f.FP {
+				e.uv(ref | 1)
+				continue
+			}
+			e.uv(ref)
+			e.fp(f.FP)
 		}
-		e.uv(ref)
-		e.fp(f.FP)
 	}
-	e.uv(uint64(len(ss.InFlight)))
+	if len(ss.InFlight) > 0 {
+		e.uv(uint64(len(ss.InFlight)))
+	}
 	for _, a := range ss.InFlight {
-		e.str(a.EventID)
+		e.eid(a.EventID)
 		var aflags uint64
 		if a.Delete {
 			aflags |= applyDelete
@@ -314,15 +653,15 @@ func (e *encoder) system(ss *resolver.SystemState, agreed []resolver.AgreedField
 		e.uv(aflags)
 		e.ref(a.Origin)
 		e.sv(a.TsUs)
-		e.sv(a.SentMs)
-		e.values(a.Fields)
+		e.sv(a.SentMs - e.base)
+		e.fields(a.Fields)
 	}
 	if len(ss.Landed) > 0 {
 		e.uv(uint64(len(ss.Landed)))
 		for _, l := range ss.Landed {
-			e.str(l.EventID)
-			e.sv(l.SentMs)
-			e.values(l.Fields)
+			e.eid(l.EventID)
+			e.sv(l.SentMs - e.base)
+			e.fields(l.Fields)
 		}
 	}
 	if ss.MarkerFP != 0 {
@@ -330,15 +669,15 @@ func (e *encoder) system(ss *resolver.SystemState, agreed []resolver.AgreedField
 	}
 }
 
-// agreedFP returns the fingerprint of the first agreed field of that name. Encoder
-// and decoder both use it, so a state with repeated names still round-trips.
-func agreedFP(agreed []resolver.AgreedField, name string) (uint64, bool) {
+// agreedField returns the first agreed field of that name, or nil. Encoder and
+// decoder both use it, so a state with repeated names still round-trips.
+func agreedField(agreed []resolver.AgreedField, name string) *resolver.AgreedField {
 	for i := range agreed {
 		if agreed[i].Name == name {
-			return agreed[i].FP, true
+			return &agreed[i]
 		}
 	}
-	return 0, false
+	return nil
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -346,20 +685,44 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-// UnmarshalState decodes a state written by MarshalState into st, replacing all of
-// its contents; st.Version is left 0 (the store sets it). The decoded state shares no
-// memory with b. Truncated, damaged or unknown input gives an error wrapping
-// ErrCorrupt, never a panic, and leaves st zero.
+// UnmarshalState decodes a state written by MarshalState (format 2, or format 1 of
+// earlier versions) into st, replacing all of its contents; st.Version is left 0
+// (the store sets it). The decoded state shares no memory with b. Truncated, damaged
+// or unknown input gives an error wrapping ErrCorrupt, never a panic, and leaves st
+// zero.
 func UnmarshalState(b []byte, st *resolver.State) error {
+	return unmarshal(b, "", nil, st)
+}
+
+// unmarshalStored decodes what the Redis store keeps of record: format 3, whose
+// names are indexes of names, or the formats UnmarshalState reads.
+func unmarshalStored(b []byte, record string, names []string, st *resolver.State) error {
+	return unmarshal(b, record, names, st)
+}
+
+func unmarshal(b []byte, record string, names []string, st *resolver.State) error {
 	*st = resolver.State{}
 	if len(b) == 0 {
 		return fmt.Errorf("%w: empty", ErrCorrupt)
 	}
-	if b[0] != formatV1 {
-		return fmt.Errorf("%w: format version %d, this build reads %d", ErrCorrupt, b[0], formatV1)
-	}
 	d := decoder{b: b, off: 1}
-	d.state(st)
+	switch b[0] {
+	case formatV1:
+		d.stateV1(st)
+	case formatV2:
+		d.table()
+		st.Record = d.str()
+		d.state(st)
+	case formatV3:
+		if names == nil {
+			return fmt.Errorf("%w: format %d is the Redis store's, which needs its partition's names", ErrCorrupt, b[0])
+		}
+		d.names = names
+		st.Record = record
+		d.state(st)
+	default:
+		return fmt.Errorf("%w: format version %d, this build reads %d to %d", ErrCorrupt, b[0], formatV1, formatV3)
+	}
 	if d.err == nil && d.off != len(b) {
 		d.fail("%d trailing bytes", len(b)-d.off)
 	}
@@ -373,10 +736,12 @@ func UnmarshalState(b []byte, st *resolver.State) error {
 // decoder reads an encoded state. The first error sticks: later reads return zero
 // values, so decoding code needs no error check after every field.
 type decoder struct {
-	b     []byte
-	off   int
-	names []string
-	err   error
+	b      []byte
+	off    int
+	names  []string
+	err    error
+	base   int64
+	agreed []resolver.AgreedField
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -426,8 +791,9 @@ func (d *decoder) fp() uint64 {
 
 // count reads a number of elements, each of which takes at least one byte, so a
 // corrupt count cannot make the decoder allocate more than the input's size.
-func (d *decoder) count() int {
-	n := d.uv()
+func (d *decoder) count() int { return d.checkCount(d.uv()) }
+
+func (d *decoder) checkCount(n uint64) int {
 	if n > uint64(len(d.b)-d.off) {
 		d.fail("count %d exceeds the %d bytes left", n, len(d.b)-d.off)
 		return 0
@@ -447,28 +813,48 @@ func (d *decoder) bytes(n uint64) []byte {
 
 func (d *decoder) str() string { return string(d.bytes(d.uv())) }
 
-func (d *decoder) fpval() (uint64, []byte) {
+func (d *decoder) val() (uint64, []byte) {
 	head := d.uv()
-	n, derived := head>>1, head&1 != 0
-	if n == 0 {
-		if derived {
-			d.fail("derived fingerprint of no value")
+	if head&valPresent == 0 {
+		if head != 0 {
+			d.fail("value flags %#x without a value", head)
 		}
 		return d.fp(), nil
 	}
-	v := append([]byte{}, d.bytes(n-1)...)
+	body := d.bytes(head >> 3)
 	if d.err != nil {
 		return 0, nil
 	}
-	if derived {
+	var v []byte
+	if head&valQuoted != 0 {
+		v = make([]byte, 0, len(body)+2)
+		v = append(append(append(v, '"'), body...), '"')
+	} else {
+		v = append(make([]byte, 0, len(body)), body...)
+	}
+	if head&valDerived != 0 {
 		return resolver.Fingerprint(v), v
 	}
 	return d.fp(), v
 }
 
+func (d *decoder) eid() string {
+	n := d.uv()
+	if n == 0 {
+		b := d.bytes(binaryEventIDSize)
+		if d.err != nil {
+			return ""
+		}
+		return hex.EncodeToString(b)
+	}
+	return string(d.bytes(n - 1))
+}
+
 func (d *decoder) name(ref uint64) string {
 	if ref >= uint64(len(d.names)) {
-		d.fail("name %d of a table of %d", ref, len(d.names))
+		if d.err == nil {
+			d.err = fmt.Errorf("%w: at byte %d: %w: %d of a table of %d", ErrCorrupt, d.off, errUnknownName, ref, len(d.names))
+		}
 		return ""
 	}
 	return d.names[ref]
@@ -499,26 +885,82 @@ func (d *decoder) pos() codecs.Position {
 	return p
 }
 
-func (d *decoder) values() []resolver.Value {
-	n := d.count()
+func (d *decoder) fields() []resolver.Value {
+	head := d.uv()
+	if head&1 != 0 { // fields that repeat the agreed image take no byte: no count check
+		if head>>1 > 64 {
+			d.fail("%d agreed fields of at most 64", head>>1)
+			return nil
+		}
+		return d.agreedOrderFields(int(head >> 1))
+	}
+	n := d.checkCount(head >> 1)
 	if n == 0 {
 		return nil
 	}
 	vs := make([]resolver.Value, n)
 	for i := range vs {
-		vs[i].Name = d.ref()
-		vs[i].FP, vs[i].Value = d.fpval()
+		head := d.uv()
+		v := &vs[i]
+		v.Name = d.name(head >> fieldModeBits)
+		mode := head & (1<<fieldModeBits - 1)
+		switch mode {
+		case fieldExplicit:
+			v.FP, v.Value = d.val()
+			continue
+		case fieldFP:
+			v.FP = d.fp()
+			continue
+		}
+		a := agreedField(d.agreed, v.Name)
+		if a == nil {
+			d.fail("field %q refers to an agreed field that is absent", v.Name)
+			continue
+		}
+		v.FP = a.FP
+		if mode == fieldAgreedFPVal {
+			if a.Value == nil {
+				d.fail("field %q refers to the agreed value, which is absent", v.Name)
+			}
+			v.Value = append([]byte{}, a.Value...)
+		}
+	}
+	return vs
+}
+
+func (d *decoder) agreedOrderFields(n int) []resolver.Value {
+	mask, same := d.uv(), d.uv()
+	if d.err != nil {
+		return nil
+	}
+	if n == 0 || bits.OnesCount64(mask) != n || same&^mask != 0 || bits.Len64(mask) > len(d.agreed) {
+		d.fail("agreed fields %#x (%#x the agreed fingerprint) of %d, %d agreed", mask, same, n, len(d.agreed))
+		return nil
+	}
+	vs := make([]resolver.Value, 0, n)
+	for i := range bits.Len64(mask) {
+		if mask&(1<<i) == 0 {
+			continue
+		}
+		v := resolver.Value{Name: d.agreed[i].Name, FP: d.agreed[i].FP}
+		if same&(1<<i) == 0 {
+			v.FP = d.fp()
+		}
+		vs = append(vs, v)
 	}
 	return vs
 }
 
 func (d *decoder) state(st *resolver.State) {
-	d.table()
-	st.Record = d.str()
-	flags := d.flags(stateFlagsMask)
+	flags := d.flags(stateFlagsMask2)
 	st.Deleted = flags&flagDeleted != 0
-	st.DeletedMs = d.sv()
+	if flags&flagDeletedMs != 0 {
+		if st.DeletedMs = d.sv(); st.DeletedMs == 0 {
+			d.fail("a DeletedMs flag with a DeletedMs of 0")
+		}
+	}
 	st.LoopStartMs = d.sv()
+	d.base = st.LoopStartMs
 	loops := d.uv()
 	if loops > 1<<32-1 {
 		d.fail("loop count %d", loops)
@@ -530,15 +972,20 @@ func (d *decoder) state(st *resolver.State) {
 	if flags&flagUnconfirm != 0 {
 		st.Unconfirmed = d.str()
 	}
-	st.Key = d.values()
-	st.Agreed = d.agreed()
+	d.key(st, flags&(flagKeyRecord|flagKeyQuoted))
+	st.Agreed = d.agreedFields()
+	d.agreed = st.Agreed
 	if n := d.count(); n > 0 {
 		st.Systems = make([]resolver.SystemState, n)
 		for i := range st.Systems {
-			d.system(&st.Systems[i], st.Agreed)
+			d.system(&st.Systems[i])
 		}
 	}
-	if n := d.count(); n > 0 {
+	if flags&flagPending != 0 {
+		n := d.count()
+		if n == 0 {
+			d.fail("a pending flag without a pending change")
+		}
 		st.Pending = make([]resolver.Pending, n)
 		for i := range st.Pending {
 			p := &st.Pending[i]
@@ -546,21 +993,52 @@ func (d *decoder) state(st *resolver.State) {
 			p.TsUs = d.sv()
 			p.Position = d.pos()
 			p.DeadlineMs = d.sv()
-			p.Fields = d.values()
+			p.Fields = d.fields()
 		}
 	}
-	if flags&flagHold != 0 {
-		st.Hold = &resolver.Hold{EntryID: d.str(), Record: flags&flagHoldRecord != 0}
+	d.hold(st, flags)
+}
+
+func (d *decoder) key(st *resolver.State, mode uint64) {
+	switch mode {
+	case 0:
 		if n := d.count(); n > 0 {
-			st.Hold.Fields = make([]string, n)
-			for i := range st.Hold.Fields {
-				st.Hold.Fields[i] = d.ref()
+			st.Key = make([]resolver.Value, n)
+			for i := range st.Key {
+				st.Key[i].Name = d.ref()
+				st.Key[i].FP, st.Key[i].Value = d.val()
 			}
 		}
-		st.Hold.Changes = uint32(d.uv())
-	} else if flags&flagHoldRecord != 0 {
-		d.fail("whole-record hold flag without a hold")
+		return
+	case flagKeyRecord:
+		st.Key = []resolver.Value{{Name: d.ref(), Value: []byte(st.Record)}}
+	case flagKeyQuoted:
+		if !plainJSONString([]byte(`"` + st.Record + `"`)) {
+			d.fail("a key of the record as a JSON string, which %q needs escapes to be", st.Record)
+		}
+		st.Key = []resolver.Value{{Name: d.ref(), Value: []byte(`"` + st.Record + `"`)}}
+	default:
+		d.fail("both key flags")
+		return
 	}
+	st.Key[0].FP = resolver.Fingerprint(st.Key[0].Value)
+}
+
+func (d *decoder) hold(st *resolver.State, flags uint64) {
+	if flags&flagHold == 0 {
+		if flags&flagHoldRecord != 0 {
+			d.fail("whole-record hold flag without a hold")
+		}
+		return
+	}
+	st.Hold = &resolver.Hold{EntryID: d.str(), Record: flags&flagHoldRecord != 0}
+	if n := d.count(); n > 0 {
+		st.Hold.Fields = make([]string, n)
+		for i := range st.Hold.Fields {
+			st.Hold.Fields[i] = d.ref()
+		}
+	}
+	st.Hold.Changes = uint32(d.uv())
 }
 
 // table reads the string table into one string that every name is a slice of: one
@@ -587,31 +1065,79 @@ func (d *decoder) table() {
 	}
 }
 
-func (d *decoder) agreed() []resolver.AgreedField {
-	n := d.count()
+func (d *decoder) agreedFields() []resolver.AgreedField {
+	head := d.uv()
+	n, ms, plain := d.checkCount(head>>2), head&agreedWholeMs != 0, head&agreedPlain != 0
 	if n == 0 {
+		if head != 0 {
+			d.fail("agreed head %#x", head)
+		}
 		return nil
 	}
 	fields := make([]resolver.AgreedField, n)
-	var prevTs int64
+	prevTs := d.base * 1000
+	if ms {
+		prevTs = d.base
+	}
+	var prevRef uint64
 	for i := range fields {
 		a := &fields[i]
-		a.Name = d.ref()
-		a.Writer = d.ref()
-		a.TsUs = prevTs + d.sv()
-		prevTs = a.TsUs
-		a.FP, a.Value = d.fpval()
+		var flags, plainLen uint64
+		if plain {
+			flags = d.uv()
+			flags, plainLen = flags&agreedFlagsMask, flags>>3
+		} else {
+			flags = d.flags(agreedFlagsMask)
+		}
+		if i == 0 && flags != 0 {
+			d.fail("the first agreed field refers to a previous one")
+		}
+		ref := prevRef + 1
+		if flags&agreedNextName == 0 {
+			ref = d.uv()
+		}
+		a.Name = d.name(ref)
+		if flags&agreedSameWriter == 0 {
+			a.Writer = d.ref()
+		} else if i > 0 {
+			a.Writer = fields[i-1].Writer
+		}
+		ts := prevTs
+		if flags&agreedSameTime == 0 {
+			ts += d.sv()
+		}
+		prevRef, prevTs = ref, ts
+		a.TsUs = ts
+		if ms {
+			a.TsUs = ts * 1000
+		}
+		if !plain {
+			a.FP, a.Value = d.val()
+			continue
+		}
+		inner := d.bytes(plainLen)
+		a.Value = make([]byte, 0, len(inner)+2)
+		a.Value = append(append(append(a.Value, '"'), inner...), '"')
+		a.FP = resolver.Fingerprint(a.Value)
 	}
 	return fields
 }
 
-func (d *decoder) system(ss *resolver.SystemState, agreed []resolver.AgreedField) {
+func (d *decoder) system(ss *resolver.SystemState) {
 	ss.Name = d.ref()
-	flags := d.flags(sysFlagsMask)
+	flags := d.flags(sysFlagsMask2)
 	ss.Known = flags&sysKnown != 0
 	ss.Deleted = flags&sysDeleted != 0
 	ss.Pos = d.pos()
-	if n := d.count(); n > 0 {
+	if flags&sysSeenAgreed != 0 {
+		if len(d.agreed) == 0 {
+			d.fail("seen as agreed without an agreed image")
+		}
+		ss.Seen = make([]resolver.SeenField, len(d.agreed))
+		for i, a := range d.agreed {
+			ss.Seen[i] = resolver.SeenField{Name: a.Name, FP: a.FP}
+		}
+	} else if n := d.count(); n > 0 {
 		ss.Seen = make([]resolver.SeenField, n)
 		for i := range ss.Seen {
 			ref := d.uv()
@@ -621,18 +1147,23 @@ func (d *decoder) system(ss *resolver.SystemState, agreed []resolver.AgreedField
 				f.FP = d.fp()
 				continue
 			}
-			fp, ok := agreedFP(agreed, f.Name)
-			if !ok && d.err == nil {
+			a := agreedField(d.agreed, f.Name)
+			if a == nil {
 				d.fail("seen field %q refers to an agreed field that is absent", f.Name)
+				continue
 			}
-			f.FP = fp
+			f.FP = a.FP
 		}
 	}
-	if n := d.count(); n > 0 {
+	if flags&sysInFlight != 0 {
+		n := d.count()
+		if n == 0 {
+			d.fail("an in-flight flag without an apply in flight")
+		}
 		ss.InFlight = make([]resolver.Apply, n)
 		for i := range ss.InFlight {
 			a := &ss.InFlight[i]
-			a.EventID = d.str()
+			a.EventID = d.eid()
 			af := d.flags(applyFlagsMask)
 			a.Delete = af&applyDelete != 0
 			a.Expired = af&applyExpired != 0
@@ -640,21 +1171,21 @@ func (d *decoder) system(ss *resolver.SystemState, agreed []resolver.AgreedField
 			a.Recreate = af&applyRecreate != 0
 			a.Origin = d.ref()
 			a.TsUs = d.sv()
-			a.SentMs = d.sv()
-			a.Fields = d.values()
+			a.SentMs = d.base + d.sv()
+			a.Fields = d.fields()
 		}
 	}
 	if flags&sysLanded != 0 {
 		n := d.count()
 		if n == 0 {
-			d.fail("landed flag without any landed apply") // MarshalState never writes one: not canonical
+			d.fail("landed flag without any landed apply") // the encoder never writes one: not canonical
 		}
 		ss.Landed = make([]resolver.Landed, n)
 		for i := range ss.Landed {
 			l := &ss.Landed[i]
-			l.EventID = d.str()
-			l.SentMs = d.sv()
-			l.Fields = d.values()
+			l.EventID = d.eid()
+			l.SentMs = d.base + d.sv()
+			l.Fields = d.fields()
 		}
 	}
 	if flags&sysMarker != 0 {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -19,26 +20,44 @@ import (
 //
 // Key layout: every key of one input partition carries the hash tag
 // {<name>:p<partition>}, so a partition lives in one hash slot and one script can
-// check its fence and compare-and-set every record of a batch atomically:
+// check its fence and write every record of a batch atomically:
 //
 //	{<name>:p<partition>}:fence       "<generation>:<epoch>", decimal
 //	{<name>:p<partition>}:outbox      the last batch's Outbox (see outbox.go)
-//	{<name>:p<partition>}:s:<record>  version (8 bytes big-endian) + MarshalState
+//	{<name>:p<partition>}:names       the name dictionary of the states (names.go)
+//	{<name>:p<partition>}:s:<record>  the state in format 3 (encoding.go); states
+//	                                  written before are version (8 bytes
+//	                                  big-endian) + format 1, read as such and
+//	                                  rewritten in format 3 by the next Put
 //
-// Get is one MGET; Put, Claim and Delivered are one EVALSHA each (EVAL when the
-// server does not have the script cached yet). Generations and epochs are compared as
-// Lua numbers: exact within ±2^53, far beyond Kafka's int32 generation ids.
+// Get is one MGET (with an LRANGE of the names the first time, or when a state uses
+// a name appended by another process since); Put, Claim and Delivered are one
+// EVALSHA each (EVAL when the server does not have the script cached yet).
+// Generations and epochs are compared as Lua numbers: exact within ±2^53, far beyond
+// Kafka's int32 generation ids.
+//
+// No version is stored with a state and Put compares none: the partition fence
+// already makes one writer per partition (every Claim takes a new epoch and put.lua
+// refuses any other, atomically with the writes), and that writer reads and writes
+// its partition's records one batch after another, so a per-record compare-and-set
+// could only ever fail for a writer the fence refuses anyway. It cost 8 bytes per
+// state and a GET per record in the script. Get returns Version 1 for every stored
+// state (a format-1 state, the version it was stored with), so 0 still means "never
+// stored".
 //
 // A Redis is safe for concurrent use. name must not start with '}' (config names are
 // [A-Za-z0-9._-]+), or the hash tag would be empty and keys would spread over slots.
 type Redis struct {
 	client redis.UniversalClient
 	name   string
+
+	dictsMu sync.Mutex
+	dicts   map[int32]*dictionary // partition -> cached name dictionary
 }
 
 // NewRedis returns a Store keeping its keys under name (the config's name) in client.
 func NewRedis(client redis.UniversalClient, name string) *Redis {
-	return &Redis{client: client, name: name}
+	return &Redis{client: client, name: name, dicts: map[int32]*dictionary{}}
 }
 
 var (
@@ -60,13 +79,18 @@ var (
 
 // Script replies: the first element says what happened.
 const (
-	replyOK       = 0
-	replyFenced   = 1 // {1, stored fence} ({1, stored fence, outbox} from Claim)
-	replyConflict = 2 // {2, 1-based index of the write, stored version (8 bytes)}
+	replyOK     = 0
+	replyFenced = 1 // {1, stored fence} ({1, stored fence, outbox} from Claim)
+	replyNames  = 3 // {3, length of the name dictionary}: encoded against another
 )
 
-// versionLen is the size of the version prefix of a stored state.
+// versionLen is the size of the version prefix of a state stored in format 1.
 const versionLen = 8
+
+// putAttempts bounds how often Put encodes a batch again after the name dictionary
+// grew under it (another process appending names to the same partition, which only
+// a process that lost the partition would do, and then the fence refuses it).
+const putAttempts = 3
 
 // partitionTag returns "{<name>:p<partition>}", the prefix of every key of the partition.
 func (r *Redis) partitionTag(partition int32) string {
@@ -158,13 +182,29 @@ func (r *Redis) Get(ctx context.Context, partition int32, records []string) ([]*
 	for i, rec := range records {
 		keys[i] = r.StateKey(partition, rec)
 	}
-	vals, err := r.client.MGet(ctx, keys...).Result()
+	d := r.dict(partition)
+	names, loaded := d.snapshot()
+	var vals []any
+	var err error
+	if loaded {
+		vals, err = r.client.MGet(ctx, keys...).Result()
+	} else { // the first read of the partition: its names in the same round trip
+		pipe := r.client.Pipeline()
+		mget := pipe.MGet(ctx, keys...)
+		lrange := pipe.LRange(ctx, r.NamesKey(partition), 0, -1)
+		if _, err = pipe.Exec(ctx); err == nil {
+			d.set(lrange.Val())
+			names, _ = d.snapshot()
+			vals = mget.Val()
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("state: reading %d states of partition %d from Redis: %w", len(records), partition, err)
 	}
 	if len(vals) != len(keys) {
 		return nil, fmt.Errorf("state: MGET of %d keys returned %d values", len(keys), len(vals))
 	}
+	reloaded := false
 	for i, v := range vals {
 		if v == nil {
 			continue
@@ -173,25 +213,48 @@ func (r *Redis) Get(ctx context.Context, partition int32, records []string) ([]*
 		if !ok {
 			return nil, fmt.Errorf("state: MGET returned a %T for %s", v, keys[i])
 		}
-		st, err := decodeStored(s)
+		st, err := decodeStored(s, records[i], names)
+		if err != nil && !reloaded && errors.Is(err, errUnknownName) {
+			// A name appended since the dictionary was cached (by an earlier owner of
+			// the partition): read it again, once per Get.
+			if err := r.load(ctx, partition, d); err != nil {
+				return nil, err
+			}
+			names, _ = d.snapshot()
+			reloaded = true
+			st, err = decodeStored(s, records[i], names)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("state: %s: %w", keys[i], err)
 		}
-		st.Record = records[i]
 		out[i] = st
 	}
 	return out, nil
 }
 
-func decodeStored(s string) (*resolver.State, error) {
-	if len(s) < versionLen {
-		return nil, fmt.Errorf("%w: %d bytes, shorter than the version", ErrCorrupt, len(s))
-	}
+// decodeStored decodes a stored value: format 3, or the version prefix and format 1
+// that states were stored as before (a version below 2^56 starts with a zero byte,
+// which no format byte is).
+func decodeStored(s, record string, names []string) (*resolver.State, error) {
 	st := new(resolver.State)
+	if names == nil {
+		names = []string{} // a dictionary that is empty so far: unknown names, not "no dictionary"
+	}
+	if len(s) > 0 && s[0] == formatV3 {
+		if err := unmarshalStored([]byte(s), record, names, st); err != nil {
+			return nil, err
+		}
+		st.Version = 1
+		return st, nil
+	}
+	if len(s) < versionLen || s[0] != 0 {
+		return nil, fmt.Errorf("%w: %d bytes, neither format 3 nor a version and format 1", ErrCorrupt, len(s))
+	}
 	if err := UnmarshalState([]byte(s[versionLen:]), st); err != nil {
 		return nil, err
 	}
-	st.Version = binary.BigEndian.Uint64([]byte(s[:versionLen]))
+	st.Version = max(binary.BigEndian.Uint64([]byte(s[:versionLen])), 1)
+	st.Record = record
 	return st, nil
 }
 
@@ -206,36 +269,35 @@ func (r *Redis) DriftKey(partition int32, system string) string {
 
 // Put implements Store: one script call (see put.lua for its keys and arguments).
 func (r *Redis) Put(ctx context.Context, f Fence, writes []Write, box *Outbox) error {
-	n := len(writes)
-	keys := make([]string, 4, 4+n+4)
-	keys[0], keys[1], keys[2], keys[3] = r.FenceKey(f.Partition), r.DueKey(f.Partition), r.CountsKey(f.Partition), r.OutboxKey(f.Partition)
-	args := make([]any, 3, 3+4*n+8)
-	args[0], args[1], args[2] = f.Epoch, "", n
+	d := r.dict(f.Partition)
+	if _, loaded := d.snapshot(); !loaded && len(writes) > 0 {
+		if err := r.load(ctx, f.Partition, d); err != nil {
+			return err
+		}
+	}
 	if box != nil {
 		box.Epoch = f.Epoch
-		args[1] = box.marshal()
 	}
-	for _, w := range writes {
-		keys = append(keys, r.StateKey(f.Partition, w.State.Record))
-		due, val := "0", any("")
-		if w.DueMs > 0 && !w.Delete {
-			due = strconv.FormatInt(w.DueMs, 10)
+	for attempt := 1; ; attempt++ {
+		keys, args, added := r.putArgs(f, writes, box, d)
+		res, err := putScript.Run(ctx, r.client, keys, args...).Slice()
+		if err != nil {
+			return fmt.Errorf("state: writing %d states of partition %d to Redis: %w", len(writes), f.Partition, err)
 		}
-		if !w.Delete {
-			val = MarshalState(versionBytes(w.State.Version+1), w.State)
+		if err := fenceReply(f, res); err != nil {
+			return err
 		}
-		args = append(args, versionBytes(w.State.Version), val, due, w.State.Record)
-	}
-	keys, args = r.parityArgs(f.Partition, writes, keys, args)
-	res, err := putScript.Run(ctx, r.client, keys, args...).Slice()
-	if err != nil {
-		return fmt.Errorf("state: writing %d states of partition %d to Redis: %w", len(writes), f.Partition, err)
-	}
-	if err := fenceReply(f, res); err != nil {
-		return err
-	}
-	if code, _ := res[0].(int64); code == replyConflict {
-		return conflictReply(writes, res)
+		if code, _ := res[0].(int64); code == replyNames {
+			if attempt == putAttempts {
+				return fmt.Errorf("state: the name dictionary of partition %d kept changing during %d writes", f.Partition, attempt)
+			}
+			if err := r.load(ctx, f.Partition, d); err != nil {
+				return err
+			}
+			continue
+		}
+		d.appended(added)
+		break
 	}
 	for _, w := range writes {
 		if w.Delete {
@@ -247,14 +309,49 @@ func (r *Redis) Put(ctx context.Context, f Fence, writes []Write, box *Outbox) e
 	return nil
 }
 
-func generation(f Fence) string { return strconv.FormatInt(f.Generation, 10) }
-
-func versionBytes(v uint64) []byte {
-	return binary.BigEndian.AppendUint64(make([]byte, 0, 256), v)
+// putArgs encodes a batch against the partition's dictionary as cached.
+func (r *Redis) putArgs(f Fence, writes []Write, box *Outbox, d *dictionary) ([]string, []any, *batchNames) {
+	n := len(writes)
+	keys := make([]string, 5, 5+n+4)
+	keys[0], keys[1], keys[2], keys[3], keys[4] = r.FenceKey(f.Partition), r.DueKey(f.Partition), r.CountsKey(f.Partition),
+		r.OutboxKey(f.Partition), r.NamesKey(f.Partition)
+	vals := make([]any, n)
+	d.mu.Lock()
+	names := &batchNames{d: d, base: len(d.names)}
+	for i, w := range writes {
+		if !w.Delete {
+			vals[i] = marshalStored(make([]byte, 0, 256), w.State, names)
+		}
+	}
+	d.mu.Unlock()
+	args := make([]any, 5, 5+len(names.added)+3*n+8)
+	args[0], args[1], args[2], args[3], args[4] = f.Epoch, "", n, names.base, len(names.added)
+	if box != nil {
+		args[1] = box.marshal()
+	}
+	for _, name := range names.added {
+		args = append(args, name)
+	}
+	for i, w := range writes {
+		keys = append(keys, r.StateKey(f.Partition, w.State.Record))
+		due, val := "0", vals[i]
+		if w.DueMs > 0 && !w.Delete {
+			due = strconv.FormatInt(w.DueMs, 10)
+		}
+		if w.Delete {
+			val = ""
+		}
+		args = append(args, val, due, w.State.Record)
+	}
+	keys, args = r.parityArgs(f.Partition, writes, keys, args)
+	return keys, args, names
 }
 
+func generation(f Fence) string { return strconv.FormatInt(f.Generation, 10) }
+
 // fenceReply interprets a script's reply as far as the fence goes: nil for OK and
-// for a version conflict (left to the caller), ErrFenced, or an unexpected reply.
+// for a refusal over the name dictionary (left to the caller), ErrFenced, or an
+// unexpected reply.
 func fenceReply(f Fence, res []any) error {
 	if len(res) == 0 {
 		return errors.New("state: the Redis script returned an empty reply")
@@ -263,27 +360,13 @@ func fenceReply(f Fence, res []any) error {
 	switch {
 	case !ok:
 		return fmt.Errorf("state: the Redis script returned %T %v", res[0], res[0])
-	case code == replyOK || code == replyConflict:
+	case code == replyOK || code == replyNames && len(res) == 2:
 		return nil
 	case code == replyFenced && len(res) == 2:
 		return fmt.Errorf("%w: partition %d was claimed as %q (generation:epoch) after generation %d's claim (epoch %d)",
 			ErrFenced, f.Partition, res[1], f.Generation, f.Epoch)
 	}
 	return fmt.Errorf("state: the Redis script returned %v", res)
-}
-
-func conflictReply(writes []Write, res []any) error {
-	if len(res) != 3 {
-		return fmt.Errorf("state: the Redis script returned %q", res)
-	}
-	idx, _ := res[1].(int64)
-	stored, _ := res[2].(string)
-	if idx < 1 || int(idx) > len(writes) || len(stored) != versionLen {
-		return fmt.Errorf("state: the Redis script returned %q", res)
-	}
-	w := writes[idx-1]
-	return fmt.Errorf("%w: record %q is at version %d, not %d", ErrVersionConflict,
-		w.State.Record, binary.BigEndian.Uint64([]byte(stored)), w.State.Version)
 }
 
 // Due implements Store: one ZRANGEBYSCORE.

@@ -15,7 +15,9 @@ var (
 	// stop processing it without committing.
 	ErrFenced = errors.New("state: partition fenced by a newer owner")
 	// ErrVersionConflict: a record's stored version is not the one the caller read;
-	// someone else wrote it. The caller must re-read and reprocess.
+	// someone else wrote it. The caller must re-read and reprocess. The stores of
+	// this package no longer return it: the fence alone makes one writer per
+	// partition (see Store.Put). It is kept for callers and other implementations.
 	ErrVersionConflict = errors.New("state: record version conflict")
 )
 
@@ -69,15 +71,20 @@ type Store interface {
 	// numbers its generations from 1.
 	Claim(ctx context.Context, fence Fence, supersede string) (Claimed, error)
 	// Get reads the states of the records of one partition in one round trip.
-	// result[i] is nil when records[i] has no state.
+	// result[i] is nil when records[i] has no state; a state returned has a Version
+	// of at least 1 (what it is beyond that depends on the store: Redis keeps none
+	// and says 1).
 	Get(ctx context.Context, partition int32, records []string) ([]*resolver.State, error)
 	// Put writes the states of one partition in one round trip, atomically with the
 	// batch's outbox (when box is not nil): either everything is applied or nothing
-	// is. It is refused with ErrFenced when the partition was claimed since fence was,
-	// and with ErrVersionConflict when a record's stored version differs from its
-	// State.Version (0 = no state). On success each written State.Version is
-	// incremented to the stored version. Put sets box.Epoch to the fence's: an
-	// outbox read back names the claim that wrote it.
+	// is. It is refused with ErrFenced when the partition was claimed since fence was.
+	// Records' versions are not compared: every Claim takes a new epoch and Put
+	// accepts only the latest, so the partition has one writer, which reads and
+	// writes its records batch after batch; nobody else can have written a record
+	// between its Get and its Put. The caller must not run two Puts of one fence
+	// concurrently. On success each written State.Version is incremented (0 stays
+	// "never stored", see Get) and a deleted one set to 0. Put sets box.Epoch to the
+	// fence's: an outbox read back names the claim that wrote it.
 	Put(ctx context.Context, fence Fence, writes []Write, box *Outbox) error
 	// Outbox reads the partition's outbox.
 	Outbox(ctx context.Context, partition int32) (Outbox, error)

@@ -24,13 +24,14 @@ func Run(t *testing.T, newStore func(t *testing.T) state.Store) {
 	}{
 		{"GetUnknownIsNil", testGetUnknown},
 		{"RoundTrip", testRoundTrip},
-		{"VersionConflict", testVersionConflict},
+		{"VersionsAreNotCompared", testVersionsNotCompared},
+		{"SameRecordTwiceInABatch", testSameRecordTwice},
 		{"BatchIsAtomic", testBatchAtomic},
 		{"FenceRefusesOlderGeneration", testFence},
 		{"OutboxWithTheStates", testOutbox},
 		{"PartitionsAreSeparate", testPartitions},
 		{"Delete", testDelete},
-		{"ConcurrentWritersOneWins", testConcurrentWriters},
+		{"ConcurrentClaimsOneWriterWins", testConcurrentWriters},
 		{"CallerOwnsStates", testNoAliasing},
 		{"DueIndex", testDue},
 		{"ParityCounts", testCounts},
@@ -148,32 +149,78 @@ func testRoundTrip(t *testing.T, s state.Store) {
 	}
 }
 
-func testVersionConflict(t *testing.T, s state.Store) {
+// testVersionsNotCompared: the fence, not a per-record version, keeps a partition to
+// one writer (see state.Store.Put), so the partition's owner may write a record
+// whatever Version its state says; a stored state always reads as stored (Version
+// at least 1).
+func testVersionsNotCompared(t *testing.T, s state.Store) {
 	f := state.Fence{Generation: 1}
 	f = claim(t, s, f)
 	first := Sample("r")
 	if err := s.Put(ctx, f, []state.Write{{State: first}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	stale := Sample("r") // version 0: written as if new
-	err := s.Put(ctx, f, []state.Write{{State: stale}}, nil)
-	if !errors.Is(err, state.ErrVersionConflict) {
-		t.Fatalf("Put with a stale version: err = %v, want ErrVersionConflict", err)
+	again := Sample("r") // version 0: written as if new
+	again.LoopApplies = 9
+	if err := s.Put(ctx, f, []state.Write{{State: again}}, nil); err != nil {
+		t.Fatalf("the owner's Put with another version: %v", err)
+	}
+	got := get(t, s, 0, "r")[0]
+	if got == nil || got.LoopApplies != 9 || got.Version < 1 {
+		t.Errorf("state after the second Put = %+v, want the second write with a Version of at least 1", got)
 	}
 }
 
+// testSameRecordTwice: a record written twice in one batch keeps its last write, as
+// if the writes were applied in order.
+func testSameRecordTwice(t *testing.T, s state.Store) {
+	f := claim(t, s, state.Fence{Generation: 1})
+	a, b := Sample("twice"), Sample("twice")
+	b.LoopApplies = 7
+	if err := s.Put(ctx, f, []state.Write{{State: a, DueMs: 5}, {State: b}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, s, 0, "twice")[0]; got == nil || got.LoopApplies != 7 {
+		t.Errorf("state = %+v, want the batch's last write", got)
+	}
+	if due, err := s.Due(ctx, 0, 100, 10); err != nil || len(due) != 0 {
+		t.Errorf("Due = %q, %v: the last write has no deadline", due, err)
+	}
+	if err := s.Put(ctx, f, []state.Write{{State: a}, {State: a, Delete: true}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, s, 0, "twice")[0]; got != nil {
+		t.Errorf("state = %+v after a batch that wrote and then deleted it", got)
+	}
+}
+
+// testBatchAtomic: a refused batch writes none of its records and not its outbox.
 func testBatchAtomic(t *testing.T, s state.Store) {
 	f := state.Fence{Generation: 1}
 	f = claim(t, s, f)
-	if err := s.Put(ctx, f, []state.Write{{State: Sample("x")}}, nil); err != nil {
+	x := Sample("x")
+	if err := s.Put(ctx, f, []state.Write{{State: x}}, SampleOutbox(1)); err != nil {
 		t.Fatal(err)
 	}
-	batch := []state.Write{{State: Sample("new")}, {State: Sample("x")}} // x is stale
-	if err := s.Put(ctx, f, batch, nil); !errors.Is(err, state.ErrVersionConflict) {
-		t.Fatalf("err = %v, want ErrVersionConflict", err)
+	next := claim(t, s, f) // a new epoch: f is refused from now on
+	changed := Sample("x")
+	changed.LoopApplies = 42
+	batch := []state.Write{{State: Sample("new")}, {State: changed}}
+	if err := s.Put(ctx, f, batch, SampleOutbox(2)); !errors.Is(err, state.ErrFenced) {
+		t.Fatalf("err = %v, want ErrFenced", err)
 	}
-	if st := get(t, s, 0, "new")[0]; st != nil {
-		t.Errorf("a refused batch wrote part of itself: %+v", st)
+	got := get(t, s, 0, "new", "x")
+	if got[0] != nil {
+		t.Errorf("a refused batch wrote part of itself: %+v", got[0])
+	}
+	if got[1] == nil || got[1].LoopApplies != x.LoopApplies {
+		t.Errorf("a refused batch changed x: %+v", got[1])
+	}
+	if box, err := s.Outbox(ctx, 0); err != nil || box.Seq != 1 {
+		t.Errorf("outbox after a refused batch = %+v, %v, want seq 1", box, err)
+	}
+	if err := s.Put(ctx, next, batch, nil); err != nil {
+		t.Errorf("the latest claim's Put: %v", err)
 	}
 }
 
@@ -331,38 +378,37 @@ func testDelete(t *testing.T, s state.Store) {
 	}
 }
 
+// testConcurrentWriters: of writers that each claimed the partition (instances
+// that all believe they own it after a rebalance), writing the same record at once,
+// exactly one succeeds, the latest claim, and its state is the one kept.
 func testConcurrentWriters(t *testing.T, s state.Store) {
-	f := state.Fence{Generation: 1}
-	f = claim(t, s, f)
-	base := Sample("hot")
-	if err := s.Put(ctx, f, []state.Write{{State: base}}, nil); err != nil {
-		t.Fatal(err)
-	}
 	const writers = 8
+	fences := make([]state.Fence, writers)
+	for i := range fences {
+		fences[i] = claim(t, s, state.Fence{Generation: 1})
+	}
 	var wg sync.WaitGroup
-	errs := make(chan error, writers)
+	errs := make([]error, writers)
 	for i := range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st := base.Clone()
+			st := Sample("hot")
 			st.LoopApplies = uint32(i)
-			errs <- s.Put(ctx, f, []state.Write{{State: st}}, nil)
+			errs[i] = s.Put(ctx, fences[i], []state.Write{{State: st}}, nil)
 		}()
 	}
 	wg.Wait()
-	close(errs)
-	won := 0
-	for err := range errs {
+	for i, err := range errs {
 		switch {
-		case err == nil:
-			won++
-		case !errors.Is(err, state.ErrVersionConflict):
-			t.Errorf("unexpected error: %v", err)
+		case i == writers-1 && err != nil:
+			t.Errorf("the latest claim's Put: %v", err)
+		case i < writers-1 && !errors.Is(err, state.ErrFenced):
+			t.Errorf("writer %d of an earlier claim: err = %v, want ErrFenced", i, err)
 		}
 	}
-	if won != 1 {
-		t.Errorf("%d of %d writers of the same version succeeded, want exactly 1", won, writers)
+	if got := get(t, s, 0, "hot")[0]; got == nil || got.LoopApplies != writers-1 {
+		t.Errorf("state = %+v, want the latest claim's", got)
 	}
 }
 

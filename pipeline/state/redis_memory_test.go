@@ -1,0 +1,188 @@
+package state_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/concord-sync/concord/internal/testenv"
+	"github.com/concord-sync/concord/pipeline/state"
+	"github.com/concord-sync/concord/resolver"
+)
+
+// benchTemplate is record r-2933 as `concord bench --events 50000 --redis ADDR` left
+// it in Redis (GET {bench:p3}:s:r-2933, before format 3: an 8-byte version and
+// format 1, 477 bytes, MEMORY USAGE 584 B on redis-server 7.0.15): ten fields agreed
+// with their values, both systems showing the agreed image, and the apply each
+// system last saw land (billing three fields, crm all ten, three of which a later
+// change has overwritten since).
+func benchTemplate(t testing.TB) (*resolver.State, []byte) {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/bench-r-2933.v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := new(resolver.State)
+	if err := state.UnmarshalState(raw[8:], st); err != nil {
+		t.Fatal(err)
+	}
+	return st, raw
+}
+
+// benchShapeState is the template made record r-<i>: its record number in the key
+// and the values, fingerprints that follow the values, other event ids.
+func benchShapeState(tmpl *resolver.State, i int) *resolver.State {
+	st := tmpl.Clone()
+	num := fmt.Sprintf("%04s", strconv.FormatInt(int64(i), 36))
+	st.Record = "r-" + num
+	st.Key[0].Value = []byte(`"` + st.Record + `"`)
+	st.Key[0].FP = resolver.Fingerprint(st.Key[0].Value)
+	fps := map[uint64]uint64{}
+	for j := range st.Agreed {
+		a := &st.Agreed[j]
+		a.Value = bytes.ReplaceAll(a.Value, []byte("2933"), []byte(num))
+		fp := resolver.Fingerprint(a.Value)
+		fps[a.FP], a.FP = fp, fp
+	}
+	refp := func(fp uint64) uint64 {
+		if n, ok := fps[fp]; ok {
+			return n
+		}
+		return fp ^ uint64(i)*0x9e3779b97f4a7c15 // another record's own: any 8 bytes
+	}
+	for s := range st.Systems {
+		ss := &st.Systems[s]
+		for j := range ss.Seen {
+			ss.Seen[j].FP = refp(ss.Seen[j].FP)
+		}
+		for l := range ss.Landed {
+			id := binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, uint64(i)), uint64(s<<8|l))
+			ss.Landed[l].EventID = hex.EncodeToString(id)
+			for j := range ss.Landed[l].Fields {
+				ss.Landed[l].Fields[j].FP = refp(ss.Landed[l].Fields[j].FP)
+			}
+		}
+	}
+	return st
+}
+
+func usedMemory(t testing.TB, c *redis.Client) int64 {
+	t.Helper()
+	info, err := c.Info(ctx, "memory").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	t.Fatal("no used_memory in INFO")
+	return 0
+}
+
+// TestRedisMemoryOfBenchState pins what the benchmark's typical record costs in
+// Redis: MEMORY USAGE of its state key, as the store writes it. Figures measured on
+// redis-server 7.0.15 (jemalloc; MEMORY USAGE of {bench:p3}:s:r-1234 is 232 B for a
+// value of up to 156 bytes, 264 B up to 188, 296 B up to 220): the template was 477
+// bytes and 584 B in format 1; it is 187 bytes and 264 B in format 3.
+func TestRedisMemoryOfBenchState(t *testing.T) {
+	srv := testenv.Redis(t)
+	if !srv.Real {
+		t.Skip("MEMORY USAGE needs a real redis-server")
+	}
+	c := srv.Client(t)
+	s := state.NewRedis(c, "bench")
+	tmpl, raw := benchTemplate(t)
+	f, err := s.Claim(ctx, state.Fence{Partition: 3, Generation: 1}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, f.Fence, []state.Write{{State: tmpl}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	key := s.StateKey(3, tmpl.Record)
+	stored, err := c.Get(ctx, key).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	usage, err := c.MemoryUsage(ctx, key, 0).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const valueBudget, usageBudget = 188, 264 // bytes, B: the figures when this test was written
+	if len(stored) > valueBudget || usage > usageBudget {
+		t.Errorf("the bench's typical state is stored in %d bytes (format 1: %d), MEMORY USAGE %d B; budget %d bytes, %d B",
+			len(stored), len(raw), usage, valueBudget, usageBudget)
+	} else {
+		t.Logf("the bench's typical state: %d bytes, MEMORY USAGE %d B (format 1: %d bytes)", len(stored), usage, len(raw))
+	}
+}
+
+// TestRedisMemoryAtScale loads CONCORD_REDIS_MEMORY_RECORDS records of the bench's
+// shape (1000000 for the figure of issue 13) through Put, in batches of 500 with a
+// deadline each as the bench's records have, and reports used_memory's growth per
+// record, the MEMORY USAGE of a sample of state keys, and what the deadline index
+// costs per record. Record ids are "r-" and 4 base-36 digits, so that ids and values
+// keep the lengths of the bench's r-NNNN records.
+//
+//	CONCORD_REDIS_MEMORY_RECORDS=1000000 go test ./pipeline/state -run TestRedisMemoryAtScale -v
+func TestRedisMemoryAtScale(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("CONCORD_REDIS_MEMORY_RECORDS"))
+	if n <= 0 {
+		t.Skip("set CONCORD_REDIS_MEMORY_RECORDS (e.g. 1000000) to run")
+	}
+	srv := testenv.Redis(t)
+	if !srv.Real {
+		t.Skip("used_memory needs a real redis-server")
+	}
+	c := srv.Client(t)
+	s := state.NewRedis(c, "bench")
+	tmpl, _ := benchTemplate(t)
+	f, err := s.Claim(ctx, state.Fence{Partition: 3, Generation: 1}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	systems := []string{"billing", "crm"}
+	load := func(from, to int) {
+		const batch = 500
+		writes := make([]state.Write, 0, batch)
+		for i := from; i < to; i++ {
+			st := benchShapeState(tmpl, i)
+			writes = append(writes, state.Write{State: st, DueMs: st.LoopStartMs + 900_000, Systems: systems, Held: systems})
+			if len(writes) == batch || i == to-1 {
+				if err := s.Put(ctx, f.Fence, writes, nil); err != nil {
+					t.Fatal(err)
+				}
+				writes = writes[:0]
+			}
+		}
+	}
+	load(0, 1000) // the scripts, the dictionary and the partition's keys exist before
+	before := usedMemory(t, c)
+	load(1000, 1000+n)
+	after := usedMemory(t, c)
+	var usage int64
+	const sample = 1000
+	for i := range sample {
+		u, err := c.MemoryUsage(ctx, s.StateKey(3, benchShapeState(tmpl, 1000+i*n/sample).Record), 0).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		usage += u
+	}
+	due, err := c.MemoryUsage(ctx, s.DueKey(3), 0).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d records: used_memory +%.1f B/record; MEMORY USAGE of a state key %.1f B (mean of %d); deadline index %.1f B/record",
+		n, float64(after-before)/float64(n), float64(usage)/sample, sample, float64(due)/float64(n+1000))
+}
