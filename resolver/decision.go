@@ -136,6 +136,9 @@ type Output struct {
 	scratch []Value // the event's changed fields
 	fields  []Value // apply fields being assembled by fanOut
 	targets []target
+	// decided is the memory of the values one call decides (decider.decided), reused
+	// by the next call: no decision may borrow it.
+	decided []Value
 }
 
 // Reset empties the output, keeping its memory.

@@ -4,7 +4,8 @@ import "slices"
 
 // resolveDelete decides a delete from the event's system.
 func (d *decider) resolveDelete() {
-	echo := d.acked != nil && d.acked.Delete
+	acked := d.acked()
+	echo := acked != nil && acked.Delete
 	if !echo {
 		d.closeWindowForDelete() // before the system is marked deleted: it still holds the row
 	}
@@ -38,8 +39,8 @@ func (d *decider) resolveDelete() {
 		}
 	}
 	switch {
-	case echo && d.acked.Expired:
-		d.repairLate(d.acked, false)
+	case echo && acked.Expired:
+		d.repairLate(acked, false)
 		return
 	case echo:
 		return // the echo of our own delete
