@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -82,14 +81,8 @@ func (r *Resolver) RecordOfKey(system string, key codecs.Row) (string, error) {
 // its value was not sent, so it is neither a change nor a value to propagate.
 func (sr *systemRules) values(dst []Value, row codecs.Row) []Value {
 	for _, c := range row {
-		if c.Name == sr.tsCol || c.Name == sr.marker || slices.Contains(sr.keyCols, c.Name) {
-			continue
-		}
-		if bytes.Equal(c.Value, sr.unavailable[0]) || bytes.Equal(c.Value, sr.unavailable[1]) {
-			continue
-		}
-		field := sr.cfg.FieldOf(c.Name)
-		if field == "" {
+		field := sr.fieldOf(c.Name)
+		if field == "" || bytes.Equal(c.Value, sr.unavailable[0]) || bytes.Equal(c.Value, sr.unavailable[1]) {
 			continue
 		}
 		dst = append(dst, Value{Name: field, FP: Fingerprint(c.Value), Value: c.Value})

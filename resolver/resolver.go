@@ -328,8 +328,8 @@ func (d *decider) see() {
 	ss := d.ss
 	if ss.Known && !ss.Deleted {
 		kept := ss.Seen[:0]
-		for _, f := range ss.Seen {
-			if _, ok := findValue(d.ch.After, f.Name); !ok {
+		for i, f := range ss.Seen {
+			if !hasValue(d.ch.After, f.Name, i) {
 				kept = append(kept, f)
 			}
 		}
