@@ -109,14 +109,14 @@ func (e ApplyEncoder) appendEnvelope(dst []byte, a *Apply) ([]byte, error) {
 		dst, err = appendObject(dst, a.Key, a.Fields)
 	}
 	dst = append(dst, `,"source":{"connector":"concord","name":`...)
-	dst = appendJSONString(dst, []byte(e.Name))
+	dst = appendJSONText(dst, e.Name)
 	dst = append(dst, `,"ts_ms":`...)
 	dst = strconv.AppendInt(dst, a.TsMs, 10)
 	if schema, table, ok := e.schemaTable(); ok {
 		dst = append(dst, `,"schema":`...)
-		dst = appendJSONString(dst, []byte(schema))
+		dst = appendJSONText(dst, schema)
 		dst = append(dst, `,"table":`...)
-		dst = appendJSONString(dst, []byte(table))
+		dst = appendJSONText(dst, table)
 	}
 	dst = append(dst, `},"op":"`...)
 	if a.Delete {
@@ -148,7 +148,7 @@ func (e ApplyEncoder) schemaTable() (schema, table string, ok bool) {
 // fields), both optional.
 func (e ApplyEncoder) appendEnvelopeSchema(dst []byte, a *Apply) []byte {
 	dst = append(dst, `{"type":"struct","optional":false,"name":`...)
-	dst = appendJSONString(dst, []byte(e.Table+".Envelope"))
+	dst = appendJSONText(dst, e.Table, ".Envelope")
 	dst = append(dst, `,"fields":[`...)
 	fields := a.Fields
 	if a.Delete {
@@ -174,11 +174,11 @@ func (e ApplyEncoder) appendRowSchema(dst []byte, key, fields []TypedColumn, suf
 	dst = strconv.AppendBool(dst, optional)
 	if e.Table != "" {
 		dst = append(dst, `,"name":`...)
-		dst = appendJSONString(dst, []byte(e.Table+suffix))
+		dst = appendJSONText(dst, e.Table, suffix)
 	}
 	if field != "" {
 		dst = append(dst, `,"field":`...)
-		dst = appendJSONString(dst, []byte(field))
+		dst = appendJSONText(dst, field)
 	}
 	dst = append(dst, `,"fields":[`...)
 	for i, c := range key {
@@ -209,7 +209,7 @@ func appendFieldSchema(dst []byte, c TypedColumn, optional bool) []byte {
 	dst = strconv.AppendBool(dst, optional)
 	if t.Name != "" {
 		dst = append(dst, `,"name":`...)
-		dst = appendJSONString(dst, []byte(t.Name))
+		dst = appendJSONText(dst, t.Name)
 		dst = append(dst, `,"version":1`...)
 	}
 	switch t.Name {
@@ -229,7 +229,7 @@ func appendFieldSchema(dst []byte, c TypedColumn, optional bool) []byte {
 		dst = append(dst, `,"fields":[{"type":"int32","optional":false,"field":"scale"},{"type":"bytes","optional":false,"field":"value"}]`...)
 	}
 	dst = append(dst, `,"field":`...)
-	dst = appendJSONString(dst, []byte(c.Name))
+	dst = appendJSONText(dst, c.Name)
 	return append(dst, '}')
 }
 
@@ -244,7 +244,7 @@ func appendObject(dst []byte, rows ...[]TypedColumn) ([]byte, error) {
 				dst = append(dst, ',')
 			}
 			first = false
-			dst = appendJSONString(dst, []byte(c.Name))
+			dst = appendJSONText(dst, c.Name)
 			dst = append(dst, ':')
 			var err error
 			if dst, err = c.Type.AppendValue(dst, c.Value); err != nil {
