@@ -51,16 +51,13 @@ func (r *Resolver) Canonicalize(system string, ev *codecs.Event, ch *Change) err
 		}
 		ch.Key = append(ch.Key, Value{Name: r.keys[i], FP: Fingerprint(v), Value: v})
 	}
-	record, err := r.recordID(sr, ev)
-	if err != nil {
-		return err
-	}
-	ch.Record = record
+	ch.Record = recordOf(ch.Key)
 	if sr.marker != "" {
 		if v, ok := ev.After.Get(sr.marker); ok {
 			ch.Marker = stringValue(v)
 		}
 	}
+	var err error
 	ch.TsUs, err = sr.timestamp(ev)
 	return err
 }
@@ -97,27 +94,33 @@ func Fingerprint(v []byte) uint64 { return xxhash.Sum64(v) }
 // as its canonical JSON; several key fields are joined with "/", with "%" and "/"
 // inside a value escaped as %25 and %2F. So crm id 42 and billing id "42" are one record.
 func (r *Resolver) recordID(sr *systemRules, ev *codecs.Event) (string, error) {
-	if len(sr.keyCols) == 1 {
-		v, err := keyValue(sr, ev, 0)
-		if err != nil {
-			return "", err
-		}
-		return stringValue(v), nil
-	}
-	var b strings.Builder
+	var buf [4]Value
+	key := buf[:0]
 	for i := range sr.keyCols {
 		v, err := keyValue(sr, ev, i)
 		if err != nil {
 			return "", err
 		}
+		key = append(key, Value{Value: v})
+	}
+	return recordOf(key), nil
+}
+
+// recordOf is the record ID of the key fields' values (see recordID).
+func recordOf(key []Value) string {
+	if len(key) == 1 {
+		return stringValue(key[0].Value)
+	}
+	var b strings.Builder
+	for i := range key {
 		if i > 0 {
 			b.WriteByte('/')
 		}
-		s := stringValue(v)
+		s := stringValue(key[i].Value)
 		s = strings.ReplaceAll(s, "%", "%25")
 		b.WriteString(strings.ReplaceAll(s, "/", "%2F"))
 	}
-	return b.String(), nil
+	return b.String()
 }
 
 func keyValue(sr *systemRules, ev *codecs.Event, i int) ([]byte, error) {
