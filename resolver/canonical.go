@@ -21,7 +21,9 @@ var ErrEvent = errors.New("resolver: unusable event")
 
 // Canonicalize maps a decoded change event of a system onto canonical field names and
 // its record ID, filling ch (whose slices are reused). Only KindChange events can be
-// canonicalized. ch borrows values from ev.
+// canonicalized. ch borrows values from ev. ch.Record is kept when it already holds
+// the event's record ID (a single-field key's), so a caller that knows it (from a
+// first pass over the batch) can set it and spare the allocation of a new string.
 func (r *Resolver) Canonicalize(system string, ev *codecs.Event, ch *Change) error {
 	sr := r.system(system)
 	if sr == nil {
@@ -51,7 +53,7 @@ func (r *Resolver) Canonicalize(system string, ev *codecs.Event, ch *Change) err
 		}
 		ch.Key = append(ch.Key, Value{Name: r.keys[i], FP: Fingerprint(v), Value: v})
 	}
-	ch.Record = recordOf(ch.Key)
+	ch.Record = recordOf(ch.Key, ch.Record)
 	if sr.marker != "" {
 		if v, ok := ev.After.Get(sr.marker); ok {
 			ch.Marker = stringValue(v)
@@ -103,12 +105,16 @@ func (r *Resolver) recordID(sr *systemRules, ev *codecs.Event) (string, error) {
 		}
 		key = append(key, Value{Value: v})
 	}
-	return recordOf(key), nil
+	return recordOf(key, ""), nil
 }
 
-// recordOf is the record ID of the key fields' values (see recordID).
-func recordOf(key []Value) string {
+// recordOf is the record ID of the key fields' values (see recordID). When prev is
+// that ID already it is returned, and no new string is made.
+func recordOf(key []Value, prev string) string {
 	if len(key) == 1 {
+		if text, ok := plainText(key[0].Value); ok && string(text) == prev {
+			return prev
+		}
 		return stringValue(key[0].Value)
 	}
 	var b strings.Builder
@@ -131,6 +137,17 @@ func keyValue(sr *systemRules, ev *codecs.Event, i int) ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("%w: key column %q of system %s is missing from the event (neither the row nor the message key has it)", ErrEvent, col, sr.name)
+}
+
+// plainText is stringValue's text as bytes, for a value that needs no unescaping.
+func plainText(v []byte) ([]byte, bool) {
+	if len(v) < 2 || v[0] != '"' {
+		return v, true
+	}
+	if bytes.IndexByte(v, '\\') >= 0 {
+		return nil, false
+	}
+	return v[1 : len(v)-1], true
 }
 
 // stringValue renders a canonical value as text: a JSON string as its content,
