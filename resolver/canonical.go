@@ -92,6 +92,9 @@ func (sr *systemRules) values(dst []Value, row codecs.Row) []Value {
 // Fingerprint is the 64-bit fingerprint of a canonical value.
 func Fingerprint(v []byte) uint64 { return xxhash.Sum64(v) }
 
+// fingerprintText is Fingerprint of a string's bytes, without copying them.
+func fingerprintText(s string) uint64 { return xxhash.Sum64String(s) }
+
 // recordID joins the canonical key values: a string value as its text, anything else
 // as its canonical JSON; several key fields are joined with "/", with "%" and "/"
 // inside a value escaped as %25 and %2F. So crm id 42 and billing id "42" are one record.

@@ -340,7 +340,7 @@ func (d *decider) see() {
 	ss.Known, ss.Deleted = true, false
 	ss.MarkerFP = 0
 	if d.ch.Marker != "" {
-		ss.MarkerFP = Fingerprint([]byte(d.ch.Marker))
+		ss.MarkerFP = fingerprintText(d.ch.Marker)
 	}
 	for _, v := range d.ch.After {
 		ss.Seen = append(ss.Seen, SeenField{Name: v.Name, FP: v.FP})
