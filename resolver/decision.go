@@ -136,8 +136,9 @@ type Output struct {
 	scratch []Value // the event's changed fields
 	fields  []Value // apply fields being assembled by fanOut
 	targets []target
-	// decided is the memory of the values one call decides (decider.decided), reused
-	// by the next call: no decision may borrow it.
+	// decided is the memory of the values a decider decides (decider.decided), reused
+	// by the next one: no decision may borrow it, and a decider run inside another
+	// (closeWindowForDelete's flushes) is given memory of its own.
 	decided []Value
 }
 

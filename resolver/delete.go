@@ -73,9 +73,14 @@ func (d *decider) closeWindowForDelete() {
 	st := d.st
 	held := st.Pending
 	st.Pending = nil
+	// Each flush decides with a decider of its own, which must not reuse the memory
+	// of this one's decided values (Output.decided): it gets memory of its own.
+	mine := d.out.decided
+	d.out.decided = nil
 	for i := range held {
 		d.r.flushPending(d.nowMs, st, &held[i], d.out)
 	}
+	d.out.decided = mine
 	d.ss = st.system(d.ch.System) // flushing may have grown st.Systems
 }
 
