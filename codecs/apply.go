@@ -1,6 +1,7 @@
 package codecs
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -56,6 +57,7 @@ type TypedColumn struct {
 // a JsonConverter envelope whose struct is named <table>.Key), so one record's
 // applies share a partition.
 func (e ApplyEncoder) AppendKey(dst []byte, a *Apply) ([]byte, error) {
+	dst = slices.Grow(dst, e.sizeHint(a.Key, nil, false))
 	if !e.Schema {
 		return appendObject(dst, a.Key, nil)
 	}
@@ -71,10 +73,11 @@ func (e ApplyEncoder) AppendKey(dst []byte, a *Apply) ([]byte, error) {
 // sink deletes on a null value. An error wraps ErrTypeMismatch: a value its column's
 // type cannot hold (the resolver keeps such values out of applies).
 func (e ApplyEncoder) AppendValue(dst []byte, a *Apply) ([]byte, bool, error) {
+	if e.Format == FormatFlat && a.Delete {
+		return dst, false, nil
+	}
+	dst = slices.Grow(dst, e.sizeHint(a.Key, a.Fields, e.Format != FormatFlat))
 	if e.Format == FormatFlat {
-		if a.Delete {
-			return dst, false, nil
-		}
 		if !e.Schema {
 			dst, err := appendObject(dst, a.Key, a.Fields)
 			return dst, true, err
@@ -94,6 +97,32 @@ func (e ApplyEncoder) AppendValue(dst []byte, a *Apply) ([]byte, bool, error) {
 	dst = append(dst, `,"payload":`...)
 	dst, err := e.appendEnvelope(dst, a)
 	return append(dst, '}'), true, err
+}
+
+// sizeHint is a little more than an apply of these columns usually takes, so that a
+// buffer is grown once rather than doubled again and again: the payload, with schemas
+// the row's struct schema (twice in a Debezium envelope: before and after), and a
+// Debezium envelope's own members.
+func (e ApplyEncoder) sizeHint(key, fields []TypedColumn, envelope bool) int {
+	payload, schema := 2, 64+len(e.Table)
+	for _, row := range [2][]TypedColumn{key, fields} {
+		for i := range row {
+			c := &row[i]
+			payload += 12 + len(c.Name) + len(c.Value) // a decimal's base64 may run longer
+			schema += 48 + len(c.Name) + len(c.Type.Name)
+		}
+	}
+	n := payload
+	if envelope {
+		n += 150 + len(e.Name) + len(e.Table)
+	}
+	if e.Schema {
+		n += 24 + schema
+		if envelope {
+			n += schema + 620 // before and after, the source and op fields
+		}
+	}
+	return n
 }
 
 // appendEnvelope appends the payload of a Debezium change event: an upsert is op u

@@ -169,5 +169,18 @@ func TestApplyEncoderAllocs(t *testing.T) {
 		if allocs > 0 {
 			t.Errorf("%s: %.1f allocations per apply, want none", format, allocs)
 		}
+		// Into no buffer at all, key and value are each made in one allocation: the
+		// buffer is sized once (sizeHint), not grown step by step.
+		allocs = testing.AllocsPerRun(100, func() {
+			if _, err := e.AppendKey(nil, a); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := e.AppendValue(nil, a); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs > 2 {
+			t.Errorf("%s: %.1f allocations per apply into a nil buffer, want 2", format, allocs)
+		}
 	}
 }
