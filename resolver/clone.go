@@ -17,14 +17,14 @@ func (s *State) Clone() *State {
 	}
 	c.Systems = make([]SystemState, len(s.Systems))
 	for i, ss := range s.Systems {
-		ss.Seen = append([]SeenField(nil), ss.Seen...)
+		ss.Seen = p.seen(ss.Seen)
 		ss.InFlight = make([]Apply, len(ss.InFlight))
 		for j, a := range s.Systems[i].InFlight {
 			a.Fields = p.values(a.Fields)
 			ss.InFlight[j] = a
 		}
 		if ss.Landed != nil {
-			ss.Landed = make([]Landed, len(ss.Landed))
+			ss.Landed = p.landed(len(ss.Landed))
 			for j, l := range s.Systems[i].Landed {
 				l.Fields = p.fingerprints(l.Fields)
 				ss.Landed[j] = l
@@ -45,30 +45,61 @@ func (s *State) Clone() *State {
 	return &c
 }
 
-// clonePool is the memory of a clone's values: one block for their Value structs and
-// one for their bytes, each sized for the whole state.
+// clonePool is the memory of a clone's values, the systems' images and their landed
+// applies: one block of each kind, sized for the whole state.
 type clonePool struct {
-	vals []Value
-	buf  []byte
+	vals  []Value
+	buf   []byte
+	seens []SeenField
+	lands []Landed
 }
 
 func newClonePool(s *State) clonePool {
-	nv, nb := len(s.Key), valueBytes(s.Key)
+	nv, nb, ns, nl := len(s.Key), valueBytes(s.Key), 0, 0
 	for _, a := range s.Agreed {
 		nb += len(a.Value)
 	}
 	for i := range s.Systems {
-		for _, a := range s.Systems[i].InFlight {
+		ss := &s.Systems[i]
+		ns, nl = ns+len(ss.Seen), nl+len(ss.Landed)
+		for _, a := range ss.InFlight {
 			nv, nb = nv+len(a.Fields), nb+valueBytes(a.Fields)
 		}
-		for _, l := range s.Systems[i].Landed {
+		for _, l := range ss.Landed {
 			nv += len(l.Fields)
 		}
 	}
 	for _, p := range s.Pending {
 		nv, nb = nv+len(p.Fields), nb+valueBytes(p.Fields)
 	}
-	return clonePool{vals: make([]Value, 0, nv), buf: make([]byte, 0, nb)}
+	p := clonePool{vals: make([]Value, 0, nv), buf: make([]byte, 0, nb)}
+	if ns > 0 {
+		p.seens = make([]SeenField, 0, ns)
+	}
+	if nl > 0 {
+		p.lands = make([]Landed, 0, nl)
+	}
+	return p
+}
+
+// seen copies an image; an empty one gives nil.
+func (p *clonePool) seen(fs []SeenField) []SeenField {
+	if len(fs) == 0 {
+		return nil
+	}
+	start := len(p.seens)
+	p.seens = append(p.seens, fs...)
+	return p.seens[start:len(p.seens):len(p.seens)]
+}
+
+// landed returns n landed applies to fill in (n may be 0: an empty, non-nil list).
+func (p *clonePool) landed(n int) []Landed {
+	if n == 0 {
+		return []Landed{}
+	}
+	start := len(p.lands)
+	p.lands = p.lands[:start+n]
+	return p.lands[start : start+n : start+n]
 }
 
 // bytes copies b into the pool (a copy of an empty b is empty, not nil).

@@ -27,7 +27,8 @@ func fullState() *resolver.State {
 				InFlight: []resolver.Apply{{EventID: "e1", Origin: "billing", Fields: []resolver.Value{v("phone", `"1"`), v("email", `"x"`)}}, {EventID: "e2", Delete: true}},
 				Landed:   []resolver.Landed{{EventID: "e0", Fields: []resolver.Value{{Name: "email", FP: 1}}}, {EventID: "e00"}},
 			},
-			{Name: "billing"},
+			{Name: "billing", Seen: []resolver.SeenField{{Name: "phone", FP: 2}}, Landed: []resolver.Landed{{EventID: "e3", Fields: []resolver.Value{{Name: "phone", FP: 2}}}}},
+			{Name: "erp", Landed: []resolver.Landed{}},
 		},
 		Pending: []resolver.Pending{{System: "billing", TsUs: 9, Fields: []resolver.Value{v("phone", `"2"`)}}},
 		Hold:    &resolver.Hold{EntryID: "h", Fields: []string{"email"}, Changes: 2},
@@ -66,10 +67,16 @@ func TestCloneSharesNothing(t *testing.T) {
 	c.Key[0].Value = append(c.Key[0].Value, "99"...)
 	c.Systems[0].InFlight[0].Fields = append(c.Systems[0].InFlight[0].Fields, resolver.Value{Name: "z"})
 	c.Key = append(c.Key, resolver.Value{Name: "k2", Value: []byte("0")})
+	c.Systems[0].Seen = append(c.Systems[0].Seen, resolver.SeenField{Name: "z"})
+	c.Systems[0].Landed = append(c.Systems[0].Landed, resolver.Landed{EventID: "z"})
+	c.Systems[0].Landed[0].Fields = append(c.Systems[0].Landed[0].Fields, resolver.Value{Name: "z"})
 	want := fullState()
 	want.Key[0].Value = []byte("4299")
 	want.Key = append(want.Key, resolver.Value{Name: "k2", Value: []byte("0")})
 	want.Systems[0].InFlight[0].Fields = append(want.Systems[0].InFlight[0].Fields, resolver.Value{Name: "z"})
+	want.Systems[0].Seen = append(want.Systems[0].Seen, resolver.SeenField{Name: "z"})
+	want.Systems[0].Landed = append(want.Systems[0].Landed, resolver.Landed{EventID: "z"})
+	want.Systems[0].Landed[0].Fields = append(want.Systems[0].Landed[0].Fields, resolver.Value{Name: "z"})
 	if dump(c) != dump(want) {
 		t.Fatalf("appending to a clone's slices:\n got %+v\nwant %+v", c, want)
 	}
