@@ -1,6 +1,7 @@
 package codecs
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -56,6 +57,7 @@ type TypedColumn struct {
 // a JsonConverter envelope whose struct is named <table>.Key), so one record's
 // applies share a partition.
 func (e ApplyEncoder) AppendKey(dst []byte, a *Apply) ([]byte, error) {
+	dst = slices.Grow(dst, e.sizeHint(a.Key, nil, false))
 	if !e.Schema {
 		return appendObject(dst, a.Key, nil)
 	}
@@ -71,10 +73,11 @@ func (e ApplyEncoder) AppendKey(dst []byte, a *Apply) ([]byte, error) {
 // sink deletes on a null value. An error wraps ErrTypeMismatch: a value its column's
 // type cannot hold (the resolver keeps such values out of applies).
 func (e ApplyEncoder) AppendValue(dst []byte, a *Apply) ([]byte, bool, error) {
+	if e.Format == FormatFlat && a.Delete {
+		return dst, false, nil
+	}
+	dst = slices.Grow(dst, e.sizeHint(a.Key, a.Fields, e.Format != FormatFlat))
 	if e.Format == FormatFlat {
-		if a.Delete {
-			return dst, false, nil
-		}
 		if !e.Schema {
 			dst, err := appendObject(dst, a.Key, a.Fields)
 			return dst, true, err
@@ -96,6 +99,32 @@ func (e ApplyEncoder) AppendValue(dst []byte, a *Apply) ([]byte, bool, error) {
 	return append(dst, '}'), true, err
 }
 
+// sizeHint is a little more than an apply of these columns usually takes, so that a
+// buffer is grown once rather than doubled again and again: the payload, with schemas
+// the row's struct schema (twice in a Debezium envelope: before and after), and a
+// Debezium envelope's own members.
+func (e ApplyEncoder) sizeHint(key, fields []TypedColumn, envelope bool) int {
+	payload, schema := 2, 64+len(e.Table)
+	for _, row := range [2][]TypedColumn{key, fields} {
+		for i := range row {
+			c := &row[i]
+			payload += 12 + len(c.Name) + len(c.Value) // a decimal's base64 may run longer
+			schema += 48 + len(c.Name) + len(c.Type.Name)
+		}
+	}
+	n := payload
+	if envelope {
+		n += 150 + len(e.Name) + len(e.Table)
+	}
+	if e.Schema {
+		n += 24 + schema
+		if envelope {
+			n += schema + 620 // before and after, the source and op fields
+		}
+	}
+	return n
+}
+
 // appendEnvelope appends the payload of a Debezium change event: an upsert is op u
 // with the key and fields in after; a delete is op d with the key in before.
 func (e ApplyEncoder) appendEnvelope(dst []byte, a *Apply) ([]byte, error) {
@@ -109,14 +138,14 @@ func (e ApplyEncoder) appendEnvelope(dst []byte, a *Apply) ([]byte, error) {
 		dst, err = appendObject(dst, a.Key, a.Fields)
 	}
 	dst = append(dst, `,"source":{"connector":"concord","name":`...)
-	dst = appendJSONString(dst, []byte(e.Name))
+	dst = appendJSONText(dst, e.Name)
 	dst = append(dst, `,"ts_ms":`...)
 	dst = strconv.AppendInt(dst, a.TsMs, 10)
 	if schema, table, ok := e.schemaTable(); ok {
 		dst = append(dst, `,"schema":`...)
-		dst = appendJSONString(dst, []byte(schema))
+		dst = appendJSONText(dst, schema)
 		dst = append(dst, `,"table":`...)
-		dst = appendJSONString(dst, []byte(table))
+		dst = appendJSONText(dst, table)
 	}
 	dst = append(dst, `},"op":"`...)
 	if a.Delete {
@@ -148,7 +177,7 @@ func (e ApplyEncoder) schemaTable() (schema, table string, ok bool) {
 // fields), both optional.
 func (e ApplyEncoder) appendEnvelopeSchema(dst []byte, a *Apply) []byte {
 	dst = append(dst, `{"type":"struct","optional":false,"name":`...)
-	dst = appendJSONString(dst, []byte(e.Table+".Envelope"))
+	dst = appendJSONText(dst, e.Table, ".Envelope")
 	dst = append(dst, `,"fields":[`...)
 	fields := a.Fields
 	if a.Delete {
@@ -174,11 +203,11 @@ func (e ApplyEncoder) appendRowSchema(dst []byte, key, fields []TypedColumn, suf
 	dst = strconv.AppendBool(dst, optional)
 	if e.Table != "" {
 		dst = append(dst, `,"name":`...)
-		dst = appendJSONString(dst, []byte(e.Table+suffix))
+		dst = appendJSONText(dst, e.Table, suffix)
 	}
 	if field != "" {
 		dst = append(dst, `,"field":`...)
-		dst = appendJSONString(dst, []byte(field))
+		dst = appendJSONText(dst, field)
 	}
 	dst = append(dst, `,"fields":[`...)
 	for i, c := range key {
@@ -209,7 +238,7 @@ func appendFieldSchema(dst []byte, c TypedColumn, optional bool) []byte {
 	dst = strconv.AppendBool(dst, optional)
 	if t.Name != "" {
 		dst = append(dst, `,"name":`...)
-		dst = appendJSONString(dst, []byte(t.Name))
+		dst = appendJSONText(dst, t.Name)
 		dst = append(dst, `,"version":1`...)
 	}
 	switch t.Name {
@@ -229,7 +258,7 @@ func appendFieldSchema(dst []byte, c TypedColumn, optional bool) []byte {
 		dst = append(dst, `,"fields":[{"type":"int32","optional":false,"field":"scale"},{"type":"bytes","optional":false,"field":"value"}]`...)
 	}
 	dst = append(dst, `,"field":`...)
-	dst = appendJSONString(dst, []byte(c.Name))
+	dst = appendJSONText(dst, c.Name)
 	return append(dst, '}')
 }
 
@@ -244,7 +273,7 @@ func appendObject(dst []byte, rows ...[]TypedColumn) ([]byte, error) {
 				dst = append(dst, ',')
 			}
 			first = false
-			dst = appendJSONString(dst, []byte(c.Name))
+			dst = appendJSONText(dst, c.Name)
 			dst = append(dst, ':')
 			var err error
 			if dst, err = c.Type.AppendValue(dst, c.Value); err != nil {

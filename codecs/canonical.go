@@ -153,6 +153,24 @@ const hexDigits = "0123456789abcdef"
 // appendJSONString appends s as a canonical JSON string.
 func appendJSONString(dst, s []byte) []byte {
 	dst = append(dst, '"')
+	dst = appendEscaped(dst, s)
+	return append(dst, '"')
+}
+
+// appendJSONText appends the text, its parts joined, as one canonical JSON string:
+// appendJSONString for strings, without copying them to bytes (which allocates past
+// 32 bytes). Every part but the first must be ASCII, so that no invalid UTF-8
+// sequence is cut in two.
+func appendJSONText(dst []byte, text ...string) []byte {
+	dst = append(dst, '"')
+	for _, s := range text {
+		dst = appendEscapedText(dst, s)
+	}
+	return append(dst, '"')
+}
+
+// appendEscaped appends s escaped as the content of a canonical JSON string.
+func appendEscaped(dst, s []byte) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -175,8 +193,34 @@ func appendJSONString(dst, s []byte) []byte {
 		i++
 		start = i
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
+}
+
+// appendEscapedText is appendEscaped for a string.
+func appendEscapedText(dst []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r != utf8.RuneError || size != 1 {
+				i += size
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, "\uFFFD"...)
+		} else {
+			dst = append(dst, s[start:i]...)
+			dst = appendEscape(dst, c)
+		}
+		i++
+		start = i
+	}
+	return append(dst, s[start:]...)
 }
 
 func appendEscape(dst []byte, c byte) []byte {

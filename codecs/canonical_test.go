@@ -121,3 +121,66 @@ func TestParseInt(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAppendJSONText: text given as strings is escaped exactly as the same bytes are,
+// a name and an ASCII suffix as their concatenation.
+func FuzzAppendJSONText(f *testing.F) {
+	for _, s := range []string{"", "billing.public.customers", "a\"b\\c\n\x01", "caf\xc3\xa9", "bad\xc3", "\xff\xfe", "\u2028"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := appendJSONText(nil, s), appendJSONString(nil, []byte(s)); string(got) != string(want) {
+			t.Errorf("%q: got %s, want %s", s, got, want)
+		}
+		if got, want := appendJSONText(nil, s, ".Envelope"), appendJSONString(nil, []byte(s+".Envelope")); string(got) != string(want) {
+			t.Errorf("%q with a suffix: got %s, want %s", s, got, want)
+		}
+	})
+}
+
+// TestApplyEncoderAllocs: encoding an apply into a buffer with room allocates
+// nothing, however long the table and column names (a name copied to bytes or
+// joined to a suffix would be, past 32 bytes). (Decimals still do: big.Int.)
+func TestApplyEncoderAllocs(t *testing.T) {
+	if raceEnabled || testing.Short() {
+		t.Skip("allocation counts are not meaningful under -race")
+	}
+	a := &Apply{
+		Key: []TypedColumn{{Name: "customer_identifier_in_the_billing_system", Value: []byte(`"r-1"`)}},
+		Fields: []TypedColumn{
+			{Name: "a_rather_long_column_name_of_forty_chars", Value: []byte(`"x"`)},
+			{Name: "visits", Value: []byte(`125`), Type: ColumnType{Type: TypeInt64}},
+			{Name: "seen_at", Value: []byte(`"2024-01-02T03:04:05.123456Z"`), Type: ColumnType{Type: TypeInt64, Name: NameMicroTimestamp}},
+		},
+		TsMs: 1,
+	}
+	buf := make([]byte, 0, 8192)
+	for _, format := range []string{FormatDebezium, FormatFlat} {
+		e := ApplyEncoder{Format: format, Schema: true, Name: "a-concord-deployment-with-a-long-name", Table: "billing.public.customers_with_a_long_name"}
+		allocs := testing.AllocsPerRun(100, func() {
+			var err error
+			if buf, err = e.AppendKey(buf[:0], a); err != nil {
+				t.Fatal(err)
+			}
+			if buf, _, err = e.AppendValue(buf[:0], a); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs > 0 {
+			t.Errorf("%s: %.1f allocations per apply, want none", format, allocs)
+		}
+		// Into no buffer at all, key and value are each made in one allocation: the
+		// buffer is sized once (sizeHint), not grown step by step.
+		allocs = testing.AllocsPerRun(100, func() {
+			if _, err := e.AppendKey(nil, a); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := e.AppendValue(nil, a); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs > 2 {
+			t.Errorf("%s: %.1f allocations per apply into a nil buffer, want 2", format, allocs)
+		}
+	}
+}

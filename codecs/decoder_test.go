@@ -2,6 +2,7 @@ package codecs
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -369,4 +370,29 @@ func TestDecimalScalesCompareEqual(t *testing.T) {
 		}
 		wantColumn(t, ev.After, col, `"12.34"`)
 	}
+}
+
+// TestEventStrings: the text forms the pipeline labels and names every event with,
+// and what they cost.
+func TestEventStrings(t *testing.T) {
+	for op, want := range map[Op]string{OpNone: "", OpCreate: "c", OpUpdate: "u", OpDelete: "d", OpRead: "r", 't': "t", 0xe9: "é"} {
+		if got := op.String(); got != want {
+			t.Errorf("Op(%d) is %q, want %q", op, got, want)
+		}
+	}
+	biggest := Position{Kind: PosGTID, A: math.MaxUint64, B: math.MaxUint64, C: math.MaxUint64}
+	if got, want := biggest.String(), string(biggest.AppendText(nil)); got != want {
+		t.Errorf("position %s, want %s", got, want)
+	}
+	if raceEnabled || testing.Short() {
+		return
+	}
+	var s string
+	if n := testing.AllocsPerRun(100, func() { s = biggest.String() }); n > 1 {
+		t.Errorf("Position.String: %.0f allocations, want 1", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { s = OpUpdate.String() }); n > 0 {
+		t.Errorf("Op.String: %.0f allocations, want none", n)
+	}
+	_ = s
 }

@@ -37,9 +37,20 @@ const (
 	OpRead   Op = 'r' // snapshot read
 )
 
+// String is the operation's wire letter ("" for OpNone). It allocates only for a
+// letter that is not one of the constants (the pipeline counts every event by it).
 func (o Op) String() string {
-	if o == OpNone {
+	switch o {
+	case OpNone:
 		return ""
+	case OpCreate:
+		return "c"
+	case OpUpdate:
+		return "u"
+	case OpDelete:
+		return "d"
+	case OpRead:
+		return "r"
 	}
 	return string(rune(o))
 }
@@ -138,7 +149,11 @@ func (p Position) AppendText(b []byte) []byte {
 	return b
 }
 
-func (p Position) String() string { return string(p.AppendText(nil)) }
+// String is AppendText's form as a string, made in one allocation.
+func (p Position) String() string {
+	var buf [4 + 3*21]byte // the kind and three uint64s, each after a colon
+	return string(p.AppendText(buf[:0]))
+}
 
 // Message is one Kafka message as the decoder sees it.
 type Message struct {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,7 +21,9 @@ var ErrEvent = errors.New("resolver: unusable event")
 
 // Canonicalize maps a decoded change event of a system onto canonical field names and
 // its record ID, filling ch (whose slices are reused). Only KindChange events can be
-// canonicalized. ch borrows values from ev.
+// canonicalized. ch borrows values from ev. ch.Record is kept when it already holds
+// the event's record ID (a single-field key's), so a caller that knows it (from a
+// first pass over the batch) can set it and spare the allocation of a new string.
 func (r *Resolver) Canonicalize(system string, ev *codecs.Event, ch *Change) error {
 	sr := r.system(system)
 	if sr == nil {
@@ -52,16 +53,13 @@ func (r *Resolver) Canonicalize(system string, ev *codecs.Event, ch *Change) err
 		}
 		ch.Key = append(ch.Key, Value{Name: r.keys[i], FP: Fingerprint(v), Value: v})
 	}
-	record, err := r.recordID(sr, ev)
-	if err != nil {
-		return err
-	}
-	ch.Record = record
+	ch.Record = recordOf(ch.Key, ch.Record)
 	if sr.marker != "" {
 		if v, ok := ev.After.Get(sr.marker); ok {
 			ch.Marker = stringValue(v)
 		}
 	}
+	var err error
 	ch.TsUs, err = sr.timestamp(ev)
 	return err
 }
@@ -82,14 +80,8 @@ func (r *Resolver) RecordOfKey(system string, key codecs.Row) (string, error) {
 // its value was not sent, so it is neither a change nor a value to propagate.
 func (sr *systemRules) values(dst []Value, row codecs.Row) []Value {
 	for _, c := range row {
-		if c.Name == sr.tsCol || c.Name == sr.marker || slices.Contains(sr.keyCols, c.Name) {
-			continue
-		}
-		if bytes.Equal(c.Value, sr.unavailable[0]) || bytes.Equal(c.Value, sr.unavailable[1]) {
-			continue
-		}
-		field := sr.cfg.FieldOf(c.Name)
-		if field == "" {
+		field := sr.fieldOf(c.Name)
+		if field == "" || bytes.Equal(c.Value, sr.unavailable[0]) || bytes.Equal(c.Value, sr.unavailable[1]) {
 			continue
 		}
 		dst = append(dst, Value{Name: field, FP: Fingerprint(c.Value), Value: c.Value})
@@ -100,31 +92,44 @@ func (sr *systemRules) values(dst []Value, row codecs.Row) []Value {
 // Fingerprint is the 64-bit fingerprint of a canonical value.
 func Fingerprint(v []byte) uint64 { return xxhash.Sum64(v) }
 
+// fingerprintText is Fingerprint of a string's bytes, without copying them.
+func fingerprintText(s string) uint64 { return xxhash.Sum64String(s) }
+
 // recordID joins the canonical key values: a string value as its text, anything else
 // as its canonical JSON; several key fields are joined with "/", with "%" and "/"
 // inside a value escaped as %25 and %2F. So crm id 42 and billing id "42" are one record.
 func (r *Resolver) recordID(sr *systemRules, ev *codecs.Event) (string, error) {
-	if len(sr.keyCols) == 1 {
-		v, err := keyValue(sr, ev, 0)
-		if err != nil {
-			return "", err
-		}
-		return stringValue(v), nil
-	}
-	var b strings.Builder
+	var buf [4]Value
+	key := buf[:0]
 	for i := range sr.keyCols {
 		v, err := keyValue(sr, ev, i)
 		if err != nil {
 			return "", err
 		}
+		key = append(key, Value{Value: v})
+	}
+	return recordOf(key, ""), nil
+}
+
+// recordOf is the record ID of the key fields' values (see recordID). When prev is
+// that ID already it is returned, and no new string is made.
+func recordOf(key []Value, prev string) string {
+	if len(key) == 1 {
+		if text, ok := plainText(key[0].Value); ok && string(text) == prev {
+			return prev
+		}
+		return stringValue(key[0].Value)
+	}
+	var b strings.Builder
+	for i := range key {
 		if i > 0 {
 			b.WriteByte('/')
 		}
-		s := stringValue(v)
+		s := stringValue(key[i].Value)
 		s = strings.ReplaceAll(s, "%", "%25")
 		b.WriteString(strings.ReplaceAll(s, "/", "%2F"))
 	}
-	return b.String(), nil
+	return b.String()
 }
 
 func keyValue(sr *systemRules, ev *codecs.Event, i int) ([]byte, error) {
@@ -135,6 +140,17 @@ func keyValue(sr *systemRules, ev *codecs.Event, i int) ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("%w: key column %q of system %s is missing from the event (neither the row nor the message key has it)", ErrEvent, col, sr.name)
+}
+
+// plainText is stringValue's text as bytes, for a value that needs no unescaping.
+func plainText(v []byte) ([]byte, bool) {
+	if len(v) < 2 || v[0] != '"' {
+		return v, true
+	}
+	if bytes.IndexByte(v, '\\') >= 0 {
+		return nil, false
+	}
+	return v[1 : len(v)-1], true
 }
 
 // stringValue renders a canonical value as text: a JSON string as its content,

@@ -136,6 +136,10 @@ type Output struct {
 	scratch []Value // the event's changed fields
 	fields  []Value // apply fields being assembled by fanOut
 	targets []target
+	// decided is the memory of the values a decider decides (decider.decided), reused
+	// by the next one: no decision may borrow it, and a decider run inside another
+	// (closeWindowForDelete's flushes) is given memory of its own.
+	decided []Value
 }
 
 // Reset empties the output, keeping its memory.

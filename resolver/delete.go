@@ -4,7 +4,8 @@ import "slices"
 
 // resolveDelete decides a delete from the event's system.
 func (d *decider) resolveDelete() {
-	echo := d.acked != nil && d.acked.Delete
+	acked := d.acked()
+	echo := acked != nil && acked.Delete
 	if !echo {
 		d.closeWindowForDelete() // before the system is marked deleted: it still holds the row
 	}
@@ -38,8 +39,8 @@ func (d *decider) resolveDelete() {
 		}
 	}
 	switch {
-	case echo && d.acked.Expired:
-		d.repairLate(d.acked, false)
+	case echo && acked.Expired:
+		d.repairLate(acked, false)
 		return
 	case echo:
 		return // the echo of our own delete
@@ -72,9 +73,14 @@ func (d *decider) closeWindowForDelete() {
 	st := d.st
 	held := st.Pending
 	st.Pending = nil
+	// Each flush decides with a decider of its own, which must not reuse the memory
+	// of this one's decided values (Output.decided): it gets memory of its own.
+	mine := d.out.decided
+	d.out.decided = nil
 	for i := range held {
 		d.r.flushPending(d.nowMs, st, &held[i], d.out)
 	}
+	d.out.decided = mine
 	d.ss = st.system(d.ch.System) // flushing may have grown st.Systems
 }
 

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"encoding/hex"
+	"slices"
 	"strconv"
 
 	"github.com/cespare/xxhash/v2"
@@ -115,7 +116,7 @@ func (d *decider) agreeOn(vals []Value) {
 		}
 		a := AgreedField{Name: v.Name, FP: v.FP, Writer: d.origin, TsUs: d.originTs}
 		if d.r.keepsValue(v.Name) {
-			a.Value = append([]byte(nil), v.Value...)
+			a.Value = d.keepValue(v.Value)
 		}
 		d.st.Agreed = append(d.st.Agreed, a)
 	}
@@ -149,7 +150,7 @@ func (d *decider) sendAs(origin string, tsUs int64, target string, del bool, fie
 		Origin:  origin,
 		TsUs:    tsUs,
 		SentMs:  d.nowMs,
-		Fields:  copyValues(fields),
+		Fields:  d.keepValues(fields),
 	}
 	a.Uncertain = !del && len(ss.InFlight) > 0 && ss.shows(a.Fields)
 	a.Recreate = !del && ss.Known && ss.Deleted
@@ -210,6 +211,49 @@ func copyValues(vs []Value) []Value {
 	return out
 }
 
+// keep copies b into the decider's arena, memory the state may own: the values one
+// call keeps share one allocation, or a few. Each copy is capped at its length, so an
+// append to it never runs into the next. A nil or empty b gives an empty, non-nil
+// slice (as a copy always did).
+func (d *decider) keep(b []byte) []byte {
+	if d.arena == nil || len(d.arena)+len(b) > cap(d.arena) {
+		d.arena = make([]byte, 0, max(len(b), d.arenaHint))
+		d.arenaHint = 0 // past the expected size: further blocks are made to measure
+	}
+	start := len(d.arena)
+	d.arena = append(d.arena, b...)
+	return d.arena[start:len(d.arena):len(d.arena)]
+}
+
+// keepValue is keep for an agreed value: an empty one stays nil (not kept).
+func (d *decider) keepValue(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return d.keep(b)
+}
+
+// keepValues copies values into memory the state may own: their bytes in the arena.
+func (d *decider) keepValues(vs []Value) []Value {
+	if len(vs) == 0 {
+		return nil
+	}
+	out := make([]Value, len(vs))
+	for i, v := range vs {
+		out[i] = Value{Name: v.Name, FP: v.FP, Value: d.keep(v.Value)}
+	}
+	return out
+}
+
+// valueBytes is the size of the values' bytes.
+func valueBytes(vs []Value) int {
+	n := 0
+	for i := range vs {
+		n += len(vs[i].Value)
+	}
+	return n
+}
+
 // eventID is deterministic in the record, the target, the causing change (system and
 // position) and the number of applies sent for the record before it: reprocessing the
 // same events yields the same ids, and no two applies of a record share one (two
@@ -268,7 +312,8 @@ func (d *decider) loopGuard(n int) bool {
 	for _, v := range d.decided {
 		names = append(names, v.Name)
 	}
-	d.raise(ReasonLoop, names, []Version{{System: d.origin, TsUs: d.originTs, Fields: d.decided}}, nil)
+	// (A copy: the decided values' memory is the Output's, reused by the next call.)
+	d.raise(ReasonLoop, names, []Version{{System: d.origin, TsUs: d.originTs, Fields: slices.Clone(d.decided)}}, nil)
 	return true
 }
 

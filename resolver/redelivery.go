@@ -105,7 +105,7 @@ func (d *decider) redelivered(l *Landed, prevMarkerFP uint64, gone bool) {
 		d.out.add(Decision{Kind: KindDuplicate, Record: d.st.Record, System: d.ch.System, Reason: ReasonRedelivery, EventID: l.EventID})
 		return
 	}
-	if d.r.system(d.ch.System).marker != "" && prevMarkerFP != Fingerprint([]byte(l.EventID)) {
+	if d.r.system(d.ch.System).marker != "" && prevMarkerFP != fingerprintText(l.EventID) {
 		d.repairLate(&Apply{EventID: l.EventID, SentMs: l.SentMs, Fields: l.Fields, Expired: true}, gone)
 		return
 	}

@@ -27,7 +27,7 @@ func (r *Resolver) Resolve(now time.Time, st *State, ch *Change, out *Output) {
 		r: r, st: st, ss: ss, ch: ch, out: out, nowMs: nowMs,
 		origin: ch.System, originTs: ch.TsUs, pos: ch.Position,
 	}
-	d.acked = d.ackEcho()
+	d.ackEcho()
 	switch {
 	case ch.Op == codecs.OpDelete:
 		d.resolveDelete()
@@ -46,7 +46,10 @@ type decider struct {
 	ch    *Change
 	out   *Output
 	nowMs int64
-	acked *Apply // the in-flight apply this event echoes, if any
+	// echo is the in-flight apply this event echoes, when echoed (see acked): a copy,
+	// as it has left the system's in-flight list.
+	echo   Apply
+	echoed bool
 
 	// origin, originTs and pos identify the change whose decisions are being made
 	// (the event's, or a pending change's when the pairing window closes): they name
@@ -66,22 +69,29 @@ type decider struct {
 	rejoining bool    // the event re-creates a row its system deleted, not propagated
 	changes   []Value // the fields the event changed (upserts)
 	noHold    bool    // decide now: no change goes to the pairing window
+
+	// arena is memory for the values this call keeps in the state (see keep), and
+	// arenaHint the size of its first block: what the call is expected to keep.
+	arena     []byte
+	arenaHint int
 }
 
 // ackEcho recognises the echo of an in-flight apply to the event's system and
-// acknowledges it together with the older applies it passes (see matchEcho). A
-// snapshot read is never an echo: it only marks the applies whose values it shows.
-func (d *decider) ackEcho() *Apply {
+// acknowledges it together with the older applies it passes (see matchEcho); acked
+// returns it then. A snapshot read is never an echo: it only marks the applies whose
+// values it shows.
+func (d *decider) ackEcho() {
 	ss, ch := d.ss, d.ch
 	if ch.Op == codecs.OpRead {
 		d.markSnapshotShown()
-		return nil
+		return
 	}
 	i := d.matchEcho()
 	if i < 0 {
-		return nil
+		return
 	}
-	acked := ss.InFlight[i]
+	d.echo, d.echoed = ss.InFlight[i], true
+	acked := &d.echo
 	// The applies it passes either landed unseen (a key-only insert that did
 	// nothing, a write that showed no change) or, if the event is not the sink's
 	// after all, may still land: uncertain ones are kept as expired, so a late echo
@@ -106,9 +116,16 @@ func (d *decider) ackEcho() *Apply {
 		}
 	}
 	ss.InFlight = kept
-	ss.land(&acked)
+	ss.land(acked)
 	d.out.add(Decision{Kind: KindEcho, Record: d.st.Record, System: ch.System, EventID: acked.EventID, SentMs: acked.SentMs})
-	return &acked
+}
+
+// acked returns the in-flight apply the event was taken for the echo of, or nil.
+func (d *decider) acked() *Apply {
+	if !d.echoed {
+		return nil
+	}
+	return &d.echo
 }
 
 // matchEcho returns the index of the in-flight apply the event is the echo of, or -1.
@@ -281,11 +298,12 @@ func (d *decider) markSnapshotShown() {
 // default that is not NULL is the system's value, and a change).
 func (d *decider) changed(dst []Value) []Value {
 	ss, ch := d.ss, d.ch
-	insertEcho := d.acked != nil && ch.Op == codecs.OpCreate
+	acked := d.acked()
+	insertEcho := acked != nil && ch.Op == codecs.OpCreate
 	knew := ss.Known && !ss.Deleted
 	for _, v := range ch.After {
-		if d.acked != nil {
-			a, ok := findValue(d.acked.Fields, v.Name)
+		if acked != nil {
+			a, ok := findValue(acked.Fields, v.Name)
 			if ok && a.FP == v.FP || !ok && insertEcho && v.FP == nullFP {
 				continue
 			}
@@ -310,8 +328,8 @@ func (d *decider) see() {
 	ss := d.ss
 	if ss.Known && !ss.Deleted {
 		kept := ss.Seen[:0]
-		for _, f := range ss.Seen {
-			if _, ok := findValue(d.ch.After, f.Name); !ok {
+		for i, f := range ss.Seen {
+			if !hasValue(d.ch.After, f.Name, i) {
 				kept = append(kept, f)
 			}
 		}
@@ -322,7 +340,7 @@ func (d *decider) see() {
 	ss.Known, ss.Deleted = true, false
 	ss.MarkerFP = 0
 	if d.ch.Marker != "" {
-		ss.MarkerFP = Fingerprint([]byte(d.ch.Marker))
+		ss.MarkerFP = fingerprintText(d.ch.Marker)
 	}
 	for _, v := range d.ch.After {
 		ss.Seen = append(ss.Seen, SeenField{Name: v.Name, FP: v.FP})
@@ -334,6 +352,9 @@ func (d *decider) resolveUpsert() {
 	changes := d.changed(d.out.scratch[:0])
 	d.out.scratch = changes
 	d.changes = changes
+	// What a change keeps, typically: its changed values in the agreed image and
+	// once in an apply.
+	d.arenaHint = 2 * valueBytes(changes)
 	gone := d.ss.Known && d.ss.Deleted
 	// A system that deleted the record, with deletes not propagated, was sent
 	// nothing since: what it writes when it re-creates the row was made without
@@ -341,14 +362,14 @@ func (d *decider) resolveUpsert() {
 	d.rejoining = gone && !d.r.propagateDeletes && len(d.st.Agreed) > 0
 	prevMarker := d.ss.MarkerFP
 	d.see()
-	if d.acked == nil {
+	if d.acked() == nil {
 		if l := d.rewritten(changes); l != nil {
 			d.redelivered(l, prevMarker, gone)
 			return
 		}
 	}
-	if d.acked != nil && d.acked.Expired {
-		d.repairLate(d.acked, gone)
+	if acked := d.acked(); acked != nil && acked.Expired {
+		d.repairLate(acked, gone)
 		return
 	}
 	if del := d.ss.deleteInFlight(); del != nil && del.Origin != d.ch.System {
@@ -366,7 +387,7 @@ func (d *decider) resolveUpsert() {
 		}
 		return
 	}
-	if len(changes) == 0 && (d.acked != nil || !d.creates()) {
+	if len(changes) == 0 && (d.acked() != nil || !d.creates()) {
 		return
 	}
 	if d.creates() {
@@ -624,7 +645,7 @@ func (d *decider) decideFor(writer string, tsUs int64, v *Value, rule Rule) {
 		if old := d.st.agreed(v.Name); old != nil && old.Value != nil && old.FP == v.FP {
 			a.Value = old.Value
 		} else {
-			a.Value = append([]byte(nil), v.Value...)
+			a.Value = d.keepValue(v.Value)
 		}
 	}
 	d.st.setAgreed(a)
@@ -634,7 +655,11 @@ func (d *decider) decideFor(writer string, tsUs int64, v *Value, rule Rule) {
 	if prev, ok := findValue(d.decided, v.Name); ok {
 		*prev = *v
 	} else {
+		if d.decided == nil {
+			d.decided = d.out.decided[:0] // no decision borrows it: see Output.decided
+		}
 		d.decided = append(d.decided, *v)
+		d.out.decided = d.decided
 	}
 	d.writer, d.writerTs = writer, tsUs
 	if rank(rule) > rank(d.rule) {

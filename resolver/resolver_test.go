@@ -578,6 +578,44 @@ func TestRecordIDs(t *testing.T) {
 	}
 }
 
+// TestCanonicalizeKeepsRecord: a record ID the caller set is kept when it is the
+// event's (no new string is made), and replaced when it is another record's.
+func TestCanonicalizeKeepsRecord(t *testing.T) {
+	r, err := resolver.New(testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`42`, `"42"`, `"4\\2"`, `"a\"b"`} {
+		want := map[string]string{`42`: "42", `"42"`: "42", `"4\\2"`: `4\2`, `"a\"b"`: `a"b`}[key]
+		e := codecs.Event{Kind: codecs.KindChange, Op: c, After: codecs.Row{{Name: "id", Value: []byte(key)}}}
+		for _, preset := range []string{"", "41", "420", want} {
+			ch := resolver.Change{Record: preset}
+			if err := r.Canonicalize("crm", &e, &ch); err != nil {
+				t.Fatal(err)
+			}
+			if ch.Record != want {
+				t.Errorf("key %s, record set to %q: got %q, want %q", key, preset, ch.Record, want)
+			}
+		}
+	}
+	if testing.Short() {
+		return
+	}
+	e := codecs.Event{Kind: codecs.KindChange, Op: c, After: codecs.Row{{Name: "id", Value: []byte(`"r-1042"`)}}}
+	var ch resolver.Change
+	fresh := testing.AllocsPerRun(100, func() {
+		ch.Record = ""
+		_ = r.Canonicalize("crm", &e, &ch)
+	})
+	kept := testing.AllocsPerRun(100, func() {
+		ch.Record = "r-1042"
+		_ = r.Canonicalize("crm", &e, &ch)
+	})
+	if kept >= fresh {
+		t.Errorf("%.0f allocations with the record ID set, %.0f without: it was made anew", kept, fresh)
+	}
+}
+
 func TestApplyReview(t *testing.T) {
 	held := func(t *testing.T) *harness {
 		h := newHarness(t, nil)

@@ -92,6 +92,11 @@ type systemRules struct {
 	keyCols []string       // columns of the key fields, in key order
 	tsCol   string         // "" when the timestamp is source.ts_ms
 	marker  string         // origin marker column, "" for none
+	// fields is the field each column holds where that is not the column's own
+	// name: "" for a column that holds no synced field (a key, timestamp or marker
+	// column, or one a mapping shadows). Built once, so that a row's column costs one
+	// lookup; cfg.FieldOf gives the same for the rest.
+	fields map[string]string
 	// unavailable are the canonical values Debezium sends for an unchanged TOASTed
 	// column: the placeholder as a string, and as bytes (base64) for binary columns.
 	unavailable [2][]byte
@@ -182,7 +187,23 @@ func compileSystem(name string, s *config.System) (systemRules, error) {
 		sr.keyCols = append(sr.keyCols, sr.column(k))
 	}
 	sr.tsCol, _ = s.TimestampColumn()
+	sr.fields = make(map[string]string, 2*len(s.Fields)+len(sr.keyCols)+2)
+	for field, column := range s.Fields {
+		sr.fields[column] = s.FieldOf(column)
+		sr.fields[field] = s.FieldOf(field)
+	}
+	for _, c := range append([]string{sr.tsCol, sr.marker}, sr.keyCols...) {
+		sr.fields[c] = ""
+	}
 	return sr, nil
+}
+
+// fieldOf returns the synced field a column holds, or "" when it holds none.
+func (sr *systemRules) fieldOf(column string) string {
+	if field, ok := sr.fields[column]; ok {
+		return field
+	}
+	return column
 }
 
 func (sr *systemRules) column(field string) string { return sr.cfg.Column(field) }

@@ -155,7 +155,7 @@ func (s *State) system(name string) *SystemState {
 
 func (s *State) agreed(name string) *AgreedField {
 	for i := range s.Agreed {
-		if s.Agreed[i].Name == name {
+		if sameName(s.Agreed[i].Name, name) {
 			return &s.Agreed[i]
 		}
 	}
@@ -219,7 +219,7 @@ func (s *State) NextDeadlineMs(rules *Resolver) int64 {
 
 func (ss *SystemState) seen(name string) (uint64, bool) {
 	for _, f := range ss.Seen {
-		if f.Name == name {
+		if sameName(f.Name, name) {
 			return f.FP, true
 		}
 	}
@@ -311,11 +311,28 @@ func (ss *SystemState) deleteInFlight() *Apply {
 
 func findValue(vs []Value, name string) (*Value, bool) {
 	for i := range vs {
-		if vs[i].Name == name {
+		if sameName(vs[i].Name, name) {
 			return &vs[i], true
 		}
 	}
 	return nil, false
+}
+
+// hasValue reports whether vs has a value of the named field, looking at position
+// hint first: a system's images list their fields in the same order event after event.
+func hasValue(vs []Value, name string, hint int) bool {
+	if hint < len(vs) && sameName(vs[hint].Name, name) {
+		return true
+	}
+	_, ok := findValue(vs, name)
+	return ok
+}
+
+// sameName is name == other for field names, quicker to say no: a record's fields are
+// looked up by scanning its images, so most names compared differ, often only in
+// their last byte (f1, f2, …) or in their length, and those are compared first.
+func sameName(name, other string) bool {
+	return len(name) == len(other) && (name == "" || name[len(name)-1] == other[len(name)-1]) && name == other
 }
 
 // shows reports whether the system last showed every one of the values.
