@@ -62,7 +62,7 @@ func (w *worker) decide(ctx context.Context, batch []kafka.Message) (*decided, e
 			st := states[it.record]
 			out.o.Reset()
 			rv := ReviewOf(it.review)
-			res.ApplyReview(now, st, &rv, &out.o)
+			res.ApplyReview(now, st, &rv, out.o)
 			out.collect(st, cause{what: "review", at: it.review.EntryID + ":" + strconv.FormatInt(it.review.Rev, 10)})
 		case it.record == "":
 			out.event(it.system, it.kind.String())
@@ -70,7 +70,7 @@ func (w *worker) decide(ctx context.Context, batch []kafka.Message) (*decided, e
 			out.event(it.system, it.op.String())
 			st := states[it.record]
 			out.o.Reset()
-			res.Resolve(now, st, &it.ch, &out.o)
+			res.Resolve(now, st, &it.ch, out.o)
 			out.collect(st, cause{what: it.system, pos: it.ch.Position})
 			out.timing(it.system, it.tsMs, it.ch.TsUs)
 		}
@@ -462,7 +462,7 @@ func (w *worker) expireDue(ctx, gctx context.Context) bool {
 		c := cause{what: "expire", at: strconv.FormatInt(now.UnixMilli(), 10)}
 		for _, r := range due {
 			out.o.Reset()
-			res.Expire(now, states[r], &out.o)
+			res.Expire(now, states[r], out.o)
 			out.collect(states[r], c)
 		}
 		if out.err != nil {

@@ -37,7 +37,7 @@ type outputs struct {
 	w        *worker
 	res      *resolver.Resolver
 	now      time.Time
-	o        resolver.Output
+	o        *resolver.Output // the worker's, reused from batch to batch
 	messages []kafka.Message
 	dlq      []dlq.Change
 	audit    []dlq.AuditEntry
@@ -80,7 +80,7 @@ func (out *outputs) timing(system string, commitMs, tsUs int64) {
 func (out *outputs) event(system, op string) { out.events = append(out.events, [2]string{system, op}) }
 
 func newOutputs(w *worker, res *resolver.Resolver, now time.Time) *outputs {
-	return &outputs{w: w, res: res, now: now}
+	return &outputs{w: w, res: res, now: now, o: &w.output}
 }
 
 // cause names the event behind a batch's decisions: system@position for a change,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/concord-sync/concord/codecs"
 	"github.com/concord-sync/concord/pipeline/state"
+	"github.com/concord-sync/concord/resolver"
 )
 
 // worker processes one partition number of every input topic for one generation.
@@ -39,6 +40,7 @@ type worker struct {
 	// load appends the ones before, save the ones after.
 	heldNames []string
 	arena     arena           // the scan's copies of the batch's changes
+	output    resolver.Output // the resolver's output, reused from event to event
 	batchBuf  []kafka.Message // collect's, reused from batch to batch
 	atBuf     []time.Time
 }
