@@ -490,6 +490,24 @@ func TestPairWindowDecidesTogether(t *testing.T) {
 	})
 }
 
+// TestSyncedRecordHasNoDeadline: once a record's applies are seen back, nothing is
+// due: its landed applies are forgotten lazily (Resolve expires first), so a synced
+// record neither sits in the deadline index nor is rewritten by the timer.
+func TestSyncedRecordHasNoDeadline(t *testing.T) {
+	h := newHarness(t, nil)
+	h.run(created[0])
+	if h.st.NextDeadlineMs(h.r) == 0 {
+		t.Fatal("an apply in flight has no deadline")
+	}
+	h.run(created[1]) // billing's echo
+	if len(h.st.Systems) == 0 || !h.st.Idle() {
+		t.Fatalf("not idle after the echo: %+v", h.st)
+	}
+	if due := h.st.NextDeadlineMs(h.r); due != 0 {
+		t.Errorf("a synced record is due at %d, want no deadline", due)
+	}
+}
+
 func TestTombstoneRetention(t *testing.T) {
 	h := newHarness(t, nil)
 	for _, e := range seq(
@@ -504,6 +522,11 @@ func TestTombstoneRetention(t *testing.T) {
 	}
 	if !h.r.Droppable(now.Add(time.Hour), h.st) {
 		t.Error("tombstone not droppable after its retention")
+	}
+	// An idle tombstone has its deadline then, so that a record deleted everywhere
+	// and never touched again is still dropped by the timer.
+	if due, want := h.st.NextDeadlineMs(h.r), h.st.DeletedMs+time.Hour.Milliseconds(); due != want {
+		t.Errorf("tombstone's deadline = %d, want %d (DeletedMs + tombstone_retention)", due, want)
 	}
 	// A late replay of an old event is still recognised while the tombstone is kept.
 	if got := h.run(ev{system: "crm", op: u, pos: 1, tsMs: 900, after: []string{`notes="old"`}}); !slices.Equal(got, []string{"duplicate"}) {

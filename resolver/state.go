@@ -189,8 +189,8 @@ func (s *State) Idle() bool {
 }
 
 // NextDeadlineMs returns the earliest time at which Expire has work for this record
-// (a pending change to flush, an in-flight apply to time out, a landed apply to
-// forget), or 0 when none.
+// (a pending change to flush, an in-flight apply to time out or forget) or its
+// tombstone can be dropped, or 0 when none.
 func (s *State) NextDeadlineMs(rules *Resolver) int64 {
 	var next int64
 	consider := func(ms int64) {
@@ -210,9 +210,14 @@ func (s *State) NextDeadlineMs(rules *Resolver) int64 {
 				consider(a.SentMs + rules.lateEchoMs())
 			}
 		}
-		if l := s.Systems[i].Landed; len(l) > 0 {
-			consider(l[0].SentMs + rules.lateEchoMs()) // forgotten then (pruneLanded)
-		}
+		// Landed applies need no deadline: Resolve expires first, so one older than a
+		// late echo is forgotten before any event is compared with it, and a timer
+		// would only rewrite every record synced in the last tombstone_retention once
+		// more, and index it meanwhile (a sorted-set entry per record, more than the
+		// landed applies of an idle record take to store).
+	}
+	if s.Deleted && s.Idle() {
+		consider(s.DeletedMs + rules.tombstone.Milliseconds()) // droppable then (Droppable)
 	}
 	return next
 }
