@@ -1,0 +1,382 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// SoakOptions configure the long run (concord bench --soak-events): concord run in
+// a child process consumes a stream of the workload's events that this process
+// produces in chunks, keeping at most Backlog events unconsumed, while the broker's
+// logs are trimmed behind concord's committed offsets (DeleteRecords, which kfake
+// implements by dropping whole segments), so that the run's length is bounded by
+// time, not by the in-process broker's memory, and concord's own memory (its heap
+// and RSS from its /metrics, with the broker in another process) is what is sampled.
+type SoakOptions struct {
+	Events  int    // events to stream (0: no soak)
+	Binary  string // the concord executable run as `run --config FILE --http ADDR`
+	Dir     string // receives its configuration and log (default: a temporary directory, removed)
+	Chunk   int    // events produced at a time (default 20,000)
+	Backlog int    // most events produced and not yet consumed (default 100,000)
+}
+
+// SoakResult are the long run's figures. Heap is go_memstats_heap_inuse_bytes and
+// RSS process_resident_memory_bytes of the child, sampled every second. "Warm" is the
+// median of the samples taken while the events consumed were between 10% and 20% of
+// the total, "end" the median of the samples of the last 10%, "max" the largest
+// sample after warm-up (10%).
+type SoakResult struct {
+	SoakEvents          int     `json:"soak_events"`
+	SoakSeconds         float64 `json:"soak_seconds"`
+	SoakEventsPerSecond float64 `json:"soak_events_per_second"`
+	SoakHeapWarmBytes   float64 `json:"soak_heap_warm_bytes"`
+	SoakHeapEndBytes    float64 `json:"soak_heap_end_bytes"`
+	SoakHeapMaxBytes    float64 `json:"soak_heap_max_bytes"`
+	SoakHeapChangePct   float64 `json:"soak_heap_change_pct"`
+	SoakRSSWarmBytes    float64 `json:"soak_rss_warm_bytes"`
+	SoakRSSEndBytes     float64 `json:"soak_rss_end_bytes"`
+	SoakRSSMaxBytes     float64 `json:"soak_rss_max_bytes"`
+	SoakSamples         int     `json:"soak_samples"`
+	SoakDir             string  `json:"soak_dir,omitempty"`
+}
+
+// soakSample is one scrape of the child's /metrics.
+type soakSample struct {
+	events    float64
+	heap, rss float64
+}
+
+func (s *SoakOptions) defaults() {
+	if s.Chunk <= 0 {
+		s.Chunk = 20_000
+	}
+	if s.Backlog <= 0 {
+		s.Backlog = 100_000
+	}
+}
+
+// soak runs the long run: its own broker, a flushed Redis (o.RedisAddr, else a
+// miniredis of this process), concord run as a child.
+func soak(ctx context.Context, o Options) (*SoakResult, error) {
+	so := o.Soak
+	so.defaults()
+	if so.Binary == "" {
+		return nil, errors.New("bench: the soak needs the concord binary to run")
+	}
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(o.Partitions), crmTopic, billingTopic),
+		kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(o.Partitions))
+	if err != nil {
+		return nil, fmt.Errorf("bench: starting kfake: %w", err)
+	}
+	defer kc.Close()
+	broker := kc.ListenAddrs()[0]
+	addr := o.RedisAddr
+	if addr == "" {
+		mr, err := miniredis.Run()
+		if err != nil {
+			return nil, err
+		}
+		defer mr.Close()
+		addr = mr.Addr()
+	} else {
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		err := rdb.FlushDB(ctx).Err()
+		_ = rdb.Close()
+		if err != nil {
+			return nil, fmt.Errorf("bench: redis at %s: %w", addr, err)
+		}
+	}
+	dir := so.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "concord-soak-"); err != nil {
+			return nil, err
+		}
+		defer func() { _ = os.RemoveAll(dir) }()
+	}
+	child, err := startChild(ctx, so.Binary, dir, broker, addr)
+	if err != nil {
+		return nil, err
+	}
+	defer child.stop()
+	admin, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	if err != nil {
+		return nil, err
+	}
+	defer admin.Close()
+
+	wl := newWorkload(o.Records, o.Partitions, o.ConflictRatio, 2, func() int64 { return time.Now().UnixMilli() })
+	w := &kafka.Writer{Addr: kafka.TCP(broker), Balancer: partitioned, BatchTimeout: 2 * time.Millisecond, BatchSize: 5000, RequiredAcks: kafka.RequireAll}
+	defer func() { _ = w.Close() }()
+	var samples []soakSample
+	var last soakSample
+	start, nextSample, nextTrim := time.Now(), time.Now(), time.Now().Add(5*time.Second)
+	produced := 0
+	for {
+		now := time.Now()
+		if now.After(nextSample) {
+			s, err := child.sample(ctx)
+			if err != nil {
+				return nil, err
+			}
+			samples, last, nextSample = append(samples, s), s, now.Add(time.Second)
+			o.Progress(PhaseSoak, int64(s.events), int64(so.Events), "events")
+		}
+		if last.events >= float64(so.Events) {
+			break
+		}
+		if now.After(nextTrim) {
+			if err := trim(ctx, admin, "bench", []string{crmTopic, billingTopic}); err != nil {
+				return nil, err
+			}
+			nextTrim = now.Add(5 * time.Second)
+		}
+		if produced < so.Events && float64(produced)-last.events < float64(so.Backlog) {
+			chunk := generate(wl, min(so.Chunk, so.Events-produced))
+			if err := w.WriteMessages(ctx, chunk...); err != nil {
+				return nil, fmt.Errorf("bench: producing the soak's events: %w", err)
+			}
+			produced += len(chunk)
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-child.exited:
+			return nil, fmt.Errorf("bench: concord run exited during the soak (log in %s)", child.log)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	res := summarize(samples, float64(last.events))
+	res.SoakEvents, res.SoakSeconds = int(last.events), time.Since(start).Seconds()
+	res.SoakEventsPerSecond = last.events / res.SoakSeconds
+	if so.Dir != "" {
+		res.SoakDir = so.Dir
+	}
+	return res, nil
+}
+
+// summarize computes the heap and RSS figures of the samples (see SoakResult).
+func summarize(samples []soakSample, total float64) *SoakResult {
+	var warmHeap, warmRSS, endHeap, endRSS []float64
+	res := &SoakResult{SoakSamples: len(samples)}
+	for _, s := range samples {
+		switch {
+		case s.events < 0.1*total:
+			continue
+		case s.events < 0.2*total:
+			warmHeap, warmRSS = append(warmHeap, s.heap), append(warmRSS, s.rss)
+		case s.events >= 0.9*total:
+			endHeap, endRSS = append(endHeap, s.heap), append(endRSS, s.rss)
+		}
+		res.SoakHeapMaxBytes, res.SoakRSSMaxBytes = max(res.SoakHeapMaxBytes, s.heap), max(res.SoakRSSMaxBytes, s.rss)
+	}
+	res.SoakHeapWarmBytes, res.SoakRSSWarmBytes = median(warmHeap), median(warmRSS)
+	res.SoakHeapEndBytes, res.SoakRSSEndBytes = median(endHeap), median(endRSS)
+	if res.SoakHeapWarmBytes > 0 {
+		res.SoakHeapChangePct = 100 * (res.SoakHeapEndBytes - res.SoakHeapWarmBytes) / res.SoakHeapWarmBytes
+	}
+	return res
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// trim deletes the records of the group's input topics below its committed
+// offsets, and every record of the other topics (concord's outputs: nobody reads
+// them in the soak).
+func trim(ctx context.Context, admin *kgo.Client, group string, inputs []string) error {
+	meta := kmsg.NewPtrMetadataRequest()
+	mresp, err := meta.RequestWith(ctx, admin)
+	if err != nil {
+		return fmt.Errorf("bench: metadata: %w", err)
+	}
+	fetch := kmsg.NewPtrOffsetFetchRequest()
+	fetch.Group = group
+	fresp, err := fetch.RequestWith(ctx, admin)
+	if err != nil {
+		return fmt.Errorf("bench: fetching the group's offsets: %w", err)
+	}
+	committed := map[string]map[int32]int64{}
+	for _, t := range fresp.Topics {
+		committed[t.Topic] = map[int32]int64{}
+		for _, p := range t.Partitions {
+			committed[t.Topic][p.Partition] = p.Offset
+		}
+	}
+	del := kmsg.NewPtrDeleteRecordsRequest()
+	del.TimeoutMillis = 5000
+	for _, t := range mresp.Topics {
+		if t.Topic == nil || strings.HasPrefix(*t.Topic, "__") {
+			continue
+		}
+		dt := kmsg.NewDeleteRecordsRequestTopic()
+		dt.Topic = *t.Topic
+		for _, p := range t.Partitions {
+			to := int64(-1) // to the high watermark
+			if slices.Contains(inputs, *t.Topic) {
+				off, ok := committed[*t.Topic][p.Partition]
+				if !ok || off <= 0 {
+					continue
+				}
+				to = off
+			}
+			dp := kmsg.NewDeleteRecordsRequestTopicPartition()
+			dp.Partition, dp.Offset = p.Partition, to
+			dt.Partitions = append(dt.Partitions, dp)
+		}
+		if len(dt.Partitions) > 0 {
+			del.Topics = append(del.Topics, dt)
+		}
+	}
+	if len(del.Topics) == 0 {
+		return nil
+	}
+	if _, err := del.RequestWith(ctx, admin); err != nil {
+		return fmt.Errorf("bench: deleting consumed records: %w", err)
+	}
+	return nil
+}
+
+// child is `concord run` as a child process.
+type child struct {
+	cmd    *exec.Cmd
+	http   string
+	log    string
+	exited chan struct{}
+}
+
+// startChild writes the bench's configuration to dir and starts concord run with
+// it, its log in dir/concord.log, and returns once it is ready.
+func startChild(ctx context.Context, bin, dir, broker, redisAddr string) (*child, error) {
+	cfg := filepath.Join(dir, "concord.yaml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, configYAML, broker, redisAddr), 0o600); err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	httpAddr := l.Addr().String()
+	_ = l.Close()
+	c := &child{http: httpAddr, log: filepath.Join(dir, "concord.log"), exited: make(chan struct{})}
+	logf, err := os.Create(c.log)
+	if err != nil {
+		return nil, err
+	}
+	c.cmd = exec.Command(bin, "run", "--config", cfg, "--http", httpAddr, "--log-level", "warn")
+	c.cmd.Stdout, c.cmd.Stderr = logf, logf
+	setParentDeathSignal(c.cmd)
+	if err := c.cmd.Start(); err != nil {
+		_ = logf.Close()
+		return nil, fmt.Errorf("bench: starting %s run: %w", bin, err)
+	}
+	go func() {
+		_ = c.cmd.Wait()
+		_ = logf.Close()
+		close(c.exited)
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if body, status, err := c.get(ctx, "/readyz"); err == nil && status == http.StatusOK {
+			return c, nil
+		} else if time.Now().After(deadline) {
+			c.stop()
+			return nil, fmt.Errorf("bench: concord run was not ready within 60s (last: %d %q %v; log in %s)", status, body, err, c.log)
+		}
+		select {
+		case <-c.exited:
+			return nil, fmt.Errorf("bench: concord run exited before it was ready (log in %s)", c.log)
+		case <-ctx.Done():
+			c.stop()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// stop sends SIGTERM and waits, killing the child after 30 s.
+func (c *child) stop() {
+	select {
+	case <-c.exited:
+		return
+	default:
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(30 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	}
+}
+
+var soakHTTP = &http.Client{Timeout: 5 * time.Second}
+
+func (c *child) get(ctx context.Context, path string) (string, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.http+path, nil)
+	if err != nil {
+		return "", 0, err
+	}
+	resp, err := soakHTTP.Do(req)
+	if err != nil {
+		return "", 0, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), resp.StatusCode, err
+}
+
+var (
+	eventsSeries = regexp.MustCompile(`(?m)^concord_events_total(?:\{[^}]*\})? ([0-9.e+-]+)$`)
+	heapSeries   = regexp.MustCompile(`(?m)^go_memstats_heap_inuse_bytes ([0-9.e+-]+)$`)
+	rssSeries    = regexp.MustCompile(`(?m)^process_resident_memory_bytes ([0-9.e+-]+)$`)
+)
+
+// sample scrapes the child's events consumed, heap in use and RSS.
+func (c *child) sample(ctx context.Context) (soakSample, error) {
+	body, status, err := c.get(ctx, "/metrics")
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("status %d", status)
+	}
+	if err != nil {
+		return soakSample{}, fmt.Errorf("bench: concord run's /metrics: %w (log in %s)", err, c.log)
+	}
+	var s soakSample
+	for _, m := range eventsSeries.FindAllStringSubmatch(body, -1) {
+		v, _ := strconv.ParseFloat(m[1], 64)
+		s.events += v
+	}
+	if m := heapSeries.FindStringSubmatch(body); m != nil {
+		s.heap, _ = strconv.ParseFloat(m[1], 64)
+	}
+	if m := rssSeries.FindStringSubmatch(body); m != nil {
+		s.rss, _ = strconv.ParseFloat(m[1], 64)
+	}
+	return s, nil
+}
