@@ -77,10 +77,24 @@ var figures = []figure{
 	{key: "soak_heap_change_pct", label: "soak heap change", unit: "%", better: lowerBetter, digits: 1, note: func(*Result) string {
 		return "end against warm-up; flat is within 10%"
 	}},
+	{key: "soak_heap_goal_warm_bytes", label: "soak heap goal after warm-up", unit: "MiB", better: lowerBetter, note: func(*Result) string {
+		return "next_gc, set from the live heap at each GC: the steady view"
+	}},
+	{key: "soak_heap_goal_end_bytes", label: "soak heap goal at the end", unit: "MiB", better: lowerBetter},
+	{key: "soak_heap_goal_max_bytes", label: "soak heap goal max", unit: "MiB", better: lowerBetter},
+	{key: "soak_heap_goal_change_pct", label: "soak heap goal change", unit: "%", better: lowerBetter, digits: 1, note: func(*Result) string {
+		return "end against warm-up"
+	}},
 	{key: "soak_rss_warm_bytes", label: "soak RSS after warm-up", unit: "MiB", better: lowerBetter},
 	{key: "soak_rss_end_bytes", label: "soak RSS at the end", unit: "MiB", better: lowerBetter},
 	{key: "soak_rss_max_bytes", label: "soak RSS max", unit: "MiB", better: lowerBetter},
+	{key: "soak_bench_heap_max_bytes", label: "soak bench heap max", unit: "MiB", better: lowerBetter, note: func(*Result) string {
+		return "this process (in-process broker, producer), set aside from concord's"
+	}},
 }
+
+// isPct reports whether a figure is a percentage change itself (0 is a figure).
+func isPct(key string) bool { return strings.HasSuffix(key, "_change_pct") }
 
 // numbers returns the numeric fields of a result by their JSON names.
 func numbers(v any) (map[string]float64, error) {
@@ -124,7 +138,7 @@ func Table(r *Result) (string, error) {
 	t.add("figure", "value", "unit", "notes")
 	for _, f := range figures {
 		v, ok := nums[f.key]
-		if !ok || v == 0 && f.key != "soak_heap_change_pct" {
+		if !ok || v == 0 && !isPct(f.key) {
 			continue
 		}
 		note := ""
@@ -254,7 +268,7 @@ func Compare(r *Result, file string, bl *Baseline) (*Comparison, error) {
 	for _, f := range figures {
 		b, okb := before[f.key]
 		a, oka := after[f.key]
-		measured := b != 0 && a != 0 || f.key == "soak_heap_change_pct"
+		measured := b != 0 && a != 0 || isPct(f.key)
 		if !okb || !oka || !measured {
 			continue
 		}
@@ -262,7 +276,7 @@ func Compare(r *Result, file string, bl *Baseline) (*Comparison, error) {
 		if b != 0 {
 			ch.Ratio, ch.Percent = a/b, 100*(a-b)/math.Abs(b)
 		}
-		if f.key == "soak_heap_change_pct" { // a percentage already: the change is in points
+		if isPct(f.key) { // a percentage already: the change is in points
 			ch.Ratio, ch.Percent = 0, a-b
 		}
 		ch.Better, ch.Verdict = verdict(f.better, b, a)
@@ -304,7 +318,7 @@ func (c *Comparison) Table() string {
 		change := fmt.Sprintf("%+.1f%%", ch.Percent)
 		if ch.Ratio != 0 {
 			change += fmt.Sprintf(" (x%.2f)", ch.Ratio)
-		} else if ch.Figure == "soak_heap_change_pct" {
+		} else if isPct(ch.Figure) {
 			change = fmt.Sprintf("%+.1f points", ch.Percent)
 		}
 		t.add(ch.Label, f.shown(ch.Before)+" "+ch.Unit, f.shown(ch.After)+" "+ch.Unit, change, ch.Verdict, ch.Better)

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -37,7 +39,7 @@ type SoakOptions struct {
 	Binary  string // the concord executable run as `run --config FILE --http ADDR`
 	Dir     string // receives its configuration and log (default: a temporary directory, removed)
 	Chunk   int    // events produced at a time (default 20,000)
-	Backlog int    // most events produced and not yet consumed (default 100,000)
+	Backlog int    // most events produced and not yet consumed (default 60,000)
 }
 
 // SoakResult are the long run's figures. Heap is go_memstats_heap_inuse_bytes and
@@ -56,14 +58,24 @@ type SoakResult struct {
 	SoakRSSWarmBytes    float64 `json:"soak_rss_warm_bytes"`
 	SoakRSSEndBytes     float64 `json:"soak_rss_end_bytes"`
 	SoakRSSMaxBytes     float64 `json:"soak_rss_max_bytes"`
-	SoakSamples         int     `json:"soak_samples"`
+	// The heap goal (go_memstats_next_gc_bytes) is set at each GC from the heap
+	// live after it: the steadiest view of the live heap (about half the goal at
+	// GOGC 100), where heap in use swings with the GC cycle.
+	SoakHeapGoalWarmBytes float64 `json:"soak_heap_goal_warm_bytes"`
+	SoakHeapGoalEndBytes  float64 `json:"soak_heap_goal_end_bytes"`
+	SoakHeapGoalMaxBytes  float64 `json:"soak_heap_goal_max_bytes"`
+	SoakHeapGoalChangePct float64 `json:"soak_heap_goal_change_pct"`
+	// SoakBenchHeapMaxBytes is this process's largest heap during the soak: the
+	// in-process broker and the producer, set aside from concord's figures.
+	SoakBenchHeapMaxBytes float64 `json:"soak_bench_heap_max_bytes"`
+	SoakSamples           int     `json:"soak_samples"`
 	SoakDir             string  `json:"soak_dir,omitempty"`
 }
 
 // soakSample is one scrape of the child's /metrics.
 type soakSample struct {
-	events    float64
-	heap, rss float64
+	events          float64
+	heap, goal, rss float64
 }
 
 func (s *SoakOptions) defaults() {
@@ -71,7 +83,7 @@ func (s *SoakOptions) defaults() {
 		s.Chunk = 20_000
 	}
 	if s.Backlog <= 0 {
-		s.Backlog = 100_000
+		s.Backlog = 60_000
 	}
 }
 
@@ -83,8 +95,10 @@ func soak(ctx context.Context, o Options) (*SoakResult, error) {
 	if so.Binary == "" {
 		return nil, errors.New("bench: the soak needs the concord binary to run")
 	}
+	// 1 MiB segments: kfake frees a log only by whole segments (100 MiB by default).
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(o.Partitions), crmTopic, billingTopic),
-		kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(o.Partitions))
+		kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(o.Partitions),
+		kfake.BrokerConfigs(map[string]string{"log.segment.bytes": strconv.Itoa(1 << 20)}))
 	if err != nil {
 		return nil, fmt.Errorf("bench: starting kfake: %w", err)
 	}
@@ -129,7 +143,8 @@ func soak(ctx context.Context, o Options) (*SoakResult, error) {
 	defer func() { _ = w.Close() }()
 	var samples []soakSample
 	var last soakSample
-	start, nextSample, nextTrim := time.Now(), time.Now(), time.Now().Add(5*time.Second)
+	var benchHeap float64
+	start, nextSample, nextTrim := time.Now(), time.Now(), time.Now().Add(2*time.Second)
 	produced := 0
 	for {
 		now := time.Now()
@@ -139,6 +154,7 @@ func soak(ctx context.Context, o Options) (*SoakResult, error) {
 				return nil, err
 			}
 			samples, last, nextSample = append(samples, s), s, now.Add(time.Second)
+			benchHeap = max(benchHeap, heapObjects())
 			o.Progress(PhaseSoak, int64(s.events), int64(so.Events), "events")
 		}
 		if last.events >= float64(so.Events) {
@@ -148,7 +164,7 @@ func soak(ctx context.Context, o Options) (*SoakResult, error) {
 			if err := trim(ctx, admin, "bench", []string{crmTopic, billingTopic}); err != nil {
 				return nil, err
 			}
-			nextTrim = now.Add(5 * time.Second)
+			nextTrim = now.Add(2 * time.Second)
 		}
 		if produced < so.Events && float64(produced)-last.events < float64(so.Backlog) {
 			chunk := generate(wl, min(so.Chunk, so.Events-produced))
@@ -169,6 +185,7 @@ func soak(ctx context.Context, o Options) (*SoakResult, error) {
 	res := summarize(samples, float64(last.events))
 	res.SoakEvents, res.SoakSeconds = int(last.events), time.Since(start).Seconds()
 	res.SoakEventsPerSecond = last.events / res.SoakSeconds
+	res.SoakBenchHeapMaxBytes = benchHeap
 	if so.Dir != "" {
 		res.SoakDir = so.Dir
 	}
@@ -177,23 +194,28 @@ func soak(ctx context.Context, o Options) (*SoakResult, error) {
 
 // summarize computes the heap and RSS figures of the samples (see SoakResult).
 func summarize(samples []soakSample, total float64) *SoakResult {
-	var warmHeap, warmRSS, endHeap, endRSS []float64
+	var warmHeap, warmRSS, warmGoal, endHeap, endRSS, endGoal []float64
 	res := &SoakResult{SoakSamples: len(samples)}
 	for _, s := range samples {
 		switch {
 		case s.events < 0.1*total:
 			continue
 		case s.events < 0.2*total:
-			warmHeap, warmRSS = append(warmHeap, s.heap), append(warmRSS, s.rss)
+			warmHeap, warmRSS, warmGoal = append(warmHeap, s.heap), append(warmRSS, s.rss), append(warmGoal, s.goal)
 		case s.events >= 0.9*total:
-			endHeap, endRSS = append(endHeap, s.heap), append(endRSS, s.rss)
+			endHeap, endRSS, endGoal = append(endHeap, s.heap), append(endRSS, s.rss), append(endGoal, s.goal)
 		}
 		res.SoakHeapMaxBytes, res.SoakRSSMaxBytes = max(res.SoakHeapMaxBytes, s.heap), max(res.SoakRSSMaxBytes, s.rss)
+		res.SoakHeapGoalMaxBytes = max(res.SoakHeapGoalMaxBytes, s.goal)
 	}
 	res.SoakHeapWarmBytes, res.SoakRSSWarmBytes = median(warmHeap), median(warmRSS)
 	res.SoakHeapEndBytes, res.SoakRSSEndBytes = median(endHeap), median(endRSS)
+	res.SoakHeapGoalWarmBytes, res.SoakHeapGoalEndBytes = median(warmGoal), median(endGoal)
 	if res.SoakHeapWarmBytes > 0 {
 		res.SoakHeapChangePct = 100 * (res.SoakHeapEndBytes - res.SoakHeapWarmBytes) / res.SoakHeapWarmBytes
+	}
+	if res.SoakHeapGoalWarmBytes > 0 {
+		res.SoakHeapGoalChangePct = 100 * (res.SoakHeapGoalEndBytes - res.SoakHeapGoalWarmBytes) / res.SoakHeapGoalWarmBytes
 	}
 	return res
 }
@@ -216,18 +238,9 @@ func trim(ctx context.Context, admin *kgo.Client, group string, inputs []string)
 	if err != nil {
 		return fmt.Errorf("bench: metadata: %w", err)
 	}
-	fetch := kmsg.NewPtrOffsetFetchRequest()
-	fetch.Group = group
-	fresp, err := fetch.RequestWith(ctx, admin)
+	committed, err := committedOffsets(ctx, admin, group)
 	if err != nil {
-		return fmt.Errorf("bench: fetching the group's offsets: %w", err)
-	}
-	committed := map[string]map[int32]int64{}
-	for _, t := range fresp.Topics {
-		committed[t.Topic] = map[int32]int64{}
-		for _, p := range t.Partitions {
-			committed[t.Topic][p.Partition] = p.Offset
-		}
+		return err
 	}
 	del := kmsg.NewPtrDeleteRecordsRequest()
 	del.TimeoutMillis = 5000
@@ -257,10 +270,52 @@ func trim(ctx context.Context, admin *kgo.Client, group string, inputs []string)
 	if len(del.Topics) == 0 {
 		return nil
 	}
-	if _, err := del.RequestWith(ctx, admin); err != nil {
+	dresp, err := del.RequestWith(ctx, admin)
+	if err != nil {
 		return fmt.Errorf("bench: deleting consumed records: %w", err)
 	}
+	for _, t := range dresp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return fmt.Errorf("bench: deleting consumed records of %s/%d: %w", t.Topic, p.Partition, err)
+			}
+		}
+	}
 	return nil
+}
+
+// committedOffsets are the group's committed offsets by topic and partition. The
+// request names the group both ways: v8 and later read Groups, earlier ones Group.
+func committedOffsets(ctx context.Context, admin *kgo.Client, group string) (map[string]map[int32]int64, error) {
+	fetch := kmsg.NewPtrOffsetFetchRequest()
+	fetch.Group = group
+	g := kmsg.NewOffsetFetchRequestGroup()
+	g.Group = group
+	fetch.Groups = append(fetch.Groups, g)
+	resp, err := fetch.RequestWith(ctx, admin)
+	if err != nil {
+		return nil, fmt.Errorf("bench: fetching the group's offsets: %w", err)
+	}
+	committed := map[string]map[int32]int64{}
+	add := func(topic string, partition int32, offset int64) {
+		if committed[topic] == nil {
+			committed[topic] = map[int32]int64{}
+		}
+		committed[topic][partition] = offset
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			add(t.Topic, p.Partition, p.Offset)
+		}
+	}
+	for _, rg := range resp.Groups {
+		for _, t := range rg.Topics {
+			for _, p := range t.Partitions {
+				add(t.Topic, p.Partition, p.Offset)
+			}
+		}
+	}
+	return committed, nil
 }
 
 // child is `concord run` as a child process.
@@ -355,6 +410,7 @@ func (c *child) get(ctx context.Context, path string) (string, int, error) {
 var (
 	eventsSeries = regexp.MustCompile(`(?m)^concord_events_total(?:\{[^}]*\})? ([0-9.e+-]+)$`)
 	heapSeries   = regexp.MustCompile(`(?m)^go_memstats_heap_inuse_bytes ([0-9.e+-]+)$`)
+	goalSeries   = regexp.MustCompile(`(?m)^go_memstats_next_gc_bytes ([0-9.e+-]+)$`)
 	rssSeries    = regexp.MustCompile(`(?m)^process_resident_memory_bytes ([0-9.e+-]+)$`)
 )
 
@@ -375,8 +431,21 @@ func (c *child) sample(ctx context.Context) (soakSample, error) {
 	if m := heapSeries.FindStringSubmatch(body); m != nil {
 		s.heap, _ = strconv.ParseFloat(m[1], 64)
 	}
+	if m := goalSeries.FindStringSubmatch(body); m != nil {
+		s.goal, _ = strconv.ParseFloat(m[1], 64)
+	}
 	if m := rssSeries.FindStringSubmatch(body); m != nil {
 		s.rss, _ = strconv.ParseFloat(m[1], 64)
 	}
 	return s, nil
+}
+
+// heapObjects is this process's heap in live and unswept objects.
+func heapObjects() float64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return float64(s[0].Value.Uint64())
 }
