@@ -38,7 +38,7 @@ type stateSample struct {
 // sampleState SCANs up to sampleKeys state keys, reads their states through the
 // Store (so the encoding measured is the Store's) and, on a real Redis, asks each
 // key's MEMORY USAGE (SAMPLES 0: every element counted).
-func sampleState(ctx context.Context, rdb *redis.Client, store *state.Redis, real bool, progress Progress) (*stateSample, error) {
+func sampleState(ctx context.Context, rdb *redis.Client, store *state.Redis, realRedis bool, progress Progress) (*stateSample, error) {
 	keys, err := scanKeys(ctx, rdb, sampleKeys)
 	if err != nil {
 		return nil, err
@@ -72,7 +72,7 @@ func sampleState(ctx context.Context, rdb *redis.Client, store *state.Redis, rea
 		return nil, errors.New("bench: no state stored")
 	}
 	s.encoded = float64(total) / float64(len(s.states))
-	if real {
+	if realRedis {
 		if s.usage, err = memoryUsage(ctx, rdb, keys, progress); err != nil {
 			return nil, err
 		}

@@ -195,14 +195,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 // measureMemory fills the state figures from the run's states and, with
 // MemoryRecords, loads that many records and measures Redis's memory per record.
 func measureMemory(ctx context.Context, rdb *redis.Client, o Options, res *Result) error {
-	real := o.RedisAddr != ""
+	realRedis := o.RedisAddr != ""
 	o.Progress(PhaseMemory, 0, sampleKeys, "keys")
-	s, err := sampleState(ctx, rdb, state.NewRedis(rdb, "bench"), real, o.Progress)
+	s, err := sampleState(ctx, rdb, state.NewRedis(rdb, "bench"), realRedis, o.Progress)
 	if err != nil {
 		return err
 	}
 	res.StateBytesPerRecord, res.StateEncodedBytesPerRecord, res.StateKeysSampled = s.usage, s.encoded, s.keys
-	if !real {
+	if !realRedis {
 		res.Notes = append(res.Notes, "state_bytes_per_record (Redis's MEMORY USAGE) is not available on miniredis: give --redis")
 		if o.MemoryRecords > 0 {
 			res.Notes = append(res.Notes, "--memory-records needs a real Redis (miniredis has no used_memory or MEMORY USAGE): give --redis")

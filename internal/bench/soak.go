@@ -69,7 +69,7 @@ type SoakResult struct {
 	// in-process broker and the producer, set aside from concord's figures.
 	SoakBenchHeapMaxBytes float64 `json:"soak_bench_heap_max_bytes"`
 	SoakSamples           int     `json:"soak_samples"`
-	SoakDir             string  `json:"soak_dir,omitempty"`
+	SoakDir               string  `json:"soak_dir,omitempty"`
 }
 
 // soakSample is one scrape of the child's /metrics.
@@ -362,7 +362,7 @@ func startChild(ctx context.Context, bin, dir, broker, redisAddr string) (*child
 			return c, nil
 		} else if time.Now().After(deadline) {
 			c.stop()
-			return nil, fmt.Errorf("bench: concord run was not ready within 60s (last: %d %q %v; log in %s)", status, body, err, c.log)
+			return nil, fmt.Errorf("bench: concord run was not ready within 60s (last: %d %q; log in %s): %w", status, body, c.log, err)
 		}
 		select {
 		case <-c.exited:
