@@ -109,9 +109,24 @@ func (o *Options) defaults() {
 
 // Run runs the benchmark: the pipeline over a backlog of generated events, the plain
 // consume-and-produce pass over the same events, the latency at a steady rate, the
-// state size and the resolver alone.
+// state size and the resolver alone; then, with Soak.Events, the soak (after the
+// first phases' broker is closed, so this process holds only the soak's).
 func Run(ctx context.Context, o Options) (*Result, error) {
 	o.defaults()
+	res, err := measure(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if o.Soak.Events > 0 {
+		if res.SoakResult, err = soak(ctx, o); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// measure runs every phase but the soak.
+func measure(ctx context.Context, o Options) (*Result, error) {
 	topics := []string{crmTopic, billingTopic, "pass.crm", "pass.billing", "pass.out"}
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(o.Partitions), topics...),
 		kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(o.Partitions))
@@ -183,11 +198,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		res.MaxRSSBytes = ru.Maxrss * 1024 // kilobytes on Linux
-	}
-	if o.Soak.Events > 0 {
-		if res.SoakResult, err = soak(ctx, o); err != nil {
-			return nil, err
-		}
 	}
 	return res, nil
 }
