@@ -37,7 +37,7 @@ import (
 type SoakOptions struct {
 	Events  int    // events to stream (0: no soak)
 	Binary  string // the concord executable run as `run --config FILE --http ADDR`
-	Dir     string // receives its configuration and log (default: a temporary directory, removed)
+	Dir     string // receives its configuration, log and samples.csv (default: a temporary directory, removed)
 	Chunk   int    // events produced at a time (default 20,000)
 	Backlog int    // most events produced and not yet consumed (default 60,000)
 }
@@ -71,6 +71,14 @@ type SoakResult struct {
 	SoakSamples           int     `json:"soak_samples"`
 	SoakDir               string  `json:"soak_dir,omitempty"`
 }
+
+// maxFailedScrapes is how many scrapes of the child's /metrics in a row may fail (a
+// loaded machine) before the soak gives up.
+const maxFailedScrapes = 30
+
+// stallLimit is how long the soak waits for concord run to process an event before it
+// gives up.
+const stallLimit = 2 * time.Minute
 
 // soakSample is one scrape of the child's /metrics.
 type soakSample struct {
@@ -144,18 +152,37 @@ func soak(ctx context.Context, o Options) (*SoakResult, error) {
 	var samples []soakSample
 	var last soakSample
 	var benchHeap float64
+	failed, advanced := 0, time.Now()
+	csv, err := os.Create(filepath.Join(dir, "samples.csv"))
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = csv.Close() }()
+	_, _ = fmt.Fprintln(csv, "seconds,events,heap_inuse_bytes,next_gc_bytes,rss_bytes")
 	start, nextSample, nextTrim := time.Now(), time.Now(), time.Now().Add(2*time.Second)
 	produced := 0
 	for {
 		now := time.Now()
 		if now.After(nextSample) {
+			nextSample = now.Add(time.Second)
 			s, err := child.sample(ctx)
-			if err != nil {
-				return nil, err
+			switch {
+			case err == nil:
+				failed = 0
+				if s.events > last.events {
+					advanced = now
+				} else if now.Sub(advanced) > stallLimit {
+					return nil, fmt.Errorf("bench: concord run processed no event for %s at %.0f events (log in %s)", stallLimit, s.events, child.log)
+				}
+				samples, last = append(samples, s), s
+				benchHeap = max(benchHeap, heapObjects())
+				_, _ = fmt.Fprintf(csv, "%.3f,%.0f,%.0f,%.0f,%.0f\n", time.Since(start).Seconds(), s.events, s.heap, s.goal, s.rss)
+				o.Progress(PhaseSoak, int64(s.events), int64(so.Events), "events")
+			case failed < maxFailedScrapes:
+				failed++ // a scrape lost to a loaded machine: skip it
+			default:
+				return nil, fmt.Errorf("%w (%d scrapes in a row)", err, failed+1)
 			}
-			samples, last, nextSample = append(samples, s), s, now.Add(time.Second)
-			benchHeap = max(benchHeap, heapObjects())
-			o.Progress(PhaseSoak, int64(s.events), int64(so.Events), "events")
 		}
 		if last.events >= float64(so.Events) {
 			break
@@ -391,7 +418,7 @@ func (c *child) stop() {
 	}
 }
 
-var soakHTTP = &http.Client{Timeout: 5 * time.Second}
+var soakHTTP = &http.Client{Timeout: 10 * time.Second}
 
 func (c *child) get(ctx context.Context, path string) (string, int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.http+path, nil)
