@@ -229,3 +229,33 @@ func TestBenchIsTerminal(t *testing.T) {
 		t.Error("a regular file taken for a terminal")
 	}
 }
+
+// TestBenchCompareOldBaseline checks that a baseline from before MEMORY USAGE, whose
+// state_bytes_per_record is the encoded length, is compared encoded to encoded.
+func TestBenchCompareOldBaseline(t *testing.T) {
+	before := filepath.Join(t.TempDir(), "before.json")
+	if err := os.WriteFile(before, []byte(`{"events": 50001, "events_per_second": 20000, "state_bytes_per_record": 507}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bl, err := bench.LoadBaseline(before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := bench.Compare(sampleResult(), before, bl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range c.Figures {
+		switch ch.Figure {
+		case "state_bytes_per_record":
+			t.Errorf("MEMORY USAGE compared with an encoded length: %+v", ch)
+		case "state_encoded_bytes_per_record":
+			if ch.Before != 507 || ch.After != 514.1 {
+				t.Errorf("encoded state compared as %+v", ch)
+			}
+		}
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "predates MEMORY USAGE") {
+		t.Errorf("warnings %q, want one on the baseline's state_bytes_per_record", c.Warnings)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"strconv"
@@ -257,6 +258,15 @@ func Compare(r *Result, file string, bl *Baseline) (*Comparison, error) {
 	}
 	before := bl.Numbers
 	c := &Comparison{File: file, Figures: []Change{}}
+	if v, ok := before["state_bytes_per_record"]; ok {
+		if _, ok := before["state_encoded_bytes_per_record"]; !ok {
+			// Before MEMORY USAGE, state_bytes_per_record was the encoded length.
+			before = maps.Clone(before)
+			before["state_encoded_bytes_per_record"] = v
+			delete(before, "state_bytes_per_record")
+			c.Warnings = append(c.Warnings, "the baseline's state_bytes_per_record is the encoded length (it predates MEMORY USAGE): compared with state_encoded_bytes_per_record")
+		}
+	}
 	for _, k := range []string{"events", "records", "partitions"} {
 		if b, ok := before[k]; ok && b != after[k] {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("%s differ: %s before, %s now", k, thousands(b, 0), thousands(after[k], 0)))
