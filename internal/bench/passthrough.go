@@ -44,6 +44,7 @@ func passthrough(ctx context.Context, broker string, partitions, events int, pro
 	w := pipeline.NewWriter([]string{broker}, 500, nil, zap.NewNop())
 	defer func() { _ = w.Close() }()
 
+	progress(PhasePassthrough, 0, int64(events), "events")
 	start := time.Now()
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -20,7 +20,7 @@ const (
 
 // Progress receives how far a run is: the phase, and done out of total units of it
 // (events, records, milliseconds; total 0 when the phase cannot tell). Run calls it
-// from its own goroutine only, often; a Progress decides how often to show it.
+// often, from one goroutine at a time; a Progress decides how often to show it.
 type Progress func(phase string, done, total int64, unit string)
 
 // Bar draws a Progress as one line rewritten in place with \r, at most every 100 ms:

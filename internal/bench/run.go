@@ -191,8 +191,7 @@ func measure(ctx context.Context, o Options) (*Result, error) {
 	if err := measureMemory(ctx, rdb, o, res); err != nil {
 		return nil, err
 	}
-	o.Progress(PhaseResolver, 0, 0, "")
-	hot := testing.Benchmark(HotPath)
+	hot := whileTicking(o.Progress, PhaseResolver, func() testing.BenchmarkResult { return testing.Benchmark(HotPath) })
 	res.ResolverEventsPerSecond = 2 * float64(hot.N) / hot.T.Seconds()
 	res.ResolverAllocsPerEvent = float64(hot.AllocsPerOp()) / 2
 	var ru syscall.Rusage
@@ -360,6 +359,27 @@ func (b *bpipeline) latency(ctx context.Context, broker string, wl *workload, ra
 func (b *bpipeline) stop() error {
 	b.cancel()
 	return <-b.done
+}
+
+// whileTicking runs fn, reporting the phase every 100 ms until it returns (for a
+// phase that cannot tell how far it is).
+func whileTicking[T any](progress Progress, phase string, fn func() T) T {
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			progress(phase, 0, 0, "")
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	defer func() { close(stop); <-stopped }()
+	return fn()
 }
 
 func waitUntil(ctx context.Context, done <-chan error, cond func() bool) error {
