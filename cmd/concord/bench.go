@@ -89,6 +89,7 @@ figures against an earlier --json output. On a terminal a progress bar goes to s
 	f.DurationVar(&o.Latency, "latency-duration", 0, "how long the steady-rate latency phase runs (default 5s)")
 	f.IntVar(&o.MemoryRecords, "memory-records", 0, "load this many records of the run's states into the flushed Redis and measure its memory per record (needs --redis)")
 	f.IntVar(&o.Soak.Events, "soak-events", 0, "stream this many events through concord run in a child process and sample its heap and RSS")
+	f.Float64Var(&o.Soak.Rate, "soak-rate", 0, "produce the soak's events at this steady rate, events/s (default: as fast as concord consumes them)")
 	f.StringVar(&o.Soak.Binary, "concord", "", "the concord binary the soak runs (default: this one)")
 	f.StringVar(&o.Soak.Dir, "soak-dir", "", "keep the soak's configuration and concord run's log here (default: a temporary directory, removed)")
 	f.StringVar(&compare, "compare", "", "an earlier `concord bench --json` output to set the figures against")

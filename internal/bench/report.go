@@ -64,7 +64,11 @@ var figures = []figure{
 		return "this process: bench, broker and pipeline together"
 	}},
 	{key: "soak_events_per_second", label: "soak", unit: "events/s", better: higherBetter, note: func(r *Result) string {
-		return fmt.Sprintf("%s events in %.0f s through concord run in a child process", thousands(float64(r.SoakEvents), 0), r.SoakSeconds)
+		rate := "as fast as it consumed"
+		if r.SoakRate > 0 {
+			rate = "produced at " + thousands(r.SoakRate, 0) + " events/s"
+		}
+		return fmt.Sprintf("%s events in %.0f s through concord run in a child process, %s", thousands(float64(r.SoakEvents), 0), r.SoakSeconds, rate)
 	}},
 	{key: "soak_heap_warm_bytes", label: "soak heap after warm-up", unit: "MiB", better: lowerBetter, note: func(*Result) string {
 		return "heap in use, median of the samples from 10% to 20% of the events"

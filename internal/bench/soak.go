@@ -40,6 +40,10 @@ type SoakOptions struct {
 	Dir     string // receives its configuration, log and samples.csv (default: a temporary directory, removed)
 	Chunk   int    // events produced at a time (default 20,000)
 	Backlog int    // most events produced and not yet consumed (default 60,000)
+	// Rate, when > 0, produces the events at this steady rate (events/s) instead of
+	// as fast as concord consumes them: the heap is then compared at one load, not
+	// at whatever throughput the machine gives at each moment.
+	Rate float64
 }
 
 // SoakResult are the long run's figures. Heap is go_memstats_heap_inuse_bytes and
@@ -51,6 +55,7 @@ type SoakResult struct {
 	SoakEvents          int     `json:"soak_events"`
 	SoakSeconds         float64 `json:"soak_seconds"`
 	SoakEventsPerSecond float64 `json:"soak_events_per_second"`
+	SoakRate            float64 `json:"soak_rate,omitempty"` // the steady rate asked for, 0 for as fast as it goes
 	SoakHeapWarmBytes   float64 `json:"soak_heap_warm_bytes"`
 	SoakHeapEndBytes    float64 `json:"soak_heap_end_bytes"`
 	SoakHeapMaxBytes    float64 `json:"soak_heap_max_bytes"`
@@ -193,8 +198,15 @@ func soak(ctx context.Context, o Options) (*SoakResult, error) {
 			}
 			nextTrim = now.Add(2 * time.Second)
 		}
-		if produced < so.Events && float64(produced)-last.events < float64(so.Backlog) {
-			chunk := generate(wl, min(so.Chunk, so.Events-produced))
+		want := min(so.Chunk, so.Events-produced)
+		if so.Rate > 0 { // a steady rate: what is due by now, in pieces of at least 1% of a second's
+			want = min(want, int(so.Rate*time.Since(start).Seconds())-produced)
+			if want < max(1, int(so.Rate/100)) {
+				want = 0
+			}
+		}
+		if want > 0 && float64(produced)-last.events < float64(so.Backlog) {
+			chunk := generate(wl, want)
 			if err := w.WriteMessages(ctx, chunk...); err != nil {
 				return nil, fmt.Errorf("bench: producing the soak's events: %w", err)
 			}
@@ -212,7 +224,7 @@ func soak(ctx context.Context, o Options) (*SoakResult, error) {
 	res := summarize(samples, float64(last.events))
 	res.SoakEvents, res.SoakSeconds = int(last.events), time.Since(start).Seconds()
 	res.SoakEventsPerSecond = last.events / res.SoakSeconds
-	res.SoakBenchHeapMaxBytes = benchHeap
+	res.SoakBenchHeapMaxBytes, res.SoakRate = benchHeap, so.Rate
 	if so.Dir != "" {
 		res.SoakDir = so.Dir
 	}
