@@ -2,9 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime/pprof"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -14,7 +14,7 @@ import (
 func newBenchCommand() *cobra.Command {
 	var o bench.Options
 	var asJSON bool
-	var cpuProfile string
+	var cpuProfile, compare string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure throughput and latency of the real pipeline against a plain consume-and-produce pass",
@@ -24,14 +24,39 @@ fields, the billing system's echoes of concord's applies, and a share of concurr
 (--conflicts) that go to review. In the same run, a plain consume-and-produce pass over the
 same events with the same client and batching, no state and no resolution.
 
-It prints events/s of both and their ratio, the p50 and p99 latency from a message
-consumed to its apply produced (measured at a steady rate, a quarter of the throughput up
-to 2,000 events/s), the mean encoded state per record, the resolver's hot path alone
-(decode, resolve, encode) in events/s and allocations per event, and the process's
-maximum resident memory. --json prints one object.`,
-		Example: "  concord bench --events 200000 --redis 127.0.0.1:6379 --json",
-		Args:    cobra.NoArgs,
+It prints a table of events/s of both and their ratio, the p50 and p99 latency from a
+message consumed to its apply produced (measured at a steady rate, a quarter of the
+throughput up to 2,000 events/s), the state per record as Redis counts it (MEMORY USAGE,
+mean of 2,000 state keys; not available on miniredis) and encoded, the resolver's hot
+path alone (decode, resolve, encode) in events/s and allocations per event, and the
+process's maximum resident memory. --json prints one object instead.
+
+--memory-records N loads N records of the run's states (copies under new ids, written
+through the state store) into the flushed Redis and reports used_memory's growth per
+record and their mean MEMORY USAGE. --soak-events N streams N more events through
+concord run in a child process, with the broker trimmed behind its commits, and reports
+the child's heap and RSS after warm-up, at the end and at most. --compare FILE sets the
+figures against an earlier --json output. On a terminal a progress bar goes to stderr.`,
+		Example: `  concord bench --events 200000 --redis 127.0.0.1:6379 --json > before.json
+  concord bench --events 200000 --redis 127.0.0.1:6379 --compare before.json
+  concord bench --events 50000 --redis 127.0.0.1:6379 --memory-records 1000000
+  concord bench --events 50000 --redis 127.0.0.1:6379 --soak-events 10000000`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var baseline *bench.Baseline
+			if compare != "" {
+				var err error
+				if baseline, err = bench.LoadBaseline(compare); err != nil {
+					return err
+				}
+			}
+			if o.Soak.Events > 0 && o.Soak.Binary == "" {
+				self, err := os.Executable()
+				if err != nil {
+					return fmt.Errorf("finding this binary to run as concord run in the soak (or give --concord): %w", err)
+				}
+				o.Soak.Binary = self
+			}
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
 				if err != nil {
@@ -43,23 +68,16 @@ maximum resident memory. --json prints one object.`,
 				}
 				defer pprof.StopCPUProfile()
 			}
+			var bar *bench.Bar
+			if !asJSON && isTerminal(cmd.ErrOrStderr()) {
+				bar = bench.NewBar(cmd.ErrOrStderr())
+				o.Progress = bar.Update
+			}
 			res, err := bench.Run(cmd.Context(), o)
-			if err != nil {
-				return err
+			if bar != nil {
+				bar.Clear()
 			}
-			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), res)
-			}
-			var b strings.Builder
-			fmt.Fprintf(&b, "concord bench: %d events, %d partitions, Redis %s, %d conflicts\n", res.Events, res.Partitions, res.Redis, res.Conflicts)
-			fmt.Fprintf(&b, "  pipeline      %10.0f events/s   (%d batches of %.0f ms on average)\n", res.EventsPerSecond, res.Batches, res.BatchMs)
-			fmt.Fprintf(&b, "  passthrough   %10.0f events/s   (pipeline/passthrough %.2f)\n", res.PassthroughEventsPerSecond, res.Ratio)
-			fmt.Fprintf(&b, "  latency       p50 %.1f ms, p99 %.1f ms at %.0f events/s\n", res.P50Ms, res.P99Ms, res.LatencyRate)
-			fmt.Fprintf(&b, "  state         %.0f bytes per record\n", res.StateBytesPerRecord)
-			fmt.Fprintf(&b, "  resolver      %10.0f events/s, %.1f allocations per event\n", res.ResolverEventsPerSecond, res.ResolverAllocsPerEvent)
-			fmt.Fprintf(&b, "  max RSS       %d MiB\n", res.MaxRSSBytes>>20)
-			_, err = fmt.Fprint(cmd.OutOrStdout(), b.String())
-			return err
+			return printBench(cmd.OutOrStdout(), res, err, compare, baseline, asJSON)
 		},
 	}
 	f := cmd.Flags()
@@ -69,7 +87,45 @@ maximum resident memory. --json prints one object.`,
 	f.IntVar(&o.Partitions, "partitions", 4, "input partitions")
 	f.StringVar(&o.RedisAddr, "redis", "", "a real Redis (its database is flushed); miniredis when empty")
 	f.DurationVar(&o.Latency, "latency-duration", 0, "how long the steady-rate latency phase runs (default 5s)")
+	f.IntVar(&o.MemoryRecords, "memory-records", 0, "load this many records of the run's states into the flushed Redis and measure its memory per record (needs --redis)")
+	f.IntVar(&o.Soak.Events, "soak-events", 0, "stream this many events through concord run in a child process and sample its heap and RSS")
+	f.Float64Var(&o.Soak.Rate, "soak-rate", 0, "produce the soak's events at this steady rate, events/s (default: as fast as concord consumes them)")
+	f.StringVar(&o.Soak.Binary, "concord", "", "the concord binary the soak runs (default: this one)")
+	f.StringVar(&o.Soak.Dir, "soak-dir", "", "keep the soak's configuration and concord run's log here (default: a temporary directory, removed)")
+	f.StringVar(&compare, "compare", "", "an earlier `concord bench --json` output to set the figures against")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	return cmd
+}
+
+// printBench writes the result as a table or one JSON object, with the comparison
+// against baseline (read from file) when there is one.
+func printBench(w io.Writer, res *bench.Result, err error, file string, baseline *bench.Baseline, asJSON bool) error {
+	if err != nil {
+		return err
+	}
+	if baseline != nil {
+		if res.Comparison, err = bench.Compare(res, file, baseline); err != nil {
+			return err
+		}
+	}
+	if asJSON {
+		return writeJSON(w, res)
+	}
+	table, err := bench.Table(res)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(w, table)
+	return err
+}
+
+// isTerminal reports whether w is a character device (a terminal), for the progress bar.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

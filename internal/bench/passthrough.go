@@ -2,22 +2,35 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/concord-sync/concord/pipeline"
 )
 
+// passTopics are the passthrough's inputs (copies of the pipeline's) and its output.
+var passTopics = []string{"pass.crm", "pass.billing"}
+
+const passOut = "pass.out"
+
 // passthrough consumes pass.crm and pass.billing and produces every message to
-// pass.out with the same client and batching as the pipeline (a consumer group, one
-// reader per partition, batches of up to 500 messages or 5 ms, one write and one
-// commit per batch), with no state and no resolution. It returns how long it took
-// from holding the partitions to having copied every message.
-func passthrough(ctx context.Context, broker string, partitions, events int) (float64, error) {
+// pass.out, the way the pipeline does minus state and resolution: one consumer-group
+// generation, per partition one reader per input topic (FetchMessage) feeding one
+// worker, batches of up to 500 messages or 5 ms, one write per batch with the
+// pipeline's writer (pipeline.NewWriter). Offsets are committed by one committer
+// every 100 ms, all partitions in one request, and once at the end, so no batch waits
+// for a commit and the workers do not queue on the coordinator connection. It returns
+// how long it took from holding the partitions to having copied and committed every
+// message.
+func passthrough(ctx context.Context, broker string, partitions, events int, progress Progress) (float64, error) {
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
-		ID: "bench-passthrough", Brokers: []string{broker}, Topics: []string{"pass.crm", "pass.billing"},
+		ID: "bench-passthrough", Brokers: []string{broker}, Topics: passTopics,
 		StartOffset: kafka.FirstOffset, HeartbeatInterval: time.Second, SessionTimeout: 10 * time.Second,
 	})
 	if err != nil {
@@ -28,68 +41,177 @@ func passthrough(ctx context.Context, broker string, partitions, events int) (fl
 	if err != nil {
 		return 0, fmt.Errorf("bench: passthrough group: %w", err)
 	}
-	w := &kafka.Writer{Addr: kafka.TCP(broker), Topic: "pass.out", Balancer: &kafka.Murmur2Balancer{}, BatchTimeout: 2 * time.Millisecond, BatchSize: 500, RequiredAcks: kafka.RequireAll}
+	w := pipeline.NewWriter([]string{broker}, 500, nil, zap.NewNop())
 	defer func() { _ = w.Close() }()
-	var copied atomic.Int64
-	var wg sync.WaitGroup
+
+	progress(PhasePassthrough, 0, int64(events), "events")
+	start := time.Now()
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errs := make(chan error, 2*partitions)
-	start := time.Now()
-	for topic, assigned := range gen.Assignments {
-		for _, a := range assigned {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := copyPartition(runCtx, broker, topic, a, gen, w, &copied); err != nil && runCtx.Err() == nil {
-					errs <- err
-				}
-			}()
-		}
+	offsets := &passOffsets{next: map[string]map[int]int64{}}
+	var copied atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, partitions)
+	for p := range assignedPartitions(gen) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := copyPartition(runCtx, broker, p, gen, w, offsets, &copied); err != nil && runCtx.Err() == nil {
+				errs <- err
+			}
+		}()
 	}
+	defer func() { cancel(); wg.Wait() }()
+	commit := time.NewTicker(100 * time.Millisecond)
+	defer commit.Stop()
 	for copied.Load() < int64(events) {
 		select {
 		case err := <-errs:
 			return 0, err
 		case <-ctx.Done():
 			return 0, ctx.Err()
+		case <-commit.C:
+			if err := offsets.commit(gen); err != nil {
+				return 0, err
+			}
+			progress(PhasePassthrough, copied.Load(), int64(events), "events")
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	took := time.Since(start).Seconds()
-	cancel()
-	wg.Wait()
-	return took, nil
+	if err := offsets.commit(gen); err != nil {
+		return 0, err
+	}
+	return time.Since(start).Seconds(), nil
 }
 
-func copyPartition(ctx context.Context, broker, topic string, a kafka.PartitionAssignment, gen *kafka.Generation, w *kafka.Writer, copied *atomic.Int64) error {
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{broker}, Topic: topic, Partition: a.ID, MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond})
-	defer func() { _ = r.Close() }()
-	if err := r.SetOffset(a.Offset); err != nil {
-		return err
+// assignedPartitions are the partitions the generation holds of any input topic.
+func assignedPartitions(gen *kafka.Generation) map[int]bool {
+	parts := map[int]bool{}
+	for _, assigned := range gen.Assignments {
+		for _, a := range assigned {
+			parts[a.ID] = true
+		}
+	}
+	return parts
+}
+
+// passOffsets are the next offsets to commit, set by the workers after each write
+// and committed by the committer.
+type passOffsets struct {
+	mu    sync.Mutex
+	next  map[string]map[int]int64
+	dirty bool
+}
+
+func (o *passOffsets) set(topic string, partition int, next int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.next[topic] == nil {
+		o.next[topic] = map[int]int64{}
+	}
+	o.next[topic][partition], o.dirty = next, true
+}
+
+// commit commits what changed since the last commit, in one request.
+func (o *passOffsets) commit(gen *kafka.Generation) error {
+	o.mu.Lock()
+	if !o.dirty {
+		o.mu.Unlock()
+		return nil
+	}
+	snapshot := map[string]map[int]int64{}
+	for t, parts := range o.next {
+		snapshot[t] = map[int]int64{}
+		for p, off := range parts {
+			snapshot[t][p] = off
+		}
+	}
+	o.dirty = false
+	o.mu.Unlock()
+	if err := gen.CommitOffsets(snapshot); err != nil {
+		return fmt.Errorf("bench: passthrough commit: %w", err)
+	}
+	return nil
+}
+
+// copyPartition copies one partition of both input topics until ctx ends.
+func copyPartition(ctx context.Context, broker string, partition int, gen *kafka.Generation, w *kafka.Writer, offsets *passOffsets, copied *atomic.Int64) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var readers sync.WaitGroup
+	defer readers.Wait()
+	defer cancel() // before the wait: the readers stop with ctx
+	msgs := make(chan kafka.Message, 500)
+	readErr := make(chan error, len(passTopics))
+	for _, topic := range passTopics {
+		start := int64(kafka.FirstOffset)
+		for _, a := range gen.Assignments[topic] {
+			if a.ID == partition && a.Offset >= 0 {
+				start = a.Offset
+			}
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{broker}, Topic: topic, Partition: partition, MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 2 * time.Second})
+		defer func() { _ = r.Close() }()
+		if err := r.SetOffset(start); err != nil {
+			return err
+		}
+		readers.Go(func() {
+			for {
+				m, err := r.FetchMessage(ctx)
+				if err != nil {
+					readErr <- err
+					return
+				}
+				select {
+				case msgs <- m:
+				case <-ctx.Done():
+					readErr <- ctx.Err()
+					return
+				}
+			}
+		})
 	}
 	for {
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
+		var first kafka.Message
+		select {
+		case first = <-msgs:
+		case err := <-readErr:
 			return err
 		}
-		batch := []kafka.Message{{Key: m.Key, Value: m.Value}}
-		last := m.Offset
-		linger, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
-		for len(batch) < 500 {
-			m, err := r.FetchMessage(linger)
-			if err != nil {
-				break
+		batch := collectPass(ctx, msgs, first)
+		out := make([]kafka.Message, len(batch))
+		last := map[string]int64{}
+		for i, m := range batch {
+			out[i] = kafka.Message{Topic: passOut, Key: m.Key, Value: m.Value}
+			last[m.Topic] = m.Offset
+		}
+		if err := w.WriteMessages(ctx, out...); err != nil {
+			if errors.Is(err, context.Canceled) {
+				return nil
 			}
-			batch, last = append(batch, kafka.Message{Key: m.Key, Value: m.Value}), m.Offset
-		}
-		cancel()
-		if err := w.WriteMessages(ctx, batch...); err != nil {
 			return err
 		}
-		if err := gen.CommitOffsets(map[string]map[int]int64{topic: {a.ID: last + 1}}); err != nil {
-			return err
+		for topic, off := range last {
+			offsets.set(topic, partition, off+1)
 		}
 		copied.Add(int64(len(batch)))
 	}
+}
+
+// collectPass gathers a batch as the pipeline's worker does: the first message, then
+// whatever arrives within 5 ms, up to 500.
+func collectPass(ctx context.Context, msgs <-chan kafka.Message, first kafka.Message) []kafka.Message {
+	batch := []kafka.Message{first}
+	linger := time.NewTimer(5 * time.Millisecond)
+	defer linger.Stop()
+	for len(batch) < 500 {
+		select {
+		case m := <-msgs:
+			batch = append(batch, m)
+		case <-linger.C:
+			return batch
+		case <-ctx.Done():
+			return batch
+		}
+	}
+	return batch
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -33,7 +32,14 @@ type Options struct {
 	Partitions    int     // input partitions (default 4)
 	RedisAddr     string  // a real Redis; "" for miniredis
 	Latency       time.Duration
-	Log           *zap.Logger
+	// MemoryRecords, when > 0, loads this many records of the run's states into the
+	// flushed Redis after the run and measures Redis's memory per record (a real
+	// Redis only).
+	MemoryRecords int
+	// Soak, when its Events > 0, runs the long run of soak.go after the others.
+	Soak     SoakOptions
+	Log      *zap.Logger
+	Progress Progress // nil for none
 }
 
 // Result is what concord bench reports (DESIGN.md section 9).
@@ -46,7 +52,12 @@ type Result struct {
 	LatencyRate                float64 `json:"latency_events_per_second"` // the steady rate the latency was measured at
 	P50Ms                      float64 `json:"p50_ms"`
 	P99Ms                      float64 `json:"p99_ms"`
+	// StateBytesPerRecord is Redis's own figure: the mean MEMORY USAGE of up to 2,000
+	// state keys (0 on miniredis, which has none); StateEncodedBytesPerRecord the
+	// mean length of their encoded states.
 	StateBytesPerRecord        float64 `json:"state_bytes_per_record"`
+	StateEncodedBytesPerRecord float64 `json:"state_encoded_bytes_per_record"`
+	StateKeysSampled           int     `json:"state_keys_sampled"`
 	ResolverEventsPerSecond    float64 `json:"resolver_events_per_second"`
 	ResolverAllocsPerEvent     float64 `json:"resolver_allocs_per_event"`
 	MaxRSSBytes                int64   `json:"max_rss_bytes"`
@@ -55,6 +66,21 @@ type Result struct {
 	BatchMs                    float64 `json:"mean_batch_ms"` // their mean duration
 	Redis                      string  `json:"redis"`
 	Partitions                 int     `json:"partitions"`
+	Records                    int     `json:"records"`
+
+	// --memory-records: used_memory's growth per record loaded, and the mean MEMORY
+	// USAGE of a sample of the keys.
+	MemoryRecords             int     `json:"memory_records,omitempty"`
+	MemoryUsedBytesPerRecord  float64 `json:"memory_used_bytes_per_record,omitempty"`
+	MemoryUsageBytesPerRecord float64 `json:"memory_usage_bytes_per_record,omitempty"`
+	MemoryKeysSampled         int     `json:"memory_keys_sampled,omitempty"`
+	MemoryLoadSeconds         float64 `json:"memory_load_seconds,omitempty"`
+
+	*SoakResult
+
+	// Notes say which figures were not measured and why.
+	Notes      []string    `json:"notes,omitempty"`
+	Comparison *Comparison `json:"comparison,omitempty"`
 }
 
 func (o *Options) defaults() {
@@ -76,13 +102,31 @@ func (o *Options) defaults() {
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
+	if o.Progress == nil {
+		o.Progress = func(string, int64, int64, string) {}
+	}
 }
 
 // Run runs the benchmark: the pipeline over a backlog of generated events, the plain
 // consume-and-produce pass over the same events, the latency at a steady rate, the
-// state size and the resolver alone.
+// state size and the resolver alone; then, with Soak.Events, the soak (after the
+// first phases' broker is closed, so this process holds only the soak's).
 func Run(ctx context.Context, o Options) (*Result, error) {
 	o.defaults()
+	res, err := measure(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if o.Soak.Events > 0 {
+		if res.SoakResult, err = soak(ctx, o); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// measure runs every phase but the soak.
+func measure(ctx context.Context, o Options) (*Result, error) {
 	topics := []string{crmTopic, billingTopic, "pass.crm", "pass.billing", "pass.out"}
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(o.Partitions), topics...),
 		kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(o.Partitions))
@@ -90,7 +134,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("bench: starting kfake: %w", err)
 	}
 	defer kc.Close()
-	res := &Result{Redis: o.RedisAddr, Partitions: o.Partitions}
+	res := &Result{Redis: o.RedisAddr, Partitions: o.Partitions, Records: o.Records}
 	addr := o.RedisAddr
 	if addr == "" {
 		mr, err := miniredis.Run()
@@ -121,7 +165,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	secs, err := p.throughput(ctx, len(msgs))
+	secs, err := p.throughput(ctx, len(msgs), o.Progress)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +173,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.Conflicts = int64(sumOf(p.reg, "concord_conflicts_total"))
 	res.Batches, res.BatchMs = histogramOf(p.reg, "concord_batch_seconds")
 
-	pass, err := passthrough(ctx, broker, o.Partitions, len(msgs))
+	pass, err := passthrough(ctx, broker, o.Partitions, len(msgs), o.Progress)
 	if err != nil {
 		return nil, err
 	}
@@ -137,17 +181,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.Ratio = res.EventsPerSecond / res.PassthroughEventsPerSecond
 
 	res.LatencyRate = min(2000, res.EventsPerSecond/4)
-	res.P50Ms, res.P99Ms, err = p.latency(ctx, broker, wl, res.LatencyRate, o.Latency)
+	res.P50Ms, res.P99Ms, err = p.latency(ctx, broker, wl, res.LatencyRate, o.Latency, o.Progress)
 	if err != nil {
 		return nil, err
 	}
 	if err := p.stop(); err != nil {
 		return nil, err
 	}
-	if res.StateBytesPerRecord, err = stateSize(ctx, rdb, o); err != nil {
+	if err := measureMemory(ctx, rdb, o, res); err != nil {
 		return nil, err
 	}
-	hot := testing.Benchmark(HotPath)
+	hot := whileTicking(o.Progress, PhaseResolver, func() testing.BenchmarkResult { return testing.Benchmark(HotPath) })
 	res.ResolverEventsPerSecond = 2 * float64(hot.N) / hot.T.Seconds()
 	res.ResolverAllocsPerEvent = float64(hot.AllocsPerOp()) / 2
 	var ru syscall.Rusage
@@ -155,6 +199,35 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.MaxRSSBytes = ru.Maxrss * 1024 // kilobytes on Linux
 	}
 	return res, nil
+}
+
+// measureMemory fills the state figures from the run's states and, with
+// MemoryRecords, loads that many records and measures Redis's memory per record.
+func measureMemory(ctx context.Context, rdb *redis.Client, o Options, res *Result) error {
+	realRedis := o.RedisAddr != ""
+	o.Progress(PhaseMemory, 0, sampleKeys, "keys")
+	s, err := sampleState(ctx, rdb, state.NewRedis(rdb, "bench"), realRedis, o.Progress)
+	if err != nil {
+		return err
+	}
+	res.StateBytesPerRecord, res.StateEncodedBytesPerRecord, res.StateKeysSampled = s.usage, s.encoded, s.keys
+	if !realRedis {
+		res.Notes = append(res.Notes, "state_bytes_per_record (Redis's MEMORY USAGE) is not available on miniredis: give --redis")
+		if o.MemoryRecords > 0 {
+			res.Notes = append(res.Notes, "--memory-records needs a real Redis (miniredis has no used_memory or MEMORY USAGE): give --redis")
+		}
+		return nil
+	}
+	if o.MemoryRecords <= 0 {
+		return nil
+	}
+	m, err := loadRecords(ctx, rdb, s.states, o.MemoryRecords, o.Partitions, o.Progress)
+	if err != nil {
+		return err
+	}
+	res.MemoryRecords, res.MemoryUsedBytesPerRecord, res.MemoryUsageBytesPerRecord = o.MemoryRecords, m.usedPerRecord, m.usagePerRecord
+	res.MemoryKeysSampled, res.MemoryLoadSeconds = m.keys, m.seconds
+	return nil
 }
 
 func generate(wl *workload, n int) []kafka.Message {
@@ -225,7 +298,7 @@ func newPipeline(broker, redisAddr string, rdb *redis.Client, o Options) (*bpipe
 
 // throughput starts the processor on the backlog and returns how long it took, from
 // holding its partitions to having processed every event.
-func (b *bpipeline) throughput(ctx context.Context, events int) (float64, error) {
+func (b *bpipeline) throughput(ctx context.Context, events int, progress Progress) (float64, error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	b.cancel = cancel
 	go func() { b.done <- b.proc.Run(runCtx) }()
@@ -233,13 +306,17 @@ func (b *bpipeline) throughput(ctx context.Context, events int) (float64, error)
 		return 0, err
 	}
 	start := time.Now()
-	err := waitUntil(ctx, b.done, func() bool { return sumOf(b.reg, "concord_events_total") >= float64(events) })
+	err := waitUntil(ctx, b.done, func() bool {
+		n := sumOf(b.reg, "concord_events_total")
+		progress(PhasePipeline, int64(n), int64(events), "events")
+		return n >= float64(events)
+	})
 	return time.Since(start).Seconds(), err
 }
 
 // latency produces live events at a steady rate for d and returns the p50 and p99
 // of their consume-to-produce latency, in milliseconds.
-func (b *bpipeline) latency(ctx context.Context, broker string, wl *workload, rate float64, d time.Duration) (float64, float64, error) {
+func (b *bpipeline) latency(ctx context.Context, broker string, wl *workload, rate float64, d time.Duration, progress Progress) (float64, float64, error) {
 	w := &kafka.Writer{Addr: kafka.TCP(broker), Balancer: partitioned, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	defer func() { _ = w.Close() }()
 	b.recording.Store(true)
@@ -250,6 +327,7 @@ func (b *bpipeline) latency(ctx context.Context, broker string, wl *workload, ra
 	defer tick.Stop()
 	for time.Since(start) < d {
 		<-tick.C
+		progress(PhaseLatency, time.Since(start).Milliseconds(), d.Milliseconds(), "ms")
 		due := int(rate*time.Since(start).Seconds()) - sent
 		var msgs []kafka.Message
 		for len(msgs) < due {
@@ -283,34 +361,25 @@ func (b *bpipeline) stop() error {
 	return <-b.done
 }
 
-// stateSize is the mean encoded size of the records' states.
-func stateSize(ctx context.Context, rdb *redis.Client, o Options) (float64, error) {
-	store := state.NewRedis(rdb, "bench")
-	byPartition := map[int32][]string{}
-	for r := range min(o.Records, 2000) {
-		id := fmt.Sprintf("r-%d", r)
-		h := fnv.New32a()
-		_, _ = h.Write([]byte(id))
-		p := int32(h.Sum32() % uint32(o.Partitions))
-		byPartition[p] = append(byPartition[p], id)
-	}
-	total, n := 0, 0
-	for p, ids := range byPartition {
-		states, err := store.Get(ctx, p, ids)
-		if err != nil {
-			return 0, err
-		}
-		for _, st := range states {
-			if st != nil {
-				total += len(state.MarshalState(nil, st))
-				n++
+// whileTicking runs fn, reporting the phase every 100 ms until it returns (for a
+// phase that cannot tell how far it is).
+func whileTicking[T any](progress Progress, phase string, fn func() T) T {
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			progress(phase, 0, 0, "")
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
 			}
 		}
-	}
-	if n == 0 {
-		return 0, errors.New("bench: no state stored")
-	}
-	return float64(total) / float64(n), nil
+	}()
+	defer func() { close(stop); <-stopped }()
+	return fn()
 }
 
 func waitUntil(ctx context.Context, done <-chan error, cond func() bool) error {
