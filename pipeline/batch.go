@@ -304,18 +304,24 @@ func (w *worker) decideOnce(ctx, gctx context.Context, decide func(context.Conte
 	var d, unsure *decided
 	err := w.retry(ctx, gctx, func(bctx context.Context) error {
 		if unsure != nil {
-			stored, err := w.p.opts.Store.Outbox(bctx, w.fence.Partition)
+			// Claim the partition again before looking: a write whose reply was lost
+			// may still be on its way (sent, not yet run by the server), and must not
+			// land after the batch is decided again. The new epoch fences it; the
+			// claim returns the outbox as it is then, for good.
+			c, err := w.p.opts.Store.Claim(bctx, state.Fence{Partition: w.fence.Partition, Generation: w.fence.Generation}, "")
 			if err != nil {
 				return err
 			}
 			// The number alone could be another owner's next batch, written after this
 			// worker lost the partition; the epoch names the claim that wrote it.
-			if stored.Seq == unsure.box.Seq && stored.Epoch == w.fence.Epoch {
+			landed := c.Outbox.Seq == unsure.box.Seq && c.Outbox.Epoch == w.fence.Epoch
+			w.fence = c.Fence
+			if landed {
 				w.decided(unsure.box)
 				d = unsure
 				return nil
 			}
-			unsure = nil // not written: decide again (refused by the fence if no longer ours)
+			unsure = nil // not written, and now never: decide again
 		}
 		var err error
 		if d, err = decide(bctx); err != nil {

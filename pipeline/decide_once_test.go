@@ -26,17 +26,36 @@ type faultyStore struct {
 	mode  string // "crash", "lost reply", "not written"
 	skip  int    // batches with messages written before the fault
 	fired atomic.Bool
+
+	after   chan struct{} // "late": closed once the batch decided again is written
+	lateErr chan error    // "late": what the server answered the late write
 }
 
 func (s *faultyStore) Put(ctx context.Context, f state.Fence, writes []state.Write, box *state.Outbox) error {
 	if box == nil || len(box.Messages) == 0 || s.fired.Load() {
-		return s.Store.Put(ctx, f, writes, box)
+		err := s.Store.Put(ctx, f, writes, box)
+		if s.after != nil {
+			close(s.after) // let the late write run
+			s.after = nil
+		}
+		return err
 	}
 	if s.skip > 0 {
 		s.skip--
 		return s.Store.Put(ctx, f, writes, box)
 	}
 	s.fired.Store(true)
+	if s.mode == "late" {
+		// The write is on its way when its reply is lost: the server runs it after
+		// the worker has decided the batch again and written that.
+		after := make(chan struct{})
+		s.after = after
+		go func() {
+			<-after
+			s.lateErr <- s.Store.Put(context.WithoutCancel(ctx), f, writes, box)
+		}()
+		return errors.New("simulated: i/o timeout")
+	}
 	if s.mode != "not written" {
 		if err := s.Store.Put(ctx, f, writes, box); err != nil {
 			return err
@@ -110,6 +129,35 @@ func TestUncertainStateWriteIsDecidedOnce(t *testing.T) {
 			settle(t, e, "contacts.apply.billing", 1)
 		})
 	}
+}
+
+// TestLateWriteIsFenced: a state write whose reply was lost can still be run by the
+// server later, after the worker found it missing and decided the batch again. The
+// worker claims the partition again before looking, so that the late write is
+// refused by the fence rather than overwriting the states and outbox of the batch
+// decided again (whose messages are the ones produced).
+func TestLateWriteIsFenced(t *testing.T) {
+	e := newEnv(t, 1)
+	faulty := &faultyStore{Store: e.store, mode: "late", lateErr: make(chan error, 1)}
+	e.startWith("p1", faulty)
+	e.produce(crmTopic, change("id", "1", "c", 10, 1_700_000_000_000, map[string]any{"notes": "one"}))
+	applies := readApplies(t, e.brokers, "contacts.apply.billing", 1)
+	select {
+	case err := <-faulty.lateErr:
+		if !errors.Is(err, state.ErrFenced) {
+			t.Fatalf("the late write got %v, want it fenced", err)
+		}
+	case <-time.After(testenv.Deadline):
+		t.Fatal("the late write never ran")
+	}
+	box, err := e.store.Outbox(context.Background(), 0)
+	if err != nil || box.Seq != 1 || len(box.Messages) == 0 {
+		t.Fatalf("outbox = seq %d, %d messages (%v); want the batch decided again", box.Seq, len(box.Messages), err)
+	}
+	if got := header(applies[0], "concord.event_id"); string(box.Messages[0].Value) != string(applies[0].Value) {
+		t.Errorf("the stored outbox is not what was produced (apply %s)", got)
+	}
+	settle(t, e, "contacts.apply.billing", 1)
 }
 
 // TestFailedBatchDropsTheStateCache: the worker keeps the states it wrote between
