@@ -127,7 +127,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 // measure runs every phase but the soak.
 func measure(ctx context.Context, o Options) (*Result, error) {
-	topics := []string{crmTopic, billingTopic, "pass.crm", "pass.billing", "pass.out"}
+	topics := []string{crmTopic, billingTopic, billingApplyTopic, "pass.crm", "pass.billing", "pass.out"}
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(o.Partitions), topics...),
 		kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(o.Partitions))
 	if err != nil {
@@ -151,9 +151,11 @@ func measure(ctx context.Context, o Options) (*Result, error) {
 	}
 	broker := kc.ListenAddrs()[0]
 
-	wl := newWorkload(o.Records, o.Partitions, o.ConflictRatio, 1, func() int64 { return time.Now().UnixMilli() })
-	msgs := generate(wl, o.Events)
-	res.Events = len(msgs)
+	// The backlog is the CRM's updates; billing's echoes and edits come from the sink
+	// as concord's applies arrive, half of the events.
+	wl := newWorkload(o.Records, o.Partitions, 0, 1, func() int64 { return time.Now().UnixMilli() })
+	wl.sinkEchoes = true
+	msgs := generate(wl, (o.Events+1)/2)
 	if err := produce(ctx, broker, msgs, nil); err != nil {
 		return nil, err
 	}
@@ -165,11 +167,17 @@ func measure(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	secs, err := p.throughput(ctx, len(msgs), o.Progress)
+	sk := newSink(broker, o.Partitions, o.ConflictRatio, 1)
+	sinkCtx, stopSink := context.WithCancel(ctx)
+	defer func() { stopSink(); sk.close() }()
+	sk.start(sinkCtx)
+	p.sink, p.broker = sk, broker
+	events, secs, err := p.throughput(ctx, len(msgs), o.Progress)
 	if err != nil {
 		return nil, err
 	}
-	res.Seconds, res.EventsPerSecond = secs, float64(len(msgs))/secs
+	res.Events = events
+	res.Seconds, res.EventsPerSecond = secs, float64(events)/secs
 	res.Conflicts = int64(sumOf(p.reg, "concord_conflicts_total"))
 	res.Batches, res.BatchMs = histogramOf(p.reg, "concord_batch_seconds")
 
@@ -177,7 +185,7 @@ func measure(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.PassthroughEventsPerSecond = float64(len(msgs)) / pass
+	res.PassthroughEventsPerSecond = float64(len(msgs)) / pass // of the backlog it copies
 	res.Ratio = res.EventsPerSecond / res.PassthroughEventsPerSecond
 
 	res.LatencyRate = min(2000, res.EventsPerSecond/4)
@@ -270,6 +278,8 @@ type bpipeline struct {
 	recording atomic.Bool
 	mu        sync.Mutex
 	latencies []time.Duration
+	sink      *sink // billing's sink, writing the echoes
+	broker    string
 }
 
 func newPipeline(broker, redisAddr string, rdb *redis.Client, o Options) (*bpipeline, error) {
@@ -296,22 +306,36 @@ func newPipeline(broker, redisAddr string, rdb *redis.Client, o Options) (*bpipe
 	return b, err
 }
 
-// throughput starts the processor on the backlog and returns how long it took, from
-// holding its partitions to having processed every event.
-func (b *bpipeline) throughput(ctx context.Context, events int, progress Progress) (float64, error) {
+// throughput starts the processor on the backlog and returns how many events it
+// processed (the backlog and the sink's echoes and edits) and how long it took, from
+// holding its partitions to having processed every event and the sink having
+// nothing left to write.
+func (b *bpipeline) throughput(ctx context.Context, backlog int, progress Progress) (int, float64, error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	b.cancel = cancel
 	go func() { b.done <- b.proc.Run(runCtx) }()
 	if err := waitUntil(ctx, b.done, func() bool { return b.proc.Ready() }); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	start := time.Now()
+	var n float64
 	err := waitUntil(ctx, b.done, func() bool {
-		n := sumOf(b.reg, "concord_events_total")
-		progress(PhasePipeline, int64(n), int64(events), "events")
-		return n >= float64(events)
+		n = sumOf(b.reg, "concord_events_total")
+		want := float64(backlog) + float64(b.sink.echoed.Load())
+		progress(PhasePipeline, int64(n), int64(2*backlog), "events")
+		return n >= want && b.settled(ctx, backlog)
 	})
-	return time.Since(start).Seconds(), err
+	return int(n), time.Since(start).Seconds(), err
+}
+
+// settled reports whether the sink has nothing left to write and the pipeline has
+// processed all it wrote, on top of before events.
+func (b *bpipeline) settled(ctx context.Context, before int) bool {
+	if err := b.sink.err(); err != nil {
+		return false
+	}
+	// The cheap test first: the sink's asks the broker.
+	return sumOf(b.reg, "concord_events_total") >= float64(before)+float64(b.sink.echoed.Load()) && b.sink.settled(ctx, b.broker)
 }
 
 // latency produces live events at a steady rate for d and returns the p50 and p99
@@ -328,7 +352,7 @@ func (b *bpipeline) latency(ctx context.Context, broker string, wl *workload, ra
 	for time.Since(start) < d {
 		<-tick.C
 		progress(PhaseLatency, time.Since(start).Milliseconds(), d.Milliseconds(), "ms")
-		due := int(rate*time.Since(start).Seconds()) - sent
+		due := int(rate/2*time.Since(start).Seconds()) - sent // the sink adds an echo to each
 		var msgs []kafka.Message
 		for len(msgs) < due {
 			msgs = append(msgs, wl.next()...)
@@ -340,7 +364,10 @@ func (b *bpipeline) latency(ctx context.Context, broker string, wl *workload, ra
 			sent += len(msgs)
 		}
 	}
-	if err := waitUntil(ctx, b.done, func() bool { return sumOf(b.reg, "concord_events_total") >= before+float64(sent) }); err != nil {
+	echoed := b.sink.echoed.Load()
+	if err := waitUntil(ctx, b.done, func() bool {
+		return b.settled(ctx, int(before)+sent-int(echoed))
+	}); err != nil {
 		return 0, 0, err
 	}
 	b.recording.Store(false)

@@ -1,0 +1,193 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/concord-sync/concord/internal/world"
+)
+
+// billingApplyTopic is where concord's applies to billing go (the configuration's
+// default apply topic, <name>.apply.<system>).
+const billingApplyTopic = "bench.apply.billing"
+
+// sink is the billing system's side of the sync as it really works: the JDBC sink
+// connector writing concord's applies into billing's table, and the Debezium
+// connector publishing the change each write commits, the echo, as internal/world
+// models both. An echo thus exists only once concord has produced its apply, as in
+// production; echoes pre-generated in the backlog could be read before the update
+// they echo (the two input topics are read independently) and turn into conflicts
+// and review entries whose number depended on how the readers interleaved.
+type sink struct {
+	mu       sync.Mutex
+	table    *world.Table
+	readers  []*kafka.Reader
+	writer   *kafka.Writer
+	consumed atomic.Int64 // applies read
+	produced atomic.Int64 // change events handed to the writer (echoes and edits)
+	echoed   atomic.Int64 // change events acknowledged
+	noops    atomic.Int64 // applies that committed nothing (no echo)
+	failed   atomic.Value // the first error, if any
+	wg       sync.WaitGroup
+	parts    int
+
+	// A share of the applies (conflictRatio) meet a billing user's edit of f0 made
+	// just before the sink writes them, 100 ms later by billing's clock: within the
+	// clock-skew tolerance of the CRM's edit, so a conflict concord sends to review.
+	conflictRatio float64
+	rnd           *rand.Rand
+	edits         int
+}
+
+func newSink(broker string, partitions int, conflictRatio float64, seed uint64) *sink {
+	cols := make([]string, fields)
+	for f := range fields {
+		cols[f] = "f" + strconv.Itoa(f)
+	}
+	s := &sink{
+		table: world.NewTable(world.Spec{Name: "billing", Table: "customers", KeyColumn: "cust_id", Columns: cols}, true),
+		parts: partitions, conflictRatio: conflictRatio, rnd: rand.New(rand.NewPCG(seed, 2)),
+	}
+	s.writer = &kafka.Writer{
+		Addr: kafka.TCP(broker), Balancer: partitioned, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll, Async: true,
+		Completion: func(msgs []kafka.Message, err error) {
+			if err != nil {
+				s.fail(fmt.Errorf("bench: producing echoes: %w", err))
+				return
+			}
+			s.echoed.Add(int64(len(msgs)))
+		},
+	}
+	for p := range partitions {
+		s.readers = append(s.readers, kafka.NewReader(kafka.ReaderConfig{
+			Brokers: []string{broker}, Topic: billingApplyTopic, Partition: p, MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 50 * time.Millisecond,
+		}))
+	}
+	return s
+}
+
+func (s *sink) fail(err error) { s.failed.CompareAndSwap(nil, err) }
+
+// err is the first failure of the sink, or nil.
+func (s *sink) err() error {
+	if err, ok := s.failed.Load().(error); ok {
+		return err
+	}
+	return nil
+}
+
+// start writes every apply as it comes, until ctx ends.
+func (s *sink) start(ctx context.Context) {
+	for _, r := range s.readers {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for {
+				m, err := r.FetchMessage(ctx)
+				if err != nil {
+					if ctx.Err() == nil && !errors.Is(err, io.EOF) {
+						s.fail(fmt.Errorf("bench: the sink reading applies: %w", err))
+					}
+					return
+				}
+				msgs, echo, err := s.write(&m)
+				if err != nil {
+					s.fail(err)
+					return
+				}
+				s.produced.Add(int64(len(msgs)))
+				if !echo {
+					s.noops.Add(1)
+				}
+				s.consumed.Add(1)
+				if len(msgs) > 0 {
+					if err := s.writer.WriteMessages(ctx, msgs...); err != nil && ctx.Err() == nil {
+						s.fail(fmt.Errorf("bench: producing an echo: %w", err))
+						return
+					}
+				}
+			}
+		}()
+	}
+}
+
+// write applies one apply message to the table and returns the change events that
+// commits: a billing user's edit first, for a share of them, then the echo (none
+// when the write commits nothing).
+func (s *sink) write(m *kafka.Message) ([]kafka.Message, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, err := s.table.ReadApply(world.FormatFlat, m.Key, m.Value)
+	if err != nil {
+		return nil, false, fmt.Errorf("bench: the sink cannot use an apply: %w", err)
+	}
+	var eventID string
+	for _, h := range m.Headers {
+		if h.Key == "concord.event_id" {
+			eventID = string(h.Value)
+		}
+	}
+	now := time.Now().UnixMilli()
+	var changes []*world.Change
+	if _, setsF0 := a.Set["f0"]; setsF0 && s.table.Has(a.ID) && s.rnd.Float64() < s.conflictRatio {
+		s.edits++
+		edit := world.Row{"f0": strconv.Quote("billing-" + a.ID + "-" + strconv.Itoa(s.edits))}
+		changes = append(changes, s.table.Upsert(a.ID, edit, now+100, world.Cause{Kind: world.User, Edit: s.edits}))
+	}
+	c, _ := s.table.Sink(&a, now, eventID)
+	echo := c != nil
+	if echo {
+		changes = append(changes, c)
+	}
+	msgs := make([]kafka.Message, 0, len(changes))
+	for _, c := range changes {
+		value, err := s.table.EncodeValue(c, now)
+		if err != nil {
+			return nil, false, err
+		}
+		msgs = append(msgs, kafka.Message{Topic: billingTopic, Partition: recordPartition(a.ID, s.parts), Key: s.table.EncodeKey(a.ID), Value: value})
+	}
+	return msgs, echo, nil
+}
+
+// settled reports whether every apply produced so far has been read and its echo
+// produced.
+func (s *sink) settled(ctx context.Context, broker string) bool {
+	if s.produced.Load() != s.echoed.Load() {
+		return false
+	}
+	client := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 10 * time.Second}
+	req := make([]kafka.OffsetRequest, s.parts)
+	for p := range s.parts {
+		req[p] = kafka.LastOffsetOf(p)
+	}
+	res, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{billingApplyTopic: req}})
+	if err != nil {
+		return false
+	}
+	var total int64
+	for _, p := range res.Topics[billingApplyTopic] {
+		if p.Error != nil {
+			return false
+		}
+		total += p.LastOffset
+	}
+	return total == s.consumed.Load()
+}
+
+func (s *sink) close() {
+	for _, r := range s.readers {
+		_ = r.Close()
+	}
+	s.wg.Wait()
+	_ = s.writer.Close()
+}
