@@ -3,8 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -87,6 +90,7 @@ figures against an earlier --json output. On a terminal a progress bar goes to s
 	f.IntVar(&o.Partitions, "partitions", 4, "input partitions")
 	f.StringVar(&o.RedisAddr, "redis", "", "a real Redis (its database is flushed); miniredis when empty")
 	f.DurationVar(&o.Latency, "latency-duration", 0, "how long the steady-rate latency phase runs (default 5s)")
+	f.Var(latencyRate{&o.LatencyRate}, "latency-rate", "the latency phase's rate: events/s, or a share of the measured throughput such as 0.5x (default a quarter of it, at most 2,000 events/s)")
 	f.IntVar(&o.MemoryRecords, "memory-records", 0, "load this many records of the run's states into the flushed Redis and measure its memory per record (needs --redis)")
 	f.IntVar(&o.Soak.Events, "soak-events", 0, "stream this many events through concord run in a child process and sample its heap and RSS")
 	f.Float64Var(&o.Soak.Rate, "soak-rate", 0, "produce the soak's events at this steady rate, events/s (default: as fast as concord consumes them)")
@@ -129,3 +133,32 @@ func isTerminal(w io.Writer) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
+
+// latencyRate is --latency-rate: "3000" (events/s) or "0.5x" (of the measured
+// throughput, stored negative: see bench.Options.LatencyRate).
+type latencyRate struct{ v *float64 }
+
+func (r latencyRate) String() string {
+	switch {
+	case r.v == nil || *r.v == 0:
+		return ""
+	case *r.v < 0:
+		return strconv.FormatFloat(-*r.v, 'g', -1, 64) + "x"
+	}
+	return strconv.FormatFloat(*r.v, 'g', -1, 64)
+}
+
+func (r latencyRate) Set(s string) error {
+	share, isShare := strings.CutSuffix(s, "x")
+	v, err := strconv.ParseFloat(share, 64)
+	if err != nil || v <= 0 || math.IsInf(v, 0) {
+		return fmt.Errorf("want events/s (3000) or a share of the measured throughput (0.5x), not %q", s)
+	}
+	if isShare {
+		v = -v
+	}
+	*r.v = v
+	return nil
+}
+
+func (latencyRate) Type() string { return "rate" }

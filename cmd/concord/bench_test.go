@@ -259,3 +259,21 @@ func TestBenchCompareOldBaseline(t *testing.T) {
 		t.Errorf("warnings %q, want one on the baseline's state_bytes_per_record", c.Warnings)
 	}
 }
+
+func TestLatencyRateFlag(t *testing.T) {
+	for in, want := range map[string]float64{"3000": 3000, "0.5x": -0.5, "1x": -1} {
+		var v float64
+		if err := (latencyRate{&v}).Set(in); err != nil || v != want {
+			t.Errorf("--latency-rate %s = %v (%v), want %v", in, v, err, want)
+		}
+		if got := (latencyRate{&v}).String(); got != in {
+			t.Errorf("--latency-rate %s prints as %q", in, got)
+		}
+	}
+	for _, bad := range []string{"", "x", "-1", "0", "fast", "Infx"} {
+		var v float64
+		if err := (latencyRate{&v}).Set(bad); err == nil {
+			t.Errorf("--latency-rate %q accepted as %v", bad, v)
+		}
+	}
+}

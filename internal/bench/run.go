@@ -32,6 +32,10 @@ type Options struct {
 	Partitions    int     // input partitions (default 4)
 	RedisAddr     string  // a real Redis; "" for miniredis
 	Latency       time.Duration
+	// LatencyRate is the steady rate of the latency phase in events/s; 0 for a
+	// quarter of the measured throughput up to 2,000 events/s, below 0 for that
+	// share of the measured throughput (-0.5: half of it).
+	LatencyRate float64
 	// MemoryRecords, when > 0, loads this many records of the run's states into the
 	// flushed Redis after the run and measures Redis's memory per record (a real
 	// Redis only).
@@ -188,7 +192,14 @@ func measure(ctx context.Context, o Options) (*Result, error) {
 	res.PassthroughEventsPerSecond = float64(len(msgs)) / pass // of the backlog it copies
 	res.Ratio = res.EventsPerSecond / res.PassthroughEventsPerSecond
 
-	res.LatencyRate = min(2000, res.EventsPerSecond/4)
+	switch {
+	case o.LatencyRate > 0:
+		res.LatencyRate = o.LatencyRate
+	case o.LatencyRate < 0:
+		res.LatencyRate = -o.LatencyRate * res.EventsPerSecond
+	default:
+		res.LatencyRate = min(2000, res.EventsPerSecond/4)
+	}
 	res.P50Ms, res.P99Ms, err = p.latency(ctx, broker, wl, res.LatencyRate, o.Latency, o.Progress)
 	if err != nil {
 		return nil, err
