@@ -40,8 +40,10 @@ import (
 // already makes one writer per partition (every Claim takes a new epoch and put.lua
 // refuses any other, atomically with the writes), and that writer reads and writes
 // its partition's records one batch after another, so a per-record compare-and-set
-// could only ever fail for a writer the fence refuses anyway. It cost 8 bytes per
-// state and a GET per record in the script. Get returns Version 1 for every stored
+// could only ever fail for a writer the fence refuses anyway, or for the writer's own
+// earlier write still on its way after its reply was lost: the pipeline claims the
+// partition again before deciding such a batch again, which fences that write too.
+// It cost 8 bytes per state and a GET per record in the script. Get returns Version 1 for every stored
 // state (a format-1 state, the version it was stored with), so 0 still means "never
 // stored".
 //
