@@ -47,9 +47,10 @@ type Options struct {
 	Metrics *Metrics
 
 	BatchSize int // most messages per batch (default 500)
-	// StateCache is how many record states each partition's worker keeps decoded
-	// between batches (default 10,000; negative for none): a record in the cache is
-	// not read from the store again while the worker's claim holds.
+	// StateCache is how many record states the process keeps decoded between
+	// batches, shared evenly by the partitions it holds (default 10,000; negative for
+	// none): a record in its partition's share is not read from the store again while
+	// the worker's claim holds.
 	StateCache int
 	// ExpireInterval is how often records with a due deadline (pairing window, apply
 	// timeout) are expired without a new event (default 1s).

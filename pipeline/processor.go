@@ -207,6 +207,7 @@ func (p *Processor) consume(ctx context.Context, cg *kafka.ConsumerGroup) error 
 				}
 			}
 			w := newWorker(p, gen, part, offsets)
+			w.cache.max = (p.opts.StateCache + len(parts) - 1) / len(parts) // the process's share
 			gen.Start(func(gctx context.Context) { w.run(ctx, gctx) })
 		}
 		p.health.setJoined(true)

@@ -51,7 +51,7 @@ func newWorker(p *Processor, gen *kafka.Generation, part int, offsets map[string
 		log:      p.log.With(zap.Int("partition", part), zap.Int32("generation", gen.ID)),
 		fence:    state.Fence{Partition: int32(part), Generation: int64(gen.ID)},
 		decoders: p.decoders(),
-		cache:    stateCache{max: p.opts.StateCache},
+		cache:    stateCache{max: p.opts.StateCache}, // the caller divides it among the partitions
 	}
 }
 
