@@ -26,7 +26,7 @@ func (s *State) Clone() *State {
 		if ss.Landed != nil {
 			ss.Landed = p.landed(len(ss.Landed))
 			for j, l := range s.Systems[i].Landed {
-				l.Fields = p.fingerprints(l.Fields)
+				l.Fields = p.names(l.Fields)
 				ss.Landed[j] = l
 			}
 		}
@@ -52,10 +52,11 @@ type clonePool struct {
 	buf   []byte
 	seens []SeenField
 	lands []Landed
+	strs  []string
 }
 
 func newClonePool(s *State) clonePool {
-	nv, nb, ns, nl := len(s.Key), valueBytes(s.Key), 0, 0
+	nv, nb, ns, nl, nn := len(s.Key), valueBytes(s.Key), 0, 0, 0
 	for _, a := range s.Agreed {
 		nb += len(a.Value)
 	}
@@ -66,7 +67,7 @@ func newClonePool(s *State) clonePool {
 			nv, nb = nv+len(a.Fields), nb+valueBytes(a.Fields)
 		}
 		for _, l := range ss.Landed {
-			nv += len(l.Fields)
+			nn += len(l.Fields)
 		}
 	}
 	for _, p := range s.Pending {
@@ -78,6 +79,9 @@ func newClonePool(s *State) clonePool {
 	}
 	if nl > 0 {
 		p.lands = make([]Landed, 0, nl)
+	}
+	if nn > 0 {
+		p.strs = make([]string, 0, nn)
 	}
 	return p
 }
@@ -122,12 +126,12 @@ func (p *clonePool) values(vs []Value) []Value {
 	return p.vals[start:len(p.vals):len(p.vals)]
 }
 
-// fingerprints copies values as they are, bytes shared (a landed apply's have none).
-func (p *clonePool) fingerprints(vs []Value) []Value {
-	if len(vs) == 0 {
+// names copies a landed apply's field names; none gives nil.
+func (p *clonePool) names(ns []string) []string {
+	if len(ns) == 0 {
 		return nil
 	}
-	start := len(p.vals)
-	p.vals = append(p.vals, vs...)
-	return p.vals[start:len(p.vals):len(p.vals)]
+	start := len(p.strs)
+	p.strs = append(p.strs, ns...)
+	return p.strs[start:len(p.strs):len(p.strs)]
 }

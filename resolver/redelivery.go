@@ -1,6 +1,10 @@
 package resolver
 
-import "github.com/concord-sync/concord/codecs"
+import (
+	"slices"
+
+	"github.com/concord-sync/concord/codecs"
+)
 
 // land records an apply the event was taken for the echo of as written to the
 // system, so that a sink writing it again later is recognised (see Landed).
@@ -8,15 +12,17 @@ func (ss *SystemState) land(a *Apply) {
 	if a.Delete {
 		return
 	}
-	var fields []Value
+	var fields []string
 	if len(ss.Landed) == maxLanded {
 		fields = ss.Landed[0].Fields[:0] // the oldest is forgotten: reuse its memory
 		ss.Landed = append(ss.Landed[:0], ss.Landed[1:]...)
 	}
+	var fp uint64
 	for _, f := range a.Fields {
-		fields = append(fields, Value{Name: f.Name, FP: f.FP})
+		fields = append(fields, f.Name)
+		fp = LandedFP(fp, f.FP)
 	}
-	ss.Landed = append(ss.Landed, Landed{EventID: a.EventID, SentMs: a.SentMs, Fields: fields})
+	ss.Landed = append(ss.Landed, Landed{EventID: a.EventID, SentMs: a.SentMs, Fields: fields, FP: fp})
 }
 
 // pruneLanded forgets landed applies older than a late echo may be (lateEchoMs).
@@ -61,26 +67,27 @@ func (d *decider) rewritesLanded() bool {
 }
 
 // writes reports whether an image is what writing the landed apply again commits:
-// each change is one of its fields at its value (or, for an insert re-creating a
-// deleted row, a NULL the insert leaves in the columns it does not set), and each of
-// its fields the image carries (a TOASTed one it did not change may be absent) holds
-// its value.
+// each change is one of its fields (or, for an insert re-creating a deleted row, a
+// NULL the insert leaves in the columns it does not set), and the image shows every
+// one of its fields at its value. A sink's rewrite assigns each of the apply's
+// columns, and PostgreSQL logs a column an UPDATE assigns in full, even to the value
+// it had and even when TOASTed (internal/world's Table.Update); an image without one
+// of them is another write. changes' values are the image's.
 func writes(l *Landed, changes, after []Value, insert bool) bool {
 	for _, c := range changes {
-		f, ok := findValue(l.Fields, c.Name)
-		if !ok && insert && c.FP == nullFP {
-			continue
-		}
-		if !ok || f.FP != c.FP {
+		if !slices.ContainsFunc(l.Fields, func(n string) bool { return sameName(n, c.Name) }) && !(insert && c.FP == nullFP) {
 			return false
 		}
 	}
-	for _, f := range l.Fields {
-		if v, ok := findValue(after, f.Name); ok && v.FP != f.FP {
+	var fp uint64
+	for _, name := range l.Fields {
+		v, ok := findValue(after, name)
+		if !ok {
 			return false
 		}
+		fp = LandedFP(fp, v.FP)
 	}
-	return true
+	return fp == l.FP
 }
 
 // redelivered decides a rewrite of a landed apply (an at-least-once sink writing it
@@ -94,8 +101,10 @@ func writes(l *Landed, changes, after []Value, insert bool) bool {
 // possible_redelivery. A rewrite that sets nothing but agreed values changes nothing
 // that matters. gone says the system had deleted the row the rewrite re-created.
 func (d *decider) redelivered(l *Landed, prevMarkerFP uint64, gone bool) {
+	// The image shows the apply's values (writes): they are what it wrote.
+	written := pick(d.ch.After, l.Fields)
 	var stale []string
-	for _, f := range l.Fields {
+	for _, f := range written {
 		if ag := d.st.agreed(f.Name); ag != nil && ag.FP != f.FP {
 			stale = append(stale, f.Name)
 		}
@@ -106,7 +115,7 @@ func (d *decider) redelivered(l *Landed, prevMarkerFP uint64, gone bool) {
 		return
 	}
 	if d.r.system(d.ch.System).marker != "" && prevMarkerFP != fingerprintText(l.EventID) {
-		d.repairLate(&Apply{EventID: l.EventID, SentMs: l.SentMs, Fields: l.Fields, Expired: true}, gone)
+		d.repairLate(&Apply{EventID: l.EventID, SentMs: l.SentMs, Fields: written, Expired: true}, gone)
 		return
 	}
 	if reborn {

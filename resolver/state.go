@@ -64,11 +64,28 @@ type SystemState struct {
 	MarkerFP uint64
 }
 
-// Landed is an apply a system has been seen to write.
+// Landed is an apply a system has been seen to write: the fields it set and one
+// fingerprint of the values it set them to (LandedFP), not one per field. A rewrite
+// of it sets every one of its fields again, so an image either shows all of them at
+// those values or is no rewrite of it; one fingerprint tells which, and keeps the
+// state small (8 bytes for an apply of any size instead of 8 per field whose value
+// has changed since).
 type Landed struct {
 	EventID string
 	SentMs  int64
-	Fields  []Value // names and fingerprints; Value is nil
+	Fields  []string // in the apply's order
+	FP      uint64   // LandedFP of the fingerprints of the values, in that order
+}
+
+// LandedFP folds the fingerprint of one more value of a landed apply into fp (0 for
+// the first): Landed.FP is the fold of its values' fingerprints in its fields' order.
+func LandedFP(fp, value uint64) uint64 {
+	// splitmix64's finalizer over the running fingerprint and the value's: order
+	// matters, and every bit of each fingerprint reaches every bit of the result.
+	z := fp*0x9e3779b97f4a7c15 ^ value
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
 }
 
 // maxLanded bounds SystemState.Landed: a sink rewrites only what it wrote since its

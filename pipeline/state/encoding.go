@@ -32,12 +32,14 @@ import (
 //     one (Debezium's source.ts_ms is), and the sent times of applies from LoopStartMs;
 //   - what repeats the agreed image is a flag, not a copy: a system whose seen image
 //     is exactly the agreed one (the steady state) has no seen list; a seen
-//     fingerprint equal to the agreed one is a bit; the fields of a landed apply
-//     (agreed fields without values, in the agreed order) are two bit sets over the
-//     agreed fields, which it sets and which of those to the agreed fingerprint, and
-//     8 bytes only for each other fingerprint; any other field of an apply or of a
-//     pending change that sets the agreed fingerprint, with no value or the agreed
-//     value, is a name and two bits;
+//     fingerprint equal to the agreed one is a bit; a landed apply's fields (agreed
+//     fields, in the agreed order) are a bit set over the agreed fields, and its one
+//     fingerprint (resolver.Landed) a bit when it is the fold of the agreed ones, else
+//     8 bytes; fields of an apply or a pending change without values, in the agreed
+//     order, are two bit sets, which it sets and which of those to the agreed
+//     fingerprint, and 8 bytes only for each other fingerprint; any other field of an
+//     apply or of a pending change that sets the agreed fingerprint, with no value or
+//     the agreed value, is a name and two bits;
 //   - a key of one field whose value is the record ID (as text, or as a JSON string)
 //     is only its name;
 //   - an event ID of 32 lowercase hex digits (what concord generates) as 16 bytes;
@@ -79,7 +81,7 @@ import (
 //	         unless flag 16: uv seen, seen × (uv ref<<1|same-as-agreed, [fp]),
 //	         when flag 32: uv inflight, inflight × (eid, uv flags 1 Delete 2 Expired
 //	         4 Uncertain 8 Recreate, ref origin, sv TsUs, sv SentMs-base, fields),
-//	         when flag 4: uv landed, landed × (eid, sv SentMs-base, fields),
+//	         when flag 4: uv landed, landed × (eid, sv SentMs-base, landed fields),
 //	         when flag 8: fp MarkerFP)
 //	pending  when flag 256: uv count, count × (ref system, sv TsUs, pos, sv
 //	         DeadlineMs, fields)
@@ -89,9 +91,18 @@ import (
 //	         or uv count<<1, count × (uv ref<<2|mode, mode 1 the agreed fingerprint
 //	         and no value, 2 the agreed fingerprint and value, 3 no value and fp,
 //	         0 val)
+//	landed fields  uv count<<2|2 FP is the fold of the agreed fingerprints|1 the
+//	         names are agreed fields in the agreed order; then when 1: uv agreed
+//	         fields set (bit i: agreed field i), else count × ref name; unless 2: fp
 const (
 	formatV2 = 2 // self-contained: MarshalState
 	formatV3 = 3 // the Redis store's: names in the partition's dictionary, no record ID
+)
+
+const (
+	landedAgreedOrder = 1 << 0
+	landedAgreedFP    = 1 << 1
+	landedModeBits    = 2
 )
 
 const (
@@ -341,8 +352,7 @@ func (e *encoder) pos(p codecs.Position) {
 
 // fields writes the fields of an apply or a pending change, as a name and a mode
 // where they repeat the agreed image, and as two bit sets over the agreed fields
-// where they are agreed fields in the agreed order without values (what a landed
-// apply keeps).
+// where they are agreed fields in the agreed order without values.
 func (e *encoder) fields(vs []resolver.Value) {
 	if mask, ok := agreedOrder(vs, e.agreed); ok {
 		e.uv(uint64(len(vs))<<1 | 1)
@@ -378,6 +388,64 @@ func (e *encoder) fields(vs []resolver.Value) {
 			e.val(v.FP, v.Value)
 		}
 	}
+}
+
+// landedFields writes a landed apply's fields and fingerprint (landed fields in the
+// layout above).
+func (e *encoder) landedFields(l *resolver.Landed) {
+	mask, inOrder := agreedNamesOrder(l.Fields, e.agreed)
+	head := uint64(len(l.Fields)) << landedModeBits
+	if inOrder {
+		head |= landedAgreedOrder
+	}
+	fp, ok := agreedLandedFP(l.Fields, e.agreed)
+	derived := ok && fp == l.FP
+	if derived {
+		head |= landedAgreedFP
+	}
+	e.uv(head)
+	if inOrder {
+		e.uv(mask)
+	} else {
+		for _, n := range l.Fields {
+			e.ref(n)
+		}
+	}
+	if !derived {
+		e.fp(l.FP)
+	}
+}
+
+// agreedLandedFP is the landed fingerprint of the agreed values of the named fields,
+// or false when one is not an agreed field.
+func agreedLandedFP(names []string, agreed []resolver.AgreedField) (uint64, bool) {
+	var fp uint64
+	for _, n := range names {
+		a := agreedField(agreed, n)
+		if a == nil {
+			return 0, false
+		}
+		fp = resolver.LandedFP(fp, a.FP)
+	}
+	return fp, true
+}
+
+// agreedNamesOrder is agreedOrder for names.
+func agreedNamesOrder(names []string, agreed []resolver.AgreedField) (uint64, bool) {
+	if len(names) == 0 {
+		return 0, false
+	}
+	var mask uint64
+	prev := -1
+	for _, n := range names {
+		i := agreedIndex(agreed, n)
+		if i <= prev || i >= 64 {
+			return 0, false
+		}
+		mask |= 1 << i
+		prev = i
+	}
+	return mask, true
 }
 
 // agreedOrder tells whether the fields are agreed fields without values, each named
@@ -661,7 +729,7 @@ func (e *encoder) system(ss *resolver.SystemState) {
 		for _, l := range ss.Landed {
 			e.eid(l.EventID)
 			e.sv(l.SentMs - e.base)
-			e.fields(l.Fields)
+			e.landedFields(&l)
 		}
 	}
 	if ss.MarkerFP != 0 {
@@ -928,6 +996,57 @@ func (d *decoder) fields() []resolver.Value {
 	return vs
 }
 
+// landedFields reads what encoder.landedFields writes.
+func (d *decoder) landedFields(l *resolver.Landed) {
+	head := d.uv()
+	n := head >> landedModeBits
+	if head&landedAgreedOrder != 0 {
+		mask := d.uv()
+		if d.err != nil {
+			return
+		}
+		if n == 0 || n > 64 || bits.OnesCount64(mask) != int(n) || bits.Len64(mask) > len(d.agreed) {
+			d.fail("landed fields %#x of %d, %d agreed", mask, n, len(d.agreed))
+			return
+		}
+		l.Fields = make([]string, 0, n)
+		for i := range bits.Len64(mask) {
+			if mask&(1<<i) != 0 {
+				l.Fields = append(l.Fields, d.agreed[i].Name)
+			}
+		}
+	} else if c := d.checkCount(n); c > 0 {
+		l.Fields = make([]string, c)
+		for i := range l.Fields {
+			l.Fields[i] = d.ref()
+		}
+	}
+	if head&landedAgreedFP == 0 {
+		l.FP = d.fp()
+		return
+	}
+	fp, ok := agreedLandedFP(l.Fields, d.agreed)
+	if !ok && d.err == nil {
+		d.fail("landed fields %q refer to agreed fields that are absent", l.Fields)
+	}
+	l.FP = fp
+}
+
+// landedOf is a landed apply of format 1 (a fingerprint per field) as
+// resolver.Landed keeps it: the names and their fold.
+func landedOf(vs []resolver.Value) ([]string, uint64) {
+	if len(vs) == 0 {
+		return nil, 0
+	}
+	names := make([]string, len(vs))
+	var fp uint64
+	for i, v := range vs {
+		names[i] = v.Name
+		fp = resolver.LandedFP(fp, v.FP)
+	}
+	return names, fp
+}
+
 func (d *decoder) agreedOrderFields(n int) []resolver.Value {
 	mask, same := d.uv(), d.uv()
 	if d.err != nil {
@@ -1185,7 +1304,7 @@ func (d *decoder) system(ss *resolver.SystemState) {
 			l := &ss.Landed[i]
 			l.EventID = d.eid()
 			l.SentMs = d.base + d.sv()
-			l.Fields = d.fields()
+			d.landedFields(l)
 		}
 	}
 	if flags&sysMarker != 0 {

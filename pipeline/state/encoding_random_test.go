@@ -87,6 +87,32 @@ func randomState(r *rand.Rand) *resolver.State {
 		}
 		return vs
 	}
+	// A landed apply: agreed fields in the agreed order or any names, its fingerprint
+	// the fold of the agreed ones or not.
+	landed := func() resolver.Landed {
+		l := resolver.Landed{EventID: eid(), SentMs: st.LoopStartMs - r.Int64N(5000)}
+		ordered := pick(0.5)
+		for i, a := range st.Agreed {
+			switch {
+			case ordered && pick(0.7):
+				l.Fields = append(l.Fields, a.Name)
+			case !ordered && pick(0.5):
+				l.Fields = append(l.Fields, names[r.IntN(i+2)])
+			}
+		}
+		derived := pick(0.6)
+		for _, n := range l.Fields {
+			fp := r.Uint64()
+			for _, a := range st.Agreed {
+				if a.Name == n && derived {
+					fp = a.FP
+					break
+				}
+			}
+			l.FP = resolver.LandedFP(l.FP, fp)
+		}
+		return l
+	}
 	for _, sys := range names[5 : 5+r.IntN(4)] {
 		ss := resolver.SystemState{Name: sys, Known: pick(0.9), Deleted: pick(0.1), Pos: codecs.Position{Kind: codecs.PosPostgres, A: r.Uint64N(1e6)}}
 		if pick(0.6) {
@@ -101,7 +127,7 @@ func randomState(r *rand.Rand) *resolver.State {
 			ss.InFlight = append(ss.InFlight, resolver.Apply{EventID: eid(), Origin: names[5+r.IntN(3)], TsUs: r.Int64N(2e15), SentMs: st.LoopStartMs + r.Int64N(2000) - 1000, Fields: fields(), Delete: pick(0.1)})
 		}
 		for range r.IntN(3) {
-			ss.Landed = append(ss.Landed, resolver.Landed{EventID: eid(), SentMs: st.LoopStartMs - r.Int64N(5000), Fields: fields()})
+			ss.Landed = append(ss.Landed, landed())
 		}
 		if pick(0.2) {
 			ss.MarkerFP = r.Uint64()

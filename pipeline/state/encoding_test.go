@@ -178,7 +178,7 @@ func TestTypicalStateSize(t *testing.T) {
 	for i := range synced.Systems {
 		synced.Systems[i].Landed = []resolver.Landed{{
 			EventID: "0123456789abcdef0123456789abcdef", SentMs: 1_764_000_000_000,
-			Fields: []resolver.Value{{Name: "name", FP: 1}, {Name: "email", FP: 2}, {Name: "notes", FP: 3}},
+			Fields: []string{"name", "email", "notes"}, FP: 0x0123456789abcdef,
 		}}
 		synced.Systems[i].MarkerFP = 0xfeedfacecafebeef
 	}

@@ -173,7 +173,7 @@ func (d *decoder) systemV1(ss *resolver.SystemState, agreed []resolver.AgreedFie
 			l := &ss.Landed[i]
 			l.EventID = d.str()
 			l.SentMs = d.sv()
-			l.Fields = d.valuesV1()
+			l.Fields, l.FP = landedOf(d.valuesV1())
 		}
 	}
 	if flags&sysMarker != 0 {

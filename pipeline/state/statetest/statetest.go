@@ -56,8 +56,8 @@ func Sample(record string) *resolver.State {
 				Pos:  codecs.Position{Kind: codecs.PosPostgres, A: 1<<63 + 7},
 				Seen: []resolver.SeenField{{Name: "email", FP: 1}, {Name: "name", FP: 2}},
 				Landed: []resolver.Landed{
-					{EventID: "aa00", SentMs: 900, Fields: []resolver.Value{{Name: "email", FP: 1}}},
-					{EventID: "bb11", SentMs: 950, Fields: []resolver.Value{{Name: "name", FP: 2}, {Name: "email", FP: 1}}},
+					{EventID: "aa00", SentMs: 900, Fields: []string{"email"}, FP: resolver.LandedFP(0, 1)},
+					{EventID: "bb11", SentMs: 950, Fields: []string{"name", "email"}, FP: resolver.LandedFP(resolver.LandedFP(0, 2), 1)},
 				},
 				MarkerFP: 0xfeedface,
 			},
