@@ -827,6 +827,20 @@ func TestSinkRedelivery(t *testing.T) {
 			t.Fatalf("the rewrite of crm's create: got %q, want %q", got, want)
 		}
 	})
+	t.Run("an image without one of the apply's fields is no rewrite", func(t *testing.T) {
+		// A rewrite assigns every field of the apply, and PostgreSQL logs an
+		// assigned column even when TOASTed: an image without email (an unchanged
+		// TOASTed column) is billing's own edit of notes.
+		h := newHarness(t, nil)
+		for _, e := range created {
+			h.run(e)
+		}
+		h.run(ev{system: "billing", op: u, tsMs: 2000, after: []string{`email="a@x"`, `notes="n1"`}})
+		got := h.run(ev{system: "billing", op: u, tsMs: 3000, after: []string{`notes="n0"`}})
+		if want := []string{`apply billing->crm upsert notes="n0" rule=sync`}; !slices.Equal(got, want) {
+			t.Fatalf("billing's edit back to n0: got %q, want %q", got, want)
+		}
+	})
 	t.Run("certain with a marker", func(t *testing.T) {
 		h := newHarness(t, func(c *config.Config) { c.Systems["billing"].OriginMarker = "concord_event" })
 		h.run(ev{system: "crm", op: c, tsMs: 1000, after: []string{`email_address="a@x"`, `notes="n0"`}})
