@@ -333,9 +333,10 @@ func (w *worker) decideOnce(ctx, gctx context.Context, decide func(context.Conte
 	return d, err
 }
 
-// deliver produces a decided batch's messages, then commits its input positions and
-// counts it. After a crash before the commit, the next owner produces the outbox
-// again (the same bytes: duplicates by event id) and skips the batch's inputs.
+// deliver produces a decided batch's messages, hands its input positions to the
+// committer (commit.go) and counts it. The next owner of the partition produces the
+// outbox still in the store again (the same bytes: duplicates by event id) and skips
+// the inputs of the batch it belongs to, whatever the group had committed.
 func (w *worker) deliver(ctx context.Context, d *decided) error {
 	out := d.out
 	if len(out.messages) > 0 {
@@ -345,9 +346,7 @@ func (w *worker) deliver(ctx context.Context, d *decided) error {
 	}
 	out.produced = time.Now()
 	if d.batch != nil {
-		if err := w.gen.CommitOffsets(w.commitOffsets(d.box.Offsets)); err != nil {
-			return fmt.Errorf("pipeline: committing offsets: %w", err)
-		}
+		w.commits.set(d.box.Offsets)
 	}
 	if len(d.box.Messages) > 0 {
 		w.sent = d.box

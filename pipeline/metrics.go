@@ -21,7 +21,7 @@ type Metrics struct {
 	ClockOffset  *prometheus.GaugeVec     // system
 	ClockUncert  *prometheus.GaugeVec     // system
 	Reloads      *prometheus.CounterVec   // result
-	Batch        prometheus.Histogram     // seconds per batch, produce to commit
+	Batch        prometheus.Histogram     // seconds per batch, decode to produced
 	Latency      prometheus.Histogram     // seconds from a message fetched to its batch's output acknowledged
 	Fenced       prometheus.Counter
 	Retries      prometheus.Counter
@@ -55,7 +55,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ClockUncert: gauge("concord_clock_offset_uncertainty_seconds", "Half-width of the interval the clock offset is known to lie in.", "system"),
 		Reloads:     counter("concord_config_reloads_total", "Configuration reloads, by result (ok, invalid: the old configuration kept running).", "result"),
 		Batch: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "concord_batch_seconds", Help: "Time to process one batch, from decode to offset commit.",
+			Name: "concord_batch_seconds", Help: "Time to process one batch, from decode to its messages acknowledged by Kafka.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{

@@ -60,7 +60,11 @@ type Options struct {
 	HeartbeatInterval time.Duration // default kafka.heartbeat_interval
 	RebalanceTimeout  time.Duration // default 10s
 	JoinGroupBackoff  time.Duration // default 1s
-	// BatchTimeout bounds the outputs of one batch (produce, DLQ, state, commit);
+	// CommitInterval is the least time between two commits of a partition's input
+	// positions to the consumer group, which are made in the background (commit.go;
+	// default 100ms).
+	CommitInterval time.Duration
+	// BatchTimeout bounds the outputs of one batch (produce, DLQ, state);
 	// a batch that cannot finish is retried (default 30s).
 	BatchTimeout time.Duration
 	// ProbeInterval is how often Redis and Kafka are probed for readiness (default 1s).
@@ -106,6 +110,7 @@ func (o *Options) defaults() error {
 	setDefault(&o.RebalanceTimeout, 10*time.Second)
 	setDefault(&o.JoinGroupBackoff, time.Second)
 	setDefault(&o.BatchTimeout, 30*time.Second)
+	setDefault(&o.CommitInterval, 100*time.Millisecond)
 	setDefault(&o.ProbeInterval, time.Second)
 	if o.Now == nil {
 		o.Now = time.Now

@@ -100,6 +100,12 @@ func (e *env) start(name string) (p *pipeline.Processor, stop func()) {
 // startWith runs a processor on the given store.
 func (e *env) startWith(name string, store state.Store) (p *pipeline.Processor, stop func()) {
 	e.t.Helper()
+	return e.startOpts(name, store, nil)
+}
+
+// startOpts runs a processor on the given store, with options changed by opt.
+func (e *env) startOpts(name string, store state.Store, opt func(*pipeline.Options)) (p *pipeline.Processor, stop func()) {
+	e.t.Helper()
 	res, err := resolver.New(e.cfg)
 	if err != nil {
 		e.t.Fatal(err)
@@ -114,6 +120,9 @@ func (e *env) startWith(name string, store state.Store) (p *pipeline.Processor, 
 	}
 	if e.kafka != nil {
 		opts.Dialer, opts.Transport = e.kafka.Dialer, e.kafka.Transport
+	}
+	if opt != nil {
+		opt(&opts)
 	}
 	p, err = pipeline.New(opts)
 	if err != nil {

@@ -33,6 +33,7 @@ type worker struct {
 	seq       uint64           // the number of the partition's last outbox written
 	positions map[string]int64 // input topic -> next offset, after the last batch decided
 	sent      *state.Outbox    // produced, still in the store: cleared when idle
+	commits   *committer       // the positions' commits to the group, in the background
 
 	cache   stateCache // the states last written, while the claim holds
 	missing []string   // load's, reused
@@ -67,8 +68,11 @@ func (w *worker) run(ctx, gctx context.Context) {
 	done := make(chan struct{})
 	readers := w.startReaders(readCtx, msgs, done)
 	w.readers = readers
+	w.commits = newCommitter(w, w.p.opts.CommitInterval)
+	go w.commits.run(readCtx)
 	defer func() {
 		cancel()
+		w.commits.flush()
 		for _, r := range readers {
 			_ = r.Close()
 		}
