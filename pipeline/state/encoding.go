@@ -91,9 +91,11 @@ import (
 //	         or uv count<<1, count × (uv ref<<2|mode, mode 1 the agreed fingerprint
 //	         and no value, 2 the agreed fingerprint and value, 3 no value and fp,
 //	         0 val)
-//	landed fields  uv count<<2|2 FP is the fold of the agreed fingerprints|1 the
-//	         names are agreed fields in the agreed order; then when 1: uv agreed
-//	         fields set (bit i: agreed field i), else count × ref name; unless 2: fp
+//	landed fields  uv count<<2|2 FP is the fold of the agreed fingerprints (of
+//	         the fields the bit set names, else of the first agreed field of each
+//	         name)|1 the names are agreed fields in the agreed order; then when 1: uv
+//	         agreed fields set (bit i: agreed field i), else count × ref name; unless
+//	         2: fp
 const (
 	formatV2 = 2 // self-contained: MarshalState
 	formatV3 = 3 // the Redis store's: names in the partition's dictionary, no record ID
@@ -327,13 +329,22 @@ func isHexEventID(id string) bool {
 	if len(id) != hexEventIDLen {
 		return false
 	}
-	for i := range len(id) {
-		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+	for i := range hexEventIDLen {
+		if !lowerHex[id[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// lowerHex tells the lowercase hex digits (a table: the test per byte of every event
+// id of every state written was 2% of a bench run's CPU as comparisons).
+var lowerHex = func() (t [256]bool) {
+	for _, c := range "0123456789abcdef" {
+		t[c] = true
+	}
+	return t
+}()
 
 func (e *encoder) pos(p codecs.Position) {
 	head := uint64(p.Kind) << 3
@@ -393,12 +404,14 @@ func (e *encoder) fields(vs []resolver.Value) {
 // landedFields writes a landed apply's fields and fingerprint (landed fields in the
 // layout above).
 func (e *encoder) landedFields(l *resolver.Landed) {
-	mask, inOrder := agreedNamesOrder(l.Fields, e.agreed)
+	mask, fp, inOrder := agreedNamesOrder(l.Fields, e.agreed)
 	head := uint64(len(l.Fields)) << landedModeBits
+	ok := inOrder
 	if inOrder {
 		head |= landedAgreedOrder
+	} else {
+		fp, ok = agreedLandedFP(l.Fields, e.agreed)
 	}
-	fp, ok := agreedLandedFP(l.Fields, e.agreed)
 	derived := ok && fp == l.FP
 	if derived {
 		head |= landedAgreedFP
@@ -416,8 +429,8 @@ func (e *encoder) landedFields(l *resolver.Landed) {
 	}
 }
 
-// agreedLandedFP is the landed fingerprint of the agreed values of the named fields,
-// or false when one is not an agreed field.
+// agreedLandedFP is the landed fingerprint of the agreed values of the named fields
+// (each the first agreed field of its name), or false when one is not an agreed field.
 func agreedLandedFP(names []string, agreed []resolver.AgreedField) (uint64, bool) {
 	var fp uint64
 	for _, n := range names {
@@ -430,22 +443,27 @@ func agreedLandedFP(names []string, agreed []resolver.AgreedField) (uint64, bool
 	return fp, true
 }
 
-// agreedNamesOrder is agreedOrder for names.
-func agreedNamesOrder(names []string, agreed []resolver.AgreedField) (uint64, bool) {
+// agreedNamesOrder tells whether the names are those of agreed fields in the agreed
+// order, among the first 64, each matched to the next agreed field of its name; and
+// if so which (bit i: agreed field i), and the landed fingerprint of their agreed
+// values. One pass over both lists.
+func agreedNamesOrder(names []string, agreed []resolver.AgreedField) (mask, fp uint64, ok bool) {
 	if len(names) == 0 {
-		return 0, false
+		return 0, 0, false
 	}
-	var mask uint64
-	prev := -1
+	j := 0
 	for _, n := range names {
-		i := agreedIndex(agreed, n)
-		if i <= prev || i >= 64 {
-			return 0, false
+		for j < len(agreed) && agreed[j].Name != n {
+			j++
 		}
-		mask |= 1 << i
-		prev = i
+		if j >= len(agreed) || j >= 64 {
+			return 0, 0, false
+		}
+		mask |= 1 << j
+		fp = resolver.LandedFP(fp, agreed[j].FP)
+		j++
 	}
-	return mask, true
+	return mask, fp, true
 }
 
 // agreedOrder tells whether the fields are agreed fields without values, each named
@@ -1000,6 +1018,8 @@ func (d *decoder) fields() []resolver.Value {
 func (d *decoder) landedFields(l *resolver.Landed) {
 	head := d.uv()
 	n := head >> landedModeBits
+	var fp uint64 // the fold of the agreed fingerprints of the fields
+	ok := true
 	if head&landedAgreedOrder != 0 {
 		mask := d.uv()
 		if d.err != nil {
@@ -1013,23 +1033,28 @@ func (d *decoder) landedFields(l *resolver.Landed) {
 		for i := range bits.Len64(mask) {
 			if mask&(1<<i) != 0 {
 				l.Fields = append(l.Fields, d.agreed[i].Name)
+				fp = resolver.LandedFP(fp, d.agreed[i].FP)
 			}
 		}
-	} else if c := d.checkCount(n); c > 0 {
-		l.Fields = make([]string, c)
-		for i := range l.Fields {
-			l.Fields[i] = d.ref()
+	} else {
+		if c := d.checkCount(n); c > 0 {
+			l.Fields = make([]string, c)
+			for i := range l.Fields {
+				l.Fields[i] = d.ref()
+			}
+		}
+		if head&landedAgreedFP != 0 {
+			fp, ok = agreedLandedFP(l.Fields, d.agreed)
 		}
 	}
-	if head&landedAgreedFP == 0 {
+	switch {
+	case head&landedAgreedFP == 0:
 		l.FP = d.fp()
-		return
-	}
-	fp, ok := agreedLandedFP(l.Fields, d.agreed)
-	if !ok && d.err == nil {
+	case !ok:
 		d.fail("landed fields %q refer to agreed fields that are absent", l.Fields)
+	default:
+		l.FP = fp
 	}
-	l.FP = fp
 }
 
 // landedOf is a landed apply of format 1 (a fingerprint per field) as
