@@ -216,9 +216,17 @@ func FuzzUnmarshalState(f *testing.F) {
 }
 
 // BenchmarkMarshalState reports the encoded size of the typical record
-// (bytes/state) and the cost of encoding and decoding it.
+// (bytes/state) and the cost of encoding and decoding it; Bench of the bench's sample
+// record (r-2933, with a landed apply per system).
 func BenchmarkMarshalState(b *testing.B) {
-	st := typicalState()
+	b.Run("Typical", func(b *testing.B) { benchmarkMarshal(b, typicalState()) })
+	b.Run("Bench", func(b *testing.B) {
+		st, _ := benchTemplate(b)
+		benchmarkMarshal(b, st)
+	})
+}
+
+func benchmarkMarshal(b *testing.B, st *resolver.State) {
 	buf := state.MarshalState(nil, st)
 	b.Run("Marshal", func(b *testing.B) {
 		b.ReportAllocs()
