@@ -75,7 +75,10 @@ func (d *decider) rewritesLanded() bool {
 // of them is another write. changes' values are the image's.
 func writes(l *Landed, changes, after []Value, insert bool) bool {
 	for _, c := range changes {
-		if !slices.ContainsFunc(l.Fields, func(n string) bool { return sameName(n, c.Name) }) && !(insert && c.FP == nullFP) {
+		if insert && c.FP == nullFP {
+			continue // a column the insert leaves NULL
+		}
+		if !slices.ContainsFunc(l.Fields, func(n string) bool { return sameName(n, c.Name) }) {
 			return false
 		}
 	}
