@@ -224,6 +224,21 @@ func BenchmarkMarshalState(b *testing.B) {
 		st, _ := benchTemplate(b)
 		benchmarkMarshal(b, st)
 	})
+	// 20,000 records of the bench's shape encoded in turn, as a batch does, rather
+	// than one over and over (what memory stalls cost the encoder).
+	b.Run("BenchInTurn", func(b *testing.B) {
+		tmpl, _ := benchTemplate(b)
+		sts := make([]*resolver.State, 20_000)
+		for i := range sts {
+			sts[i] = benchShapeState(tmpl, i)
+		}
+		var buf []byte
+		i := 0
+		for b.Loop() {
+			buf = state.MarshalState(buf[:0], sts[i%len(sts)])
+			i++
+		}
+	})
 }
 
 func benchmarkMarshal(b *testing.B, st *resolver.State) {
