@@ -71,8 +71,9 @@ func (d *decider) rewritesLanded() bool {
 // NULL the insert leaves in the columns it does not set), and the image shows every
 // one of its fields at its value. A sink's rewrite assigns each of the apply's
 // columns, and PostgreSQL logs a column an UPDATE assigns in full, even to the value
-// it had and even when TOASTed (internal/world's Table.Update); an image without one
-// of them is another write. changes' values are the image's.
+// it had and even when TOASTed (internal/world's
+// TestPostgreSQLLogsToastedColumnsAsTheEmulationDoes, against a real server); an
+// image without one of them is another write. changes' values are the image's.
 func writes(l *Landed, changes, after []Value, insert bool) bool {
 	for _, c := range changes {
 		if insert && c.FP == nullFP {

@@ -239,7 +239,10 @@ func tryStartPostgres(bin, dir string, runAs *osUser) (*process, error) {
 		"-D", filepath.Join(dir, "data"), "-p", strconv.Itoa(port), "-k", dir,
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
 		"-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "logging_collector=off", "-c", "max_connections=200")
+		"-c", "logging_collector=off", "-c", "max_connections=200",
+		// Logical decoding (what Debezium's PostgreSQL connector reads), so that a test
+		// can see what a write logs (internal/world's TOAST test, test_decoding).
+		"-c", "wal_level=logical", "-c", "max_replication_slots=8")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

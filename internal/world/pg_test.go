@@ -110,3 +110,74 @@ func sameStored(col pgType, pgText, canonical string) bool {
 	}
 	return strings.TrimSpace(pgText) == s
 }
+
+// TestPostgreSQLLogsToastedColumnsAsTheEmulationDoes holds Table.Upsert's TOAST rule
+// against a real server's logical decoding (test_decoding, which shows what pgoutput
+// sends Debezium): under REPLICA IDENTITY DEFAULT an UPDATE that does not assign a
+// TOASTed column logs it as unchanged (Debezium's unavailable-value placeholder), and
+// one that assigns it, even to the value it had, as a JDBC sink's upsert does, logs
+// it in full. The resolver's recognition of a sink's rewrite leans on the second.
+func TestPostgreSQLLogsToastedColumnsAsTheEmulationDoes(t *testing.T) {
+	conn := testenv.Postgres(t).Conn(t)
+	ctx := context.Background()
+	big := strings.Repeat("0123456789abcdef", 1024) // 16 KiB, stored out of line
+	for _, q := range []string{
+		// Decoding reads only WAL flushed, which the server's synchronous_commit=off
+		// leaves to the WAL writer.
+		"SET synchronous_commit = on",
+		"CREATE TABLE toasted (id int PRIMARY KEY, email text, notes text)",
+		"ALTER TABLE toasted ALTER COLUMN notes SET STORAGE EXTERNAL", // no compression: out of line for sure
+		"INSERT INTO toasted VALUES (1, 'a@x', '" + big + "')",
+		"SELECT pg_create_logical_replication_slot('toast_test', 'test_decoding')",
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q[:min(len(q), 60)], err)
+		}
+	}
+	t.Cleanup(func() { _, _ = conn.Exec(context.Background(), "SELECT pg_drop_replication_slot('toast_test')") })
+	logged := func(q string) string {
+		t.Helper()
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q[:min(len(q), 60)], err)
+		}
+		var out []string
+		rows, err := conn.Query(ctx, "SELECT data FROM pg_logical_slot_get_changes('toast_test', NULL, NULL)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var d string
+			if err := rows.Scan(&d); err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(d, "table ") {
+				out = append(out, d)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if len(out) != 1 {
+			t.Fatalf("%s logged %d changes, want 1", q[:min(len(q), 60)], len(out))
+		}
+		return out[0]
+	}
+	// A user's edit of another column: notes is logged as unchanged.
+	if got := logged("UPDATE toasted SET email = 'b@x' WHERE id = 1"); !strings.Contains(got, "notes[text]:unchanged-toast-datum") {
+		t.Errorf("an UPDATE not assigning notes logged %.120s, want notes unchanged", got)
+	}
+	// The sink's upsert of both columns, notes to the value it has: logged in full.
+	got := logged("INSERT INTO toasted (id, email, notes) VALUES (1, 'b@x', '" + big + "') ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email, notes = EXCLUDED.notes")
+	if strings.Contains(got, "unchanged-toast-datum") || !strings.Contains(got, big) {
+		t.Errorf("an upsert assigning notes its own value logged %.120s…, want notes in full", got)
+	}
+	// The emulation agrees on both.
+	tbl := NewTable(Spec{Name: "db", Table: "toasted", KeyColumn: "id", Columns: []string{"email", "notes"}, Toasted: []string{"notes"}}, true)
+	tbl.Upsert("1", Row{"email": `"a@x"`, "notes": `"` + big + `"`}, 1, Cause{Kind: User})
+	if c := tbl.Upsert("1", Row{"email": `"b@x"`}, 2, Cause{Kind: User}); c.After["notes"] != Unavailable {
+		t.Errorf("the emulation's UPDATE not assigning notes shows %.20s, want the placeholder", c.After["notes"])
+	}
+	if c := tbl.Upsert("1", Row{"email": `"b@x"`, "notes": `"` + big + `"`}, 3, Cause{Kind: User}); c.After["notes"] == Unavailable {
+		t.Errorf("the emulation's upsert assigning notes shows the placeholder, want the value")
+	}
+}
