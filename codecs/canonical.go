@@ -164,13 +164,13 @@ func appendJSONString(dst, s []byte) []byte {
 func appendJSONText(dst []byte, text ...string) []byte {
 	dst = append(dst, '"')
 	for _, s := range text {
-		dst = appendEscapedText(dst, s)
+		dst = appendEscaped(dst, s)
 	}
 	return append(dst, '"')
 }
 
 // appendEscaped appends s escaped as the content of a canonical JSON string.
-func appendEscaped(dst, s []byte) []byte {
+func appendEscaped[S string | []byte](dst []byte, s S) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -179,7 +179,7 @@ func appendEscaped(dst, s []byte) []byte {
 			continue
 		}
 		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRune(s[i:])
+			r, size := decodeRune(s[i:])
 			if r != utf8.RuneError || size != 1 {
 				i += size
 				continue
@@ -196,31 +196,12 @@ func appendEscaped(dst, s []byte) []byte {
 	return append(dst, s[start:]...)
 }
 
-// appendEscapedText is appendEscaped for a string.
-func appendEscapedText(dst []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r != utf8.RuneError || size != 1 {
-				i += size
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, "\uFFFD"...)
-		} else {
-			dst = append(dst, s[start:i]...)
-			dst = appendEscape(dst, c)
-		}
-		i++
-		start = i
+// decodeRune is utf8.DecodeRune or utf8.DecodeRuneInString, as s is.
+func decodeRune[S string | []byte](s S) (rune, int) {
+	if b, ok := any(s).([]byte); ok {
+		return utf8.DecodeRune(b)
 	}
-	return append(dst, s[start:]...)
+	return utf8.DecodeRuneInString(string(s))
 }
 
 func appendEscape(dst []byte, c byte) []byte {
