@@ -411,20 +411,7 @@ func BenchmarkRedisMemoryPerRecord(b *testing.B) {
 		b.Fatal(err)
 	}
 	f = c.Fence
-	used := func() int64 {
-		info, err := client.Info(ctx, "memory").Result()
-		if err != nil {
-			b.Fatal(err)
-		}
-		for line := range strings.SplitSeq(info, "\r\n") {
-			if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
-				n, _ := strconv.ParseInt(v, 10, 64)
-				return n
-			}
-		}
-		b.Fatal("no used_memory in INFO")
-		return 0
-	}
+	used := func() int64 { return usedMemory(b, client) }
 	before := used()
 	records := 0
 	for i := range b.N * 1000 {
