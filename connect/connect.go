@@ -20,6 +20,10 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
+	"github.com/twmb/franz-go/pkg/kgo"
+	franzsasl "github.com/twmb/franz-go/pkg/sasl"
+	franzplain "github.com/twmb/franz-go/pkg/sasl/plain"
+	franzscram "github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/concord-sync/concord/config"
 )
@@ -106,11 +110,13 @@ func Redis(r config.Redis, readFile ReadFile) (redis.UniversalClient, error) {
 }
 
 // Kafka is how concord's Kafka clients reach the brokers: the consumer group and
-// readers dial with Dialer, the writer and the admin client use Transport. Both carry
-// the same TLS and SASL.
+// readers dial with Dialer, the admin client and the tools' writers use Transport,
+// the pipeline's producer (franz-go's) takes Producer. All carry the same TLS and
+// SASL.
 type Kafka struct {
 	Dialer    *kafka.Dialer
 	Transport *kafka.Transport
+	Producer  []kgo.Opt
 }
 
 // KafkaClients returns the dialer and transport of the configured Kafka.
@@ -119,33 +125,46 @@ func KafkaClients(k config.Kafka, readFile ReadFile) (*Kafka, error) {
 	if err != nil {
 		return nil, err
 	}
-	mech, err := saslMechanism(k.SASL, readFile)
+	mech, franzMech, err := saslMechanism(k.SASL, readFile)
 	if err != nil {
 		return nil, err
 	}
-	return &Kafka{
+	kc := &Kafka{
 		Dialer:    &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, TLS: tlsConfig, SASLMechanism: mech},
 		Transport: &kafka.Transport{DialTimeout: 10 * time.Second, TLS: tlsConfig, SASL: mech},
-	}, nil
+		Producer:  []kgo.Opt{kgo.DialTimeout(10 * time.Second)},
+	}
+	if tlsConfig != nil {
+		kc.Producer = append(kc.Producer, kgo.DialTLSConfig(tlsConfig))
+	}
+	if franzMech != nil {
+		kc.Producer = append(kc.Producer, kgo.SASL(franzMech))
+	}
+	return kc, nil
 }
 
-func saslMechanism(s config.SASL, readFile ReadFile) (sasl.Mechanism, error) {
+// saslMechanism returns the configured mechanism for kafka-go and for franz-go, or
+// nils when SASL is off.
+func saslMechanism(s config.SASL, readFile ReadFile) (sasl.Mechanism, franzsasl.Mechanism, error) {
 	if s.Mechanism == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	password, err := s.ResolvePassword(readFile)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	switch s.Mechanism {
 	case config.SASLPlain:
-		return plain.Mechanism{Username: s.Username, Password: password}, nil
+		return plain.Mechanism{Username: s.Username, Password: password},
+			franzplain.Auth{User: s.Username, Pass: password}.AsMechanism(), nil
 	case config.SASLScramSHA256:
-		return scramMechanism(scram.SHA256, s.Username, password)
+		m, err := scramMechanism(scram.SHA256, s.Username, password)
+		return m, franzscram.Auth{User: s.Username, Pass: password}.AsSha256Mechanism(), err
 	case config.SASLScramSHA512:
-		return scramMechanism(scram.SHA512, s.Username, password)
+		m, err := scramMechanism(scram.SHA512, s.Username, password)
+		return m, franzscram.Auth{User: s.Username, Pass: password}.AsSha512Mechanism(), err
 	}
-	return nil, fmt.Errorf("kafka.sasl.mechanism: %q is not one of %s, %s, %s", s.Mechanism, config.SASLPlain, config.SASLScramSHA256, config.SASLScramSHA512)
+	return nil, nil, fmt.Errorf("kafka.sasl.mechanism: %q is not one of %s, %s, %s", s.Mechanism, config.SASLPlain, config.SASLScramSHA256, config.SASLScramSHA512)
 }
 
 func scramMechanism(algo scram.Algorithm, user, password string) (sasl.Mechanism, error) {

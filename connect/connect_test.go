@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/concord-sync/concord/config"
 	"github.com/concord-sync/concord/connect"
@@ -135,6 +136,9 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 			if _, err := r.FetchMessage(ctx); err != nil {
 				t.Fatalf("consuming with %s over TLS: %v", mech, err)
 			}
+			if err := produceFranz(ctx, brokers, kc.Producer, mech, testenv.Deadline); err != nil {
+				t.Fatalf("producing with franz-go, %s over TLS: %v", mech, err)
+			}
 
 			k.SASL.Password = "wrong"
 			bad, err := connect.KafkaClients(k, nil)
@@ -145,8 +149,26 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 			if _, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{"t"}}); err == nil {
 				t.Error("a wrong SASL password was accepted")
 			}
+			if err := produceFranz(ctx, brokers, bad.Producer, mech, 2*time.Second); err == nil {
+				t.Error("a wrong SASL password was accepted by the franz-go producer")
+			}
 		})
 	}
+}
+
+// produceFranz produces one record to topic t with franz-go's client and opts, as the
+// pipeline's producer does, within timeout (kfake closes the connection on a wrong
+// password, which franz-go retries, where a real broker's authentication error
+// fails at once).
+func produceFranz(ctx context.Context, brokers []string, opts []kgo.Opt, value string, timeout time.Duration) error {
+	c, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic("t")}, opts...)...)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return c.ProduceSync(ctx, &kgo.Record{Value: []byte(value)}).FirstErr()
 }
 
 func TestTLSConfigErrorsNameTheKey(t *testing.T) {

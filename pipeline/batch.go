@@ -340,7 +340,7 @@ func (w *worker) decideOnce(ctx, gctx context.Context, decide func(context.Conte
 func (w *worker) deliver(ctx context.Context, d *decided) error {
 	out := d.out
 	if len(out.messages) > 0 {
-		if err := w.p.writer.WriteMessages(ctx, out.messages...); err != nil {
+		if err := w.p.producer.Produce(ctx, out.messages); err != nil {
 			return fmt.Errorf("pipeline: producing %d messages: %w", len(out.messages), err)
 		}
 	}

@@ -118,7 +118,7 @@ func TestPipelineOnARedisClusterWithFailover(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := pipeline.DrainOutbox(context.Background(), e.cfg, e.dlq, e.writer); err != nil {
+	if err := pipeline.DrainOutbox(context.Background(), e.cfg, e.dlq, e.producer); err != nil {
 		t.Fatal(err)
 	}
 	readAll(t, e.brokers, "contacts.apply.crm", func(ms []kafka.Message) bool {

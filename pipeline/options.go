@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 
 	"github.com/concord-sync/concord/config"
@@ -70,11 +71,12 @@ type Options struct {
 	// ProbeInterval is how often Redis and Kafka are probed for readiness (default 1s).
 	ProbeInterval time.Duration
 
-	// Dialer and Transport reach Kafka (TLS, SASL: see package connect); nil for
-	// kafka-go's defaults (plain TCP). The consumer group and readers dial with
-	// Dialer, the writer and the admin client use Transport.
+	// Dialer, Transport and Producer reach Kafka (TLS, SASL: see package connect);
+	// nil for plain TCP. The consumer group and readers dial with Dialer, the admin
+	// client uses Transport, the producer (franz-go's) these options.
 	Dialer    *kafka.Dialer
 	Transport *kafka.Transport
+	Producer  []kgo.Opt
 
 	Now func() time.Time // default time.Now
 

@@ -13,6 +13,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
@@ -69,7 +70,8 @@ type env struct {
 	rdb     redis.UniversalClient
 	kafka   *connect.Kafka // TLS and SASL, or nil for plain TCP
 	dlq     *dlq.Store
-	writer  *kafka.Writer
+	writer   *kafka.Writer      // the tests' own, for the inputs
+	producer *pipeline.Producer // the pipeline's, for DrainOutbox
 	metrics map[string]*pipeline.Metrics // by processor name
 }
 
@@ -88,6 +90,15 @@ func newEnvOn(t *testing.T, brokers []string, rdb redis.UniversalClient, kc *con
 		e.writer.Transport = kc.Transport
 	}
 	t.Cleanup(func() { _ = e.writer.Close() })
+	var popts []kgo.Opt
+	if kc != nil {
+		popts = kc.Producer
+	}
+	var err error
+	if e.producer, err = pipeline.NewProducer(brokers, 1<<20, popts, zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.producer.Close)
 	return e
 }
 
@@ -119,7 +130,7 @@ func (e *env) startOpts(name string, store state.Store, opt func(*pipeline.Optio
 		RebalanceTimeout: 2 * time.Second, JoinGroupBackoff: 200 * time.Millisecond,
 	}
 	if e.kafka != nil {
-		opts.Dialer, opts.Transport = e.kafka.Dialer, e.kafka.Transport
+		opts.Dialer, opts.Transport, opts.Producer = e.kafka.Dialer, e.kafka.Transport, e.kafka.Producer
 	}
 	if opt != nil {
 		opt(&opts)

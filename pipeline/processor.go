@@ -20,13 +20,13 @@ import (
 // partitions assigned to it. Several processors with the same configuration split the
 // partitions between them and take over from each other.
 type Processor struct {
-	opts    Options
-	cfg     *config.Config
-	log     *zap.Logger
-	inputs  []string          // input topics (the systems' and the review topic), sorted
-	systems map[string]string // input topic -> system (the review topic maps to "")
-	writer  *kafka.Writer
-	client  *kafka.Client
+	opts     Options
+	cfg      *config.Config
+	log      *zap.Logger
+	inputs   []string          // input topics (the systems' and the review topic), sorted
+	systems  map[string]string // input topic -> system (the review topic maps to "")
+	producer *Producer
+	client   *kafka.Client
 
 	clocks *clocks
 	types  columnTypes // learned from the systems' own events
@@ -139,14 +139,11 @@ func (p *Processor) Run(ctx context.Context) error {
 		stopProbe()
 		<-probeDone
 	}()
-	p.writer = NewWriter(brokers, p.opts.BatchSize, p.opts.Transport, p.log)
-	// An apply carries at most what its input did: room for the largest input taken.
-	p.writer.BatchBytes = int64(max(p.cfg.Kafka.MaxMessageBytes, 1<<20)) + 64<<10
-	defer func() {
-		if err := p.writer.Close(); err != nil {
-			p.log.Warn("closing the Kafka writer", zap.Error(err))
-		}
-	}()
+	p.producer, err = NewProducer(brokers, max(p.cfg.Kafka.MaxMessageBytes, 1<<20), p.opts.Producer, p.log)
+	if err != nil {
+		return err
+	}
+	defer p.producer.Close()
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                p.cfg.Name,
 		Brokers:           brokers,

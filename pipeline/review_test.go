@@ -69,7 +69,7 @@ func TestReviewResolvesThroughThePipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pipeline.DrainOutbox(context.Background(), e.cfg, e.dlq, e.writer); err != nil {
+	if err := pipeline.DrainOutbox(context.Background(), e.cfg, e.dlq, e.producer); err != nil {
 		t.Fatal(err)
 	}
 	// crm gets billing's value with rule review (and so does billing: our in-flight

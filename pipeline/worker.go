@@ -140,7 +140,7 @@ func (w *worker) start(ctx, gctx context.Context) bool {
 			msgs[i] = kafkaMessage(&box.Messages[i])
 		}
 		err := w.retry(ctx, gctx, func(bctx context.Context) error {
-			return w.p.writer.WriteMessages(bctx, msgs...)
+			return w.p.producer.Produce(bctx, msgs)
 		})
 		if err != nil {
 			return false

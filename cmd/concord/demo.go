@@ -385,7 +385,10 @@ func serveDemoHTTP(addr string, cfg *config.Config, rdb redis.UniversalClient, p
 	reg *prometheus.Registry, log *zap.Logger, progress io.Writer,
 ) (func(), error) {
 	store := dlq.NewStore(rdb, cfg.Name)
-	w := pipeline.NewWriter(cfg.Kafka.Brokers, 100, nil, log)
+	w, err := pipeline.NewProducer(cfg.Kafka.Brokers, max(cfg.Kafka.MaxMessageBytes, 1<<20), nil, log)
+	if err != nil {
+		return nil, err
+	}
 	svc := dlq.NewService(store, sharedFields(cfg), func(ctx context.Context) error {
 		return pipeline.DrainOutbox(ctx, cfg, store, w)
 	})
@@ -400,19 +403,19 @@ func serveDemoHTTP(addr string, cfg *config.Config, rdb redis.UniversalClient, p
 	}
 	h, err := newReviewHandler(cfg, svc, auth, log)
 	if err != nil {
-		_ = w.Close()
+		w.Close()
 		return nil, err
 	}
 	mux := newMux(proc.Readiness, reg)
 	mux.Handle(web.Prefix, h)
 	srv, url, err := serveHTTP(addr, mux, h, log)
 	if err != nil {
-		_ = w.Close()
+		w.Close()
 		return nil, err
 	}
 	_, _ = fmt.Fprintf(progress, "review page: %s/review/  (user demo, password %s; or %s)\nmetrics: %s/metrics (the same sign-in)\n",
 		url, auth.Users["demo"], bearer, url)
-	return func() { shutdownHTTP(srv, log); _ = w.Close() }, nil
+	return func() { shutdownHTTP(srv, log); w.Close() }, nil
 }
 
 // randomSecret is 16 random bytes in hex.

@@ -41,7 +41,11 @@ func openReview(cfgPath string) (*reviewEnv, func(), error) {
 		return nil, nil, err
 	}
 	store := dlq.NewStore(rdb, cfg.Name)
-	w := pipeline.NewWriter(cfg.Kafka.Brokers, 100, kc.Transport, zap.NewNop()) // a failure is reported by flush
+	w, err := pipeline.NewProducer(cfg.Kafka.Brokers, max(cfg.Kafka.MaxMessageBytes, 1<<20), kc.Producer, zap.NewNop()) // a failure is reported by flush
+	if err != nil {
+		_ = rdb.Close()
+		return nil, nil, err
+	}
 	flush := func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, flushTimeout)
 		defer cancel()
@@ -52,7 +56,7 @@ func openReview(cfgPath string) (*reviewEnv, func(), error) {
 		return err
 	}
 	env := &reviewEnv{cfg: cfg, rdb: rdb, svc: dlq.NewService(store, sharedFields(cfg), flush)}
-	return env, func() { _ = w.Close(); _ = rdb.Close() }, nil
+	return env, func() { w.Close(); _ = rdb.Close() }, nil
 }
 
 func sharedFields(cfg *config.Config) []string {

@@ -101,8 +101,12 @@ func (f *fromKafkaFlags) run(cmd *cobra.Command, cfg *config.Config, messages bo
 	case f.diff:
 		r.Collect = collector.Collect
 	case f.apply:
-		ap = &applier{w: pipeline.NewWriter(cfg.Kafka.Brokers, 500, kc.Transport, zap.NewNop()), ctx: cmd.Context()}
-		defer func() { _ = ap.w.Close() }()
+		w, err := pipeline.NewProducer(cfg.Kafka.Brokers, max(cfg.Kafka.MaxMessageBytes, 1<<20), kc.Producer, zap.NewNop())
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		ap = &applier{w: w, ctx: cmd.Context()}
 		r.Collect = ap.collect
 	}
 	if err := r.RunKafka(cmd.Context(), k); err != nil {
@@ -191,7 +195,7 @@ func progressBar(w io.Writer) func(replay.Progress) {
 
 // applier produces a replay's apply events, in batches, in the order decided.
 type applier struct {
-	w        *kafka.Writer
+	w        *pipeline.Producer
 	ctx      context.Context
 	buf      []kafka.Message
 	produced int
@@ -215,7 +219,7 @@ func (a *applier) flush() error {
 	if len(a.buf) == 0 {
 		return nil
 	}
-	if err := a.w.WriteMessages(a.ctx, a.buf...); err != nil {
+	if err := a.w.Produce(a.ctx, a.buf); err != nil {
 		return err
 	}
 	a.produced += len(a.buf)

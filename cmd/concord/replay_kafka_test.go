@@ -123,8 +123,11 @@ authority: {notes: %s, phone: shared}
 		}
 		return entry != nil
 	})
-	pw := pipeline.NewWriter(brokers, 10, nil, zap.NewNop())
-	defer func() { _ = pw.Close() }()
+	pw, err := pipeline.NewProducer(brokers, 1<<20, nil, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
 	svc := dlq.NewService(store, []string{"notes", "phone"}, func(ctx context.Context) error { return pipeline.DrainOutbox(ctx, cfg, store, pw) })
 	if _, err := svc.Resolve(context.Background(), dlq.Resolution{EntryID: entry.ID, Rev: entry.Rev, Pick: "billing", Reviewer: "ann"}); err != nil {
 		t.Fatal(err)

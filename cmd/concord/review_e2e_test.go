@@ -73,11 +73,14 @@ authority: {notes: shared, phone: shared}
 		}
 	}()
 
-	w := pipeline.NewWriter(brokers, 10, nil, zap.NewNop())
-	defer func() { _ = w.Close() }()
+	w, err := pipeline.NewProducer(brokers, 1<<20, nil, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
 	produce := func(topic, key, value string) {
 		t.Helper()
-		if err := w.WriteMessages(context.Background(), kafka.Message{Topic: topic, Key: []byte(key), Value: []byte(value)}); err != nil {
+		if err := w.Produce(context.Background(), []kafka.Message{{Topic: topic, Key: []byte(key), Value: []byte(value)}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -84,8 +84,11 @@ func run(ctx context.Context, cfgPath string, cfg *config.Config, httpAddr strin
 		return err
 	}
 	store := dlq.NewStore(rdb, cfg.Name)
-	w := pipeline.NewWriter(cfg.Kafka.Brokers, 100, kc.Transport, log)
-	defer func() { _ = w.Close() }()
+	w, err := pipeline.NewProducer(cfg.Kafka.Brokers, max(cfg.Kafka.MaxMessageBytes, 1<<20), kc.Producer, log)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
 	svc := dlq.NewService(store, sharedFields(cfg), func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, flushTimeout)
 		defer cancel()
@@ -102,7 +105,7 @@ func run(ctx context.Context, cfgPath string, cfg *config.Config, httpAddr strin
 		DLQ:     store,
 		Logger:  log,
 		Metrics: metrics,
-		Dialer:  kc.Dialer, Transport: kc.Transport,
+		Dialer:  kc.Dialer, Transport: kc.Transport, Producer: kc.Producer,
 	})
 	if err != nil {
 		return err

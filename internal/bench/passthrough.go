@@ -23,7 +23,7 @@ const passOut = "pass.out"
 // pass.out, the way the pipeline does minus state and resolution: one consumer-group
 // generation, per partition one reader per input topic (FetchMessage) feeding one
 // worker, batches of up to 500 messages or 5 ms, one write per batch with the
-// pipeline's writer (pipeline.NewWriter). Offsets are committed by one committer
+// pipeline's producer (pipeline.NewProducer). Offsets are committed by one committer
 // every 100 ms, all partitions in one request, and once at the end, so no batch waits
 // for a commit and the workers do not queue on the coordinator connection. It returns
 // how long it took from holding the partitions to having copied and committed every
@@ -41,8 +41,11 @@ func passthrough(ctx context.Context, broker string, partitions, events int, pro
 	if err != nil {
 		return 0, fmt.Errorf("bench: passthrough group: %w", err)
 	}
-	w := pipeline.NewWriter([]string{broker}, 500, nil, zap.NewNop())
-	defer func() { _ = w.Close() }()
+	w, err := pipeline.NewProducer([]string{broker}, 1<<20, nil, zap.NewNop())
+	if err != nil {
+		return 0, err
+	}
+	defer w.Close()
 
 	progress(PhasePassthrough, 0, int64(events), "events")
 	start := time.Now()
@@ -135,7 +138,7 @@ func (o *passOffsets) commit(gen *kafka.Generation) error {
 }
 
 // copyPartition copies one partition of both input topics until ctx ends.
-func copyPartition(ctx context.Context, broker string, partition int, gen *kafka.Generation, w *kafka.Writer, offsets *passOffsets, copied *atomic.Int64) error {
+func copyPartition(ctx context.Context, broker string, partition int, gen *kafka.Generation, w *pipeline.Producer, offsets *passOffsets, copied *atomic.Int64) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var readers sync.WaitGroup
 	defer readers.Wait()
@@ -184,7 +187,7 @@ func copyPartition(ctx context.Context, broker string, partition int, gen *kafka
 			out[i] = kafka.Message{Topic: passOut, Key: m.Key, Value: m.Value}
 			last[m.Topic] = m.Offset
 		}
-		if err := w.WriteMessages(ctx, out...); err != nil {
+		if err := w.Produce(ctx, out); err != nil {
 			if errors.Is(err, context.Canceled) {
 				return nil
 			}
