@@ -63,16 +63,16 @@ authority: {name: crm, email: crm, payment_status: billing, notes: shared, phone
 }
 
 type env struct {
-	t       *testing.T
-	cfg     *config.Config
-	brokers []string
-	store   state.Store
-	rdb     redis.UniversalClient
-	kafka   *connect.Kafka // TLS and SASL, or nil for plain TCP
-	dlq     *dlq.Store
-	writer   *kafka.Writer      // the tests' own, for the inputs
-	producer *pipeline.Producer // the pipeline's, for DrainOutbox
-	metrics map[string]*pipeline.Metrics // by processor name
+	t        *testing.T
+	cfg      *config.Config
+	brokers  []string
+	store    state.Store
+	rdb      redis.UniversalClient
+	kafka    *connect.Kafka // TLS and SASL, or nil for plain TCP
+	dlq      *dlq.Store
+	writer   *kafka.Writer                // the tests' own, for the inputs
+	producer *pipeline.Producer           // the pipeline's, for DrainOutbox
+	metrics  map[string]*pipeline.Metrics // by processor name
 }
 
 func newEnv(t *testing.T, partitions int) *env {

@@ -63,7 +63,10 @@ func (p *Producer) Produce(ctx context.Context, msgs []kafka.Message) error {
 		for _, h := range m.Headers {
 			headers = append(headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
 		}
-		recs[i] = kgo.Record{Topic: m.Topic, Partition: int32(m.Partition), Key: m.Key, Value: m.Value, Headers: headers[start:len(headers):len(headers)]}
+		recs[i] = kgo.Record{
+			Topic: m.Topic, Partition: int32(m.Partition), Key: m.Key, Value: m.Value, Timestamp: m.Time, // zero: the time of producing
+			Headers: headers[start:len(headers):len(headers)],
+		}
 		ptrs[i] = &recs[i]
 	}
 	return p.client.ProduceSync(ctx, ptrs...).FirstErr()
