@@ -11,10 +11,12 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
 
 	"github.com/concord-sync/concord/config"
 	"github.com/concord-sync/concord/connect"
 	"github.com/concord-sync/concord/internal/testenv"
+	"github.com/concord-sync/concord/pipeline"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -156,19 +158,18 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 	}
 }
 
-// produceFranz produces one record to topic t with franz-go's client and opts, as the
-// pipeline's producer does, within timeout (kfake closes the connection on a wrong
-// password, which franz-go retries, where a real broker's authentication error
-// fails at once).
+// produceFranz produces one record to topic t with the pipeline's producer and opts,
+// within timeout (kfake closes the connection on a wrong password, which franz-go
+// retries, where a real broker's authentication error fails at once).
 func produceFranz(ctx context.Context, brokers []string, opts []kgo.Opt, value string, timeout time.Duration) error {
-	c, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic("t")}, opts...)...)
+	p, err := pipeline.NewProducer(brokers, 0, opts, zap.NewNop())
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer p.Close()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return c.ProduceSync(ctx, &kgo.Record{Value: []byte(value)}).FirstErr()
+	return p.Produce(ctx, []kafka.Message{{Topic: "t", Key: []byte(value), Value: []byte(value)}})
 }
 
 func TestTLSConfigErrorsNameTheKey(t *testing.T) {

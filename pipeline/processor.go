@@ -139,7 +139,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		stopProbe()
 		<-probeDone
 	}()
-	p.producer, err = NewProducer(brokers, max(p.cfg.Kafka.MaxMessageBytes, 1<<20), p.opts.Producer, p.log)
+	p.producer, err = NewProducer(brokers, p.cfg.Kafka.MaxMessageBytes, p.opts.Producer, p.log)
 	if err != nil {
 		return err
 	}

@@ -21,18 +21,18 @@ type Producer struct {
 // NewProducer returns a producer to brokers: each call's records sent at once (no
 // linger), acknowledged by every in-sync replica, in order per partition (franz-go's
 // idempotent producer), murmur2 partitioning by key as Java producers do, except
-// messages to the review topic, which name their partition. maxBatchBytes bounds a
-// record batch: the broker refuses a batch over its message.max.bytes (1 MiB and 12
-// bytes by default), so it is kafka.max_message_bytes (at least 1 MiB), and the
-// producer splits what it sends into batches under it. opts carry TLS and SASL
-// (connect.Kafka.Producer). Errors are logged to log.
-func NewProducer(brokers []string, maxBatchBytes int, opts []kgo.Opt, log *zap.Logger) (*Producer, error) {
+// messages to the review topic, which name their partition. A record batch holds at
+// most maxMessageBytes (kafka.max_message_bytes), and never less than 1 MiB: the
+// broker refuses a batch over its message.max.bytes (1 MiB and 12 bytes by default),
+// and the producer splits what it sends into batches under the limit. opts carry TLS
+// and SASL (connect.Kafka.Producer). Errors are logged to log.
+func NewProducer(brokers []string, maxMessageBytes int, opts []kgo.Opt, log *zap.Logger) (*Producer, error) {
 	all := append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		// franz-go's default linger is 10 ms: every produce would wait it out.
 		kgo.ProducerLinger(0),
-		kgo.ProducerBatchMaxBytes(int32(maxBatchBytes)),
+		kgo.ProducerBatchMaxBytes(int32(max(maxMessageBytes, 1<<20))),
 		kgo.RecordPartitioner(explicitOrMurmur2()),
 		kgo.WithLogger(franzLogger{log}),
 		kgo.DisableClientMetrics(), // no KIP-714 telemetry pushed to the brokers

@@ -385,7 +385,7 @@ func serveDemoHTTP(addr string, cfg *config.Config, rdb redis.UniversalClient, p
 	reg *prometheus.Registry, log *zap.Logger, progress io.Writer,
 ) (func(), error) {
 	store := dlq.NewStore(rdb, cfg.Name)
-	w, err := pipeline.NewProducer(cfg.Kafka.Brokers, max(cfg.Kafka.MaxMessageBytes, 1<<20), nil, log)
+	w, err := pipeline.NewProducer(cfg.Kafka.Brokers, cfg.Kafka.MaxMessageBytes, nil, log)
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,7 @@ func openReview(cfgPath string) (*reviewEnv, func(), error) {
 		return nil, nil, err
 	}
 	store := dlq.NewStore(rdb, cfg.Name)
-	w, err := pipeline.NewProducer(cfg.Kafka.Brokers, max(cfg.Kafka.MaxMessageBytes, 1<<20), kc.Producer, zap.NewNop()) // a failure is reported by flush
+	w, err := pipeline.NewProducer(cfg.Kafka.Brokers, cfg.Kafka.MaxMessageBytes, kc.Producer, zap.NewNop()) // a failure is reported by flush
 	if err != nil {
 		_ = rdb.Close()
 		return nil, nil, err

@@ -101,7 +101,7 @@ func (f *fromKafkaFlags) run(cmd *cobra.Command, cfg *config.Config, messages bo
 	case f.diff:
 		r.Collect = collector.Collect
 	case f.apply:
-		w, err := pipeline.NewProducer(cfg.Kafka.Brokers, max(cfg.Kafka.MaxMessageBytes, 1<<20), kc.Producer, zap.NewNop())
+		w, err := pipeline.NewProducer(cfg.Kafka.Brokers, cfg.Kafka.MaxMessageBytes, kc.Producer, zap.NewNop())
 		if err != nil {
 			return err
 		}

@@ -84,7 +84,7 @@ func run(ctx context.Context, cfgPath string, cfg *config.Config, httpAddr strin
 		return err
 	}
 	store := dlq.NewStore(rdb, cfg.Name)
-	w, err := pipeline.NewProducer(cfg.Kafka.Brokers, max(cfg.Kafka.MaxMessageBytes, 1<<20), kc.Producer, log)
+	w, err := pipeline.NewProducer(cfg.Kafka.Brokers, cfg.Kafka.MaxMessageBytes, kc.Producer, log)
 	if err != nil {
 		return err
 	}
