@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"slices"
 	"strconv"
@@ -258,7 +259,10 @@ func valueBytes(vs []Value) int {
 // position) and the number of applies sent for the record before it: reprocessing the
 // same events yields the same ids, and no two applies of a record share one (two
 // applies caused by one change, one sent at once and one when its pairing window
-// closes, would otherwise).
+// closes, would otherwise). Its first 16 hex digits hash all of that, its last 16 the
+// record alone (EventIDSuffix): the ids of one record's applies, which are only ever
+// compared with each other, differ in a 64-bit hash, ids of two records in both
+// halves, and a state keeps its records' ids in 8 bytes each (pipeline/state).
 func (d *decider) eventID(target string) string {
 	d.st.Sent++
 	var buf [160]byte
@@ -271,18 +275,26 @@ func (d *decider) eventID(target string) string {
 	b = d.pos.AppendText(b)
 	b = append(b, 0)
 	b = strconv.AppendUint(b, d.st.Sent, 10)
-	return hashID(b)
+	return formatID(xxhash.Sum64(b), EventIDSuffix(d.st.Record))
+}
+
+// EventIDSuffix is the second half of the event id of every apply of record (as a
+// number: the id shows it as 16 lowercase hex digits, most significant first).
+func EventIDSuffix(record string) uint64 {
+	return xxhash.Sum64String(record)
 }
 
 func hashID(b []byte) string {
-	var sum [16]byte
 	h1 := xxhash.Sum64(b)
 	b = append(b, 0xff)
-	h2 := xxhash.Sum64(b)
-	for i := range 8 {
-		sum[i] = byte(h1 >> (56 - 8*i))
-		sum[8+i] = byte(h2 >> (56 - 8*i))
-	}
+	return formatID(h1, xxhash.Sum64(b))
+}
+
+// formatID writes two 64-bit hashes as an id of 32 lowercase hex digits.
+func formatID(h1, h2 uint64) string {
+	var sum [16]byte
+	binary.BigEndian.PutUint64(sum[:8], h1)
+	binary.BigEndian.PutUint64(sum[8:], h2)
 	return hex.EncodeToString(sum[:])
 }
 

@@ -251,7 +251,32 @@ func copyState(st *resolver.State, id string) *resolver.State {
 	if len(c.Key) == 1 { // a new slice: Clone may share the template's
 		c.Key = []resolver.Value{{Name: c.Key[0].Name, FP: c.Key[0].FP, Value: strconv.AppendQuote(nil, id)}}
 	}
+	// The second half of an apply's event id is its record's (resolver.EventIDSuffix):
+	// the copy's are the new record's, as the resolver would have made them.
+	from, to := idSuffix(st.Record), idSuffix(id)
+	for i := range c.Systems {
+		ss := &c.Systems[i]
+		for j := range ss.InFlight {
+			ss.InFlight[j].EventID = reSuffixed(ss.InFlight[j].EventID, from, to)
+		}
+		for j := range ss.Landed {
+			ss.Landed[j].EventID = reSuffixed(ss.Landed[j].EventID, from, to)
+		}
+	}
 	return c
+}
+
+func idSuffix(record string) string {
+	return fmt.Sprintf("%016x", resolver.EventIDSuffix(record))
+}
+
+// reSuffixed is id with its second half to instead of from, or id when it does not
+// end in from.
+func reSuffixed(id, from, to string) string {
+	if head, ok := strings.CutSuffix(id, from); ok && len(head) == len(from) {
+		return head + to
+	}
+	return id
 }
 
 // held are the systems that hold a record (the pipeline's parity counts).

@@ -13,16 +13,17 @@ import (
 	"github.com/concord-sync/concord/resolver"
 )
 
-// Binary encoding of resolver.State (format versions 2 and 3; format 1, which
-// encoding_v1.go still reads, is what states written before were stored in).
+// Binary encoding of resolver.State (format versions 4 and 5, and 2 and 3, which
+// differ only in their event ids and are still read; format 1, which encoding_v1.go
+// still reads, is what states written before those were stored in).
 //
 // A state is stored on every batch for every record it touches, and a million of
 // them must fit in a modest Redis, so it is kept small (issue 13: at most 256 B of
 // Redis memory per record):
 //
 //   - a leading format version byte, so that a later format can still read this one;
-//   - names (field and system names) as indexes into a table: format 2 (MarshalState)
-//     carries its own table in front; format 3 (what the Redis store writes) carries
+//   - names (field and system names) as indexes into a table: format 4 (MarshalState)
+//     carries its own table in front; format 5 (what the Redis store writes) carries
 //     none and its indexes point into the partition's append-only name dictionary
 //     (see names.go), and it leaves out the record ID, which is in the key;
 //   - varints for counts, lengths and small numbers, zigzag varints for signed ones,
@@ -42,7 +43,9 @@ import (
 //     the agreed value, is a name and two bits;
 //   - a key of one field whose value is the record ID (as text, or as a JSON string)
 //     is only its name;
-//   - an event ID of 32 lowercase hex digits (what concord generates) as 16 bytes;
+//   - an event ID that concord generated (32 lowercase hex digits, the last 16 the
+//     record's: resolver.EventIDSuffix) as its first 8 bytes, other ids of 32
+//     lowercase hex digits as 16 bytes;
 //   - a value as its length and bytes, a JSON string without escapes as its inner
 //     bytes and a flag, and its fingerprint left out when it is the value's
 //     Fingerprint (as the resolver computes it), which a flag says; when every agreed
@@ -52,17 +55,20 @@ import (
 //     that is usually 0 are flags.
 //
 // The bench's typical record (TestRedisMemoryOfBenchState) is 469 bytes in format 1
-// (477 as stored, with the version), 221 in format 2 and 168 in format 3.
+// (477 as stored, with the version), 205 in format 4 and 152 in format 5 (format 2
+// and 3, with 16 bytes for each of its two landed applies' ids: 221 and 168).
 //
 // Layout after the version byte (uv = unsigned varint, sv = zigzag varint, ref = uv
 // name index, str = uv length + bytes, fp = 8 bytes little-endian, base =
 // LoopStartMs; val = uv len<<3|4 JSON string, inner bytes only|2 derived|1 present,
-// then the bytes and fp unless derived (no value: uv 0, fp); eid = uv 0 + 16 bytes
-// for 32 lowercase hex digits, else uv len+1 + bytes; pos = uv
+// then the bytes and fp unless derived (no value: uv 0, fp); eid = uv 1 + 8 bytes
+// for an id ending in the record's suffix, uv 0 + 16 bytes for other 32 lowercase
+// hex digits, else uv len+2 + bytes (formats 2 and 3: uv 0 + 16 bytes, else uv len+1
+// + bytes); pos = uv
 // kind<<3|nonzero(A,B,C) + uv of each nonzero):
 //
-//	table    format 2 only: uv count, count × str
-//	record   format 2 only: str
+//	table    format 4 (and 2) only: uv count, count × str
+//	record   format 4 (and 2) only: str
 //	flags    uv: 1 Deleted, 2 Hold present, 4 Hold.Record, 8 Sent, 16 Unconfirmed,
 //	         32 key is the record, 64 key is the record as a JSON string,
 //	         128 DeletedMs, 256 Pending
@@ -97,8 +103,18 @@ import (
 //	         agreed fields set (bit i: agreed field i), else count × ref name; unless
 //	         2: fp
 const (
-	formatV2 = 2 // self-contained: MarshalState
-	formatV3 = 3 // the Redis store's: names in the partition's dictionary, no record ID
+	formatV2 = 2 // self-contained, event ids in 16 bytes: read only
+	formatV3 = 3 // as the Redis store's format 5, event ids in 16 bytes: read only
+	formatV4 = 4 // self-contained: MarshalState
+	formatV5 = 5 // the Redis store's: names in the partition's dictionary, no record ID
+)
+
+// Event ID codes (the leading uv of eid) of formats 4 and 5; formats 2 and 3 have no
+// eidRecord and write the length of other ids plus 1.
+const (
+	eidHex    = 0 // 16 bytes: 32 lowercase hex digits
+	eidRecord = 1 // 8 bytes: 32 lowercase hex digits, the last 16 the record's EventIDSuffix
+	eidBytes  = 2 // plus the length: the id's bytes
 )
 
 const (
@@ -113,10 +129,10 @@ const (
 	flagHoldRecord  = 1 << 2
 	flagSent        = 1 << 3
 	flagUnconfirm   = 1 << 4
-	flagKeyRecord   = 1 << 5 // format 2 and 3
-	flagKeyQuoted   = 1 << 6 // format 2 and 3
-	flagDeletedMs   = 1 << 7 // format 2 and 3: DeletedMs is not 0
-	flagPending     = 1 << 8 // format 2 and 3: Pending is not empty
+	flagKeyRecord   = 1 << 5 // formats 2 to 5
+	flagKeyQuoted   = 1 << 6 // formats 2 to 5
+	flagDeletedMs   = 1 << 7 // formats 2 to 5: DeletedMs is not 0
+	flagPending     = 1 << 8 // formats 2 to 5: Pending is not empty
 	stateFlagsMask  = flagDeleted | flagHold | flagHoldRecord | flagSent | flagUnconfirm
 	stateFlagsMask2 = stateFlagsMask | flagKeyRecord | flagKeyQuoted | flagDeletedMs | flagPending
 
@@ -124,8 +140,8 @@ const (
 	sysDeleted    = 1 << 1
 	sysLanded     = 1 << 2 // added to format 1 later: older states have no such bit
 	sysMarker     = 1 << 3
-	sysSeenAgreed = 1 << 4 // format 2 and 3
-	sysInFlight   = 1 << 5 // format 2 and 3: InFlight is not empty
+	sysSeenAgreed = 1 << 4 // formats 2 to 5
+	sysInFlight   = 1 << 5 // formats 2 to 5: InFlight is not empty
 	sysFlagsMask  = sysKnown | sysDeleted | sysLanded | sysMarker
 	sysFlagsMask2 = sysFlagsMask | sysSeenAgreed | sysInFlight
 
@@ -161,10 +177,10 @@ const (
 var ErrCorrupt = errors.New("state: corrupt encoded state")
 
 // errUnknownName is wrapped with ErrCorrupt when a state refers to a name past the
-// end of its table: for format 3, a name the cached dictionary may not have yet.
+// end of its table: for formats 3 and 5, a name the cached dictionary may not have yet.
 var errUnknownName = errors.New("unknown name")
 
-// MarshalState appends the self-contained binary encoding of st (format 2) to dst and
+// MarshalState appends the self-contained binary encoding of st (format 4) to dst and
 // returns the extended slice. Every field of st is encoded except Version, which the
 // store keeps beside it. The encoding is deterministic: equal states give equal bytes.
 func MarshalState(dst []byte, st *resolver.State) []byte {
@@ -175,7 +191,7 @@ func MarshalState(dst []byte, st *resolver.State) []byte {
 	defer e.release()
 	e.names = &e.local
 	e.body(st)
-	dst = append(dst, formatV2)
+	dst = append(dst, formatV4)
 	dst = binary.AppendUvarint(dst, uint64(len(e.local.names)))
 	for _, n := range e.local.names {
 		dst = appendString(dst, n)
@@ -184,7 +200,7 @@ func MarshalState(dst []byte, st *resolver.State) []byte {
 	return append(dst, e.buf...)
 }
 
-// marshalStored appends the encoding the Redis store keeps (format 3): no record ID,
+// marshalStored appends the encoding the Redis store keeps (format 5): no record ID,
 // names as indexes of names, which adds those it does not know yet.
 func marshalStored(dst []byte, st *resolver.State, names nameIndex) []byte {
 	e, ok := encoders.Get().(*encoder)
@@ -194,7 +210,7 @@ func marshalStored(dst []byte, st *resolver.State, names nameIndex) []byte {
 	defer e.release()
 	e.names = names
 	e.body(st)
-	dst = append(dst, formatV3)
+	dst = append(dst, formatV5)
 	return append(dst, e.buf...)
 }
 
@@ -208,9 +224,10 @@ type nameIndex interface {
 type encoder struct {
 	buf    []byte
 	names  nameIndex
-	local  localNames // format 2's own table
+	local  localNames // format 4's own table
 	base   int64      // LoopStartMs, which apply times are written relative to
 	agreed []resolver.AgreedField
+	record recordSuffix
 }
 
 var encoders = sync.Pool{New: func() any { return new(encoder) }}
@@ -218,13 +235,14 @@ var encoders = sync.Pool{New: func() any { return new(encoder) }}
 func (e *encoder) release() {
 	e.buf = e.buf[:0]
 	e.names, e.agreed = nil, nil
+	e.record = recordSuffix{}
 	e.local.reset()
 	if cap(e.buf) <= 64<<10 { // do not pin the memory of an outsized state
 		encoders.Put(e)
 	}
 }
 
-// localNames is a state's own string table (format 2).
+// localNames is a state's own string table (format 4).
 type localNames struct {
 	names []string
 	index map[string]uint64 // built once names outgrows a linear scan
@@ -314,15 +332,40 @@ func plainJSONString(v []byte) bool {
 	return true
 }
 
-// eid writes an event ID, as 16 bytes when it is 32 lowercase hex digits.
+// eid writes an event ID: as 8 bytes when it is one the resolver gives an apply of
+// the record (32 lowercase hex digits, the last 16 the record's), as 16 when it is
+// other 32 lowercase hex digits, else as its bytes.
 func (e *encoder) eid(id string) {
-	if isHexEventID(id) {
-		e.uv(0)
-		e.buf, _ = hex.AppendDecode(e.buf, []byte(id)) // cannot fail: isHexEventID checked every digit
+	if !isHexEventID(id) {
+		e.uv(uint64(len(id)) + eidBytes)
+		e.buf = append(e.buf, id...)
 		return
 	}
-	e.uv(uint64(len(id)) + 1)
-	e.buf = append(e.buf, id...)
+	if id[binaryEventIDSize:] == e.record.hex() {
+		e.uv(eidRecord)
+		e.buf, _ = hex.AppendDecode(e.buf, []byte(id[:binaryEventIDSize])) // cannot fail: isHexEventID checked every digit
+		return
+	}
+	e.uv(eidHex)
+	e.buf, _ = hex.AppendDecode(e.buf, []byte(id))
+}
+
+// recordSuffix is the second half of the event ids of a record's applies
+// (resolver.EventIDSuffix) in hex, worked out once per state when first needed.
+type recordSuffix struct {
+	record string
+	set    bool
+	digits [binaryEventIDSize]byte
+}
+
+func (r *recordSuffix) hex() string {
+	if !r.set {
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], resolver.EventIDSuffix(r.record))
+		hex.Encode(r.digits[:], b[:])
+		r.set = true
+	}
+	return string(r.digits[:]) // compared or copied at once: the conversion does not escape
 }
 
 func isHexEventID(id string) bool {
@@ -516,6 +559,7 @@ func keyIsRecord(st *resolver.State) uint64 {
 
 func (e *encoder) body(st *resolver.State) {
 	e.base, e.agreed = st.LoopStartMs, st.Agreed
+	e.record = recordSuffix{record: st.Record}
 	var flags uint64
 	if st.Deleted {
 		flags |= flagDeleted
@@ -771,8 +815,8 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-// UnmarshalState decodes a state written by MarshalState (format 2, or format 1 of
-// earlier versions) into st, replacing all of its contents; st.Version is left 0
+// UnmarshalState decodes a state written by MarshalState (format 4, or formats 2
+// and 1 of earlier versions) into st, replacing all of its contents; st.Version is left 0
 // (the store sets it). The decoded state shares no memory with b. Truncated, damaged
 // or unknown input gives an error wrapping ErrCorrupt, never a panic, and leaves st
 // zero.
@@ -780,8 +824,8 @@ func UnmarshalState(b []byte, st *resolver.State) error {
 	return unmarshal(b, "", nil, st)
 }
 
-// unmarshalStored decodes what the Redis store keeps of record: format 3, whose
-// names are indexes of names, or the formats UnmarshalState reads.
+// unmarshalStored decodes what the Redis store keeps of record: format 5 (or 3),
+// whose names are indexes of names, or the formats UnmarshalState reads.
 func unmarshalStored(b []byte, record string, names []string, st *resolver.State) error {
 	return unmarshal(b, record, names, st)
 }
@@ -795,19 +839,23 @@ func unmarshal(b []byte, record string, names []string, st *resolver.State) erro
 	switch b[0] {
 	case formatV1:
 		d.stateV1(st)
-	case formatV2:
+	case formatV2, formatV4:
+		d.recordIDs = b[0] == formatV4
 		d.table()
 		st.Record = d.str()
+		d.record.record = st.Record
 		d.state(st)
-	case formatV3:
+	case formatV3, formatV5:
 		if names == nil {
 			return fmt.Errorf("%w: format %d is the Redis store's, which needs its partition's names", ErrCorrupt, b[0])
 		}
+		d.recordIDs = b[0] == formatV5
 		d.names = names
 		st.Record = record
+		d.record.record = record
 		d.state(st)
 	default:
-		return fmt.Errorf("%w: format version %d, this build reads %d to %d", ErrCorrupt, b[0], formatV1, formatV3)
+		return fmt.Errorf("%w: format version %d, this build reads %d to %d", ErrCorrupt, b[0], formatV1, formatV5)
 	}
 	if d.err == nil && d.off != len(b) {
 		d.fail("%d trailing bytes", len(b)-d.off)
@@ -828,6 +876,9 @@ type decoder struct {
 	err    error
 	base   int64
 	agreed []resolver.AgreedField
+	// recordIDs: the format has eidRecord (4 and 5), whose ids end in record's suffix.
+	recordIDs bool
+	record    recordSuffix
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -926,14 +977,36 @@ func (d *decoder) val() (uint64, []byte) {
 
 func (d *decoder) eid() string {
 	n := d.uv()
-	if n == 0 {
-		b := d.bytes(binaryEventIDSize)
-		if d.err != nil {
-			return ""
+	if !d.recordIDs { // formats 2 and 3: 0 for 16 bytes, else the length plus 1
+		if n == 0 {
+			return d.hexID(binaryEventIDSize)
 		}
-		return hex.EncodeToString(b)
+		return string(d.bytes(n - 1))
 	}
-	return string(d.bytes(n - 1))
+	switch n {
+	case eidHex:
+		id := d.hexID(binaryEventIDSize)
+		if d.err == nil && id[binaryEventIDSize:] == d.record.hex() {
+			d.fail("event id %s in 16 bytes ends in the record's suffix", id) // the encoder writes it in 8: not canonical
+		}
+		return id
+	case eidRecord:
+		return d.hexID(binaryEventIDSize/2) + d.record.hex()
+	}
+	id := string(d.bytes(n - eidBytes))
+	if d.err == nil && isHexEventID(id) {
+		d.fail("event id %s as text", id) // not canonical
+	}
+	return id
+}
+
+// hexID reads n bytes of an event id as hex digits.
+func (d *decoder) hexID(n int) string {
+	b := d.bytes(uint64(n))
+	if d.err != nil {
+		return ""
+	}
+	return hex.EncodeToString(b)
 }
 
 func (d *decoder) name(ref uint64) string {

@@ -37,13 +37,16 @@ func randomState(r *rand.Rand) *resolver.State {
 		}
 		return r.Uint64() >> r.IntN(64)
 	}
+	st := &resolver.State{Record: fmt.Sprintf("r-%d", r.IntN(10000)), LoopStartMs: r.Int64N(2e12) * int64(r.IntN(2))}
 	eid := func() string {
-		if pick(0.7) {
+		switch {
+		case pick(0.5): // as the resolver makes them: the record's suffix
+			return fmt.Sprintf("%016x%016x", r.Uint64(), resolver.EventIDSuffix(st.Record))
+		case pick(0.5):
 			return fmt.Sprintf("%016x%016x", r.Uint64(), r.Uint64())
 		}
 		return fmt.Sprintf("e%d", r.IntN(100))
 	}
-	st := &resolver.State{Record: fmt.Sprintf("r-%d", r.IntN(10000)), LoopStartMs: r.Int64N(2e12) * int64(r.IntN(2))}
 	if pick(0.7) {
 		k := []byte(`"` + st.Record + `"`)
 		if pick(0.3) {
@@ -143,7 +146,7 @@ func randomState(r *rand.Rand) *resolver.State {
 	return st
 }
 
-// TestMarshalStateRandom round-trips random states through formats 2 and 3.
+// TestMarshalStateRandom round-trips random states through formats 4 and 5.
 func TestMarshalStateRandom(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 1))
 	for i := range 20000 {
@@ -151,27 +154,27 @@ func TestMarshalStateRandom(t *testing.T) {
 		b := state.MarshalState(nil, want)
 		var got resolver.State
 		if err := state.UnmarshalState(b, &got); err != nil {
-			t.Fatalf("state %d, format 2: %v\n%+v", i, err, want)
+			t.Fatalf("state %d, format 4: %v\n%+v", i, err, want)
 		}
 		if !statetest.Equal(&got, want) {
-			t.Fatalf("state %d, format 2 changed it:\n got %+v\nwant %+v", i, &got, want)
+			t.Fatalf("state %d, format 4 changed it:\n got %+v\nwant %+v", i, &got, want)
 		}
 		if again := state.MarshalState(nil, &got); !bytes.Equal(again, b) {
-			t.Fatalf("state %d, format 2 is not deterministic", i)
+			t.Fatalf("state %d, format 4 is not deterministic", i)
 		}
 		names := &state.TestNames{Names: []string{"x"}}
 		b = state.MarshalStored(nil, want, names)
 		got = resolver.State{}
 		if err := state.UnmarshalStored(b, want.Record, names.Names, &got); err != nil {
-			t.Fatalf("state %d, format 3: %v\n%+v", i, err, want)
+			t.Fatalf("state %d, format 5: %v\n%+v", i, err, want)
 		}
 		if !statetest.Equal(&got, want) {
-			t.Fatalf("state %d, format 3 changed it:\n got %+v\nwant %+v", i, &got, want)
+			t.Fatalf("state %d, format 5 changed it:\n got %+v\nwant %+v", i, &got, want)
 		}
 	}
 }
 
-// FuzzUnmarshalStored is FuzzUnmarshalState for format 3, against a fixed dictionary.
+// FuzzUnmarshalStored is FuzzUnmarshalState for format 5, against a fixed dictionary.
 func FuzzUnmarshalStored(f *testing.F) {
 	dict := []string{"id", "email", "name", "crm", "billing", "notes", "f0", "f1", "f2"}
 	for _, st := range roundTripCases() {

@@ -25,10 +25,10 @@ import (
 //	{<name>:p<partition>}:fence       "<generation>:<epoch>", decimal
 //	{<name>:p<partition>}:outbox      the last batch's Outbox (see outbox.go)
 //	{<name>:p<partition>}:names       the name dictionary of the states (names.go)
-//	{<name>:p<partition>}:s:<record>  the state in format 3 (encoding.go); states
-//	                                  written before are version (8 bytes
-//	                                  big-endian) + format 1, read as such and
-//	                                  rewritten in format 3 by the next Put
+//	{<name>:p<partition>}:s:<record>  the state in format 5 (encoding.go); states
+//	                                  written before are format 3, or version (8
+//	                                  bytes big-endian) + format 1, read as such
+//	                                  and rewritten in format 5 by the next Put
 //
 // Get is one MGET (with an LRANGE of the names the first time, or when a state uses
 // a name appended by another process since); Put, Claim and Delivered are one
@@ -234,7 +234,7 @@ func (r *Redis) Get(ctx context.Context, partition int32, records []string) ([]*
 	return out, nil
 }
 
-// decodeStored decodes a stored value: format 3, or the version prefix and format 1
+// decodeStored decodes a stored value: format 5 or 3, or the version prefix and format 1
 // that states were stored as before (a version below 2^56 starts with a zero byte,
 // which no format byte is).
 func decodeStored(s, record string, names []string) (*resolver.State, error) {
@@ -242,7 +242,7 @@ func decodeStored(s, record string, names []string) (*resolver.State, error) {
 	if names == nil {
 		names = []string{} // a dictionary that is empty so far: unknown names, not "no dictionary"
 	}
-	if len(s) > 0 && s[0] == formatV3 {
+	if len(s) > 0 && (s[0] == formatV3 || s[0] == formatV5) {
 		if err := unmarshalStored([]byte(s), record, names, st); err != nil {
 			return nil, err
 		}
@@ -250,7 +250,7 @@ func decodeStored(s, record string, names []string) (*resolver.State, error) {
 		return st, nil
 	}
 	if len(s) < versionLen || s[0] != 0 {
-		return nil, fmt.Errorf("%w: %d bytes, neither format 3 nor a version and format 1", ErrCorrupt, len(s))
+		return nil, fmt.Errorf("%w: %d bytes, neither format 5 or 3 nor a version and format 1", ErrCorrupt, len(s))
 	}
 	if err := UnmarshalState([]byte(s[versionLen:]), st); err != nil {
 		return nil, err
