@@ -102,7 +102,7 @@ func TestBenchTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"50,001 events", "136,015", "events/s", "MEMORY USAGE, mean of 2,000 state keys", "0.17", "365.0"} {
+	for _, want := range []string{"50,001 events", "136,015", "events/s", "MEMORY USAGE of buckets / their 2,000 records", "0.17", "365.0"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("no %q in\n%s", want, table)
 		}

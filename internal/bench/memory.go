@@ -17,47 +17,40 @@ import (
 	"github.com/concord-sync/concord/resolver"
 )
 
-// sampleKeys is how many state keys the memory figures are the mean of.
+// sampleKeys is how many states the memory figures are the mean of (at least: whole
+// buckets are sampled).
 const sampleKeys = 2000
 
-// stateKeyPattern matches the bench's state keys (state.Redis's layout:
-// {<name>:p<partition>}:s:<record>).
-const stateKeyPattern = "{bench:p*}:s:*"
+// bucketKeyPattern matches the bench's state buckets (state.Redis's layout:
+// {<name>:p<partition>}:b:<i>, a hash of record -> state).
+const bucketKeyPattern = "{bench:p*}:b:*"
 
-// stateSample is what the state of a run weighs: Redis's own MEMORY USAGE of the
-// state keys (0 on miniredis, which has no such figure) and their encoded length,
-// each the mean over up to sampleKeys keys found by SCAN, and the states read (the
-// templates of a memory load).
+// stateSample is what the state of a run weighs: Redis's own MEMORY USAGE per record
+// of the buckets sampled (0 on miniredis, which has no such figure) and the mean
+// encoded length of their states, over the states of the buckets found by SCAN until
+// they hold sampleKeys, and the states read (the templates of a memory load).
 type stateSample struct {
-	usage   float64 // mean MEMORY USAGE, bytes
+	usage   float64 // MEMORY USAGE of the buckets / their records, bytes
 	encoded float64 // mean len(MarshalState)
-	keys    int
+	keys    int     // states sampled
 	states  []*resolver.State
 }
 
-// sampleState SCANs up to sampleKeys state keys, reads their states through the
-// Store (so the encoding measured is the Store's) and, on a real Redis, asks each
-// key's MEMORY USAGE (SAMPLES 0: every element counted).
+// sampleState SCANs buckets until they hold sampleKeys states, reads their states
+// through the Store (so the encoding measured is the Store's) and, on a real Redis,
+// asks each bucket's MEMORY USAGE (SAMPLES 0: every element counted).
 func sampleState(ctx context.Context, rdb *redis.Client, store *state.Redis, realRedis bool, progress Progress) (*stateSample, error) {
-	keys, err := scanKeys(ctx, rdb, sampleKeys)
+	buckets, err := scanBuckets(ctx, rdb, sampleKeys)
 	if err != nil {
 		return nil, err
 	}
-	if len(keys) == 0 {
+	if len(buckets) == 0 {
 		return nil, errors.New("bench: no state stored")
 	}
-	s := &stateSample{keys: len(keys)}
-	byPartition := map[int32][]string{}
-	for _, k := range keys {
-		p, rec, ok := parseStateKey(k)
-		if !ok {
-			return nil, fmt.Errorf("bench: %q is not a state key of the layout state.Redis documents", k)
-		}
-		byPartition[p] = append(byPartition[p], rec)
-	}
+	s := &stateSample{}
 	total := 0
-	for p, recs := range byPartition {
-		states, err := store.Get(ctx, p, recs)
+	for _, b := range buckets {
+		states, err := store.Get(ctx, b.partition, b.records)
 		if err != nil {
 			return nil, err
 		}
@@ -71,64 +64,91 @@ func sampleState(ctx context.Context, rdb *redis.Client, store *state.Redis, rea
 	if len(s.states) == 0 {
 		return nil, errors.New("bench: no state stored")
 	}
+	s.keys = len(s.states)
 	s.encoded = float64(total) / float64(len(s.states))
 	if realRedis {
-		if s.usage, err = memoryUsage(ctx, rdb, keys, progress); err != nil {
+		if s.usage, err = memoryUsage(ctx, rdb, buckets, progress); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
 }
 
-// scanKeys returns up to n state keys.
-func scanKeys(ctx context.Context, rdb *redis.Client, n int) ([]string, error) {
-	var keys []string
+// bucket is a state bucket found by SCAN and the records in it.
+type bucket struct {
+	key       string
+	partition int32
+	records   []string
+}
+
+// scanBuckets returns buckets until they hold at least n records, or all of them.
+func scanBuckets(ctx context.Context, rdb *redis.Client, n int) ([]bucket, error) {
+	var out []bucket
+	records := 0
 	var cursor uint64
 	for {
-		batch, next, err := rdb.Scan(ctx, cursor, stateKeyPattern, 1000).Result()
+		keys, next, err := rdb.Scan(ctx, cursor, bucketKeyPattern, 1000).Result()
 		if err != nil {
-			return nil, fmt.Errorf("bench: scanning the state keys: %w", err)
+			return nil, fmt.Errorf("bench: scanning the state buckets: %w", err)
 		}
-		keys = append(keys, batch...)
-		if cursor = next; cursor == 0 || len(keys) >= n {
-			break
+		for _, k := range keys {
+			p, ok := parseBucketKey(k)
+			if !ok {
+				return nil, fmt.Errorf("bench: %q is not a state bucket of the layout state.Redis documents", k)
+			}
+			recs, err := rdb.HKeys(ctx, k).Result()
+			if err != nil {
+				return nil, fmt.Errorf("bench: HKEYS %s: %w", k, err)
+			}
+			out = append(out, bucket{key: k, partition: p, records: recs})
+			if records += len(recs); records >= n {
+				return out, nil
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return out, nil
 		}
 	}
-	return keys[:min(n, len(keys))], nil
 }
 
-// parseStateKey splits {bench:p<partition>}:s:<record>.
-func parseStateKey(k string) (int32, string, bool) {
+// parseBucketKey reads the partition of {bench:p<partition>}:b:<i>.
+func parseBucketKey(k string) (int32, bool) {
 	rest, ok := strings.CutPrefix(k, "{bench:p")
 	if !ok {
-		return 0, "", false
+		return 0, false
 	}
-	part, rec, ok := strings.Cut(rest, "}:s:")
+	part, _, ok := strings.Cut(rest, "}:b:")
 	if !ok {
-		return 0, "", false
+		return 0, false
 	}
 	p, err := strconv.ParseInt(part, 10, 32)
-	return int32(p), rec, err == nil
+	return int32(p), err == nil
 }
 
-// memoryUsage is the mean MEMORY USAGE of the keys, pipelined 500 at a time.
-func memoryUsage(ctx context.Context, rdb *redis.Client, keys []string, progress Progress) (float64, error) {
+// memoryUsage is the MEMORY USAGE of the buckets per record they hold, pipelined 500
+// buckets at a time.
+func memoryUsage(ctx context.Context, rdb *redis.Client, buckets []bucket, progress Progress) (float64, error) {
 	var total int64
-	for i := 0; i < len(keys); i += 500 {
+	records := 0
+	for i := 0; i < len(buckets); i += 500 {
 		pipe := rdb.Pipeline()
 		var cmds []*redis.IntCmd
-		for _, k := range keys[i:min(i+500, len(keys))] {
-			cmds = append(cmds, pipe.MemoryUsage(ctx, k, 0))
+		for _, b := range buckets[i:min(i+500, len(buckets))] {
+			cmds = append(cmds, pipe.MemoryUsage(ctx, b.key, 0))
+			records += len(b.records)
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
-			return 0, fmt.Errorf("bench: MEMORY USAGE of the state keys: %w", err)
+			return 0, fmt.Errorf("bench: MEMORY USAGE of the state buckets: %w", err)
 		}
 		for _, c := range cmds {
 			total += c.Val()
 		}
-		progress(PhaseMemory, int64(i+len(cmds)), int64(len(keys)), "keys")
+		progress(PhaseMemory, int64(i+len(cmds)), int64(len(buckets)), "buckets")
 	}
-	return float64(total) / float64(len(keys)), nil
+	if records == 0 {
+		return 0, errors.New("bench: the state buckets sampled are empty")
+	}
+	return float64(total) / float64(records), nil
 }
 
 // usedMemory is INFO memory's used_memory.
@@ -232,12 +252,14 @@ wait:
 		return nil, err
 	}
 	m.usedPerRecord = float64(after-before) / float64(n)
-	keys, err := scanKeys(ctx, rdb, sampleKeys)
+	buckets, err := scanBuckets(ctx, rdb, sampleKeys)
 	if err != nil {
 		return nil, err
 	}
-	m.keys = len(keys)
-	if m.usagePerRecord, err = memoryUsage(ctx, rdb, keys, progress); err != nil {
+	for _, b := range buckets {
+		m.keys += len(b.records)
+	}
+	if m.usagePerRecord, err = memoryUsage(ctx, rdb, buckets, progress); err != nil {
 		return nil, err
 	}
 	return m, nil

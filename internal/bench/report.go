@@ -45,7 +45,7 @@ var figures = []figure{
 	}},
 	{key: "p99_ms", label: "latency p99", unit: "ms", better: lowerBetter, digits: 1},
 	{key: "state_bytes_per_record", label: "state in Redis", unit: "bytes/record", better: lowerBetter, note: func(r *Result) string {
-		return fmt.Sprintf("MEMORY USAGE, mean of %s state keys", thousands(float64(r.StateKeysSampled), 0))
+		return fmt.Sprintf("MEMORY USAGE of buckets / their %s records", thousands(float64(r.StateKeysSampled), 0))
 	}},
 	{key: "state_encoded_bytes_per_record", label: "state encoded", unit: "bytes/record", better: lowerBetter, note: func(*Result) string {
 		return "MarshalState length, mean"
@@ -54,7 +54,7 @@ var figures = []figure{
 		return fmt.Sprintf("INFO used_memory growth over %s records loaded", thousands(float64(r.MemoryRecords), 0))
 	}},
 	{key: "memory_usage_bytes_per_record", label: "state in Redis at N", unit: "bytes/record", better: lowerBetter, note: func(r *Result) string {
-		return fmt.Sprintf("MEMORY USAGE, mean of %s keys of the %s", thousands(float64(r.MemoryKeysSampled), 0), thousands(float64(r.MemoryRecords), 0))
+		return fmt.Sprintf("MEMORY USAGE of buckets / their %s records, of the %s", thousands(float64(r.MemoryKeysSampled), 0), thousands(float64(r.MemoryRecords), 0))
 	}},
 	{key: "resolver_events_per_second", label: "resolver hot path", unit: "events/s", better: higherBetter, note: func(*Result) string {
 		return "decode, resolve, encode; no I/O"

@@ -56,9 +56,10 @@ type Result struct {
 	LatencyRate                float64 `json:"latency_events_per_second"` // the steady rate the latency was measured at
 	P50Ms                      float64 `json:"p50_ms"`
 	P99Ms                      float64 `json:"p99_ms"`
-	// StateBytesPerRecord is Redis's own figure: the mean MEMORY USAGE of up to 2,000
-	// state keys (0 on miniredis, which has none); StateEncodedBytesPerRecord the
-	// mean length of their encoded states.
+	// StateBytesPerRecord is Redis's own figure: the MEMORY USAGE of state buckets
+	// holding at least 2,000 records, per record (0 on miniredis, which has none);
+	// StateEncodedBytesPerRecord the mean length of their encoded states;
+	// StateKeysSampled how many records (states) that is.
 	StateBytesPerRecord        float64 `json:"state_bytes_per_record"`
 	StateEncodedBytesPerRecord float64 `json:"state_encoded_bytes_per_record"`
 	StateKeysSampled           int     `json:"state_keys_sampled"`
@@ -72,8 +73,8 @@ type Result struct {
 	Partitions                 int     `json:"partitions"`
 	Records                    int     `json:"records"`
 
-	// --memory-records: used_memory's growth per record loaded, and the mean MEMORY
-	// USAGE of a sample of the keys.
+	// --memory-records: used_memory's growth per record loaded, and the MEMORY USAGE
+	// per record of buckets holding a sample of MemoryKeysSampled records.
 	MemoryRecords             int     `json:"memory_records,omitempty"`
 	MemoryUsedBytesPerRecord  float64 `json:"memory_used_bytes_per_record,omitempty"`
 	MemoryUsageBytesPerRecord float64 `json:"memory_usage_bytes_per_record,omitempty"`
@@ -224,7 +225,7 @@ func measure(ctx context.Context, o Options) (*Result, error) {
 // MemoryRecords, loads that many records and measures Redis's memory per record.
 func measureMemory(ctx context.Context, rdb *redis.Client, o Options, res *Result) error {
 	realRedis := o.RedisAddr != ""
-	o.Progress(PhaseMemory, 0, sampleKeys, "keys")
+	o.Progress(PhaseMemory, 0, 1, "buckets")
 	s, err := sampleState(ctx, rdb, state.NewRedis(rdb, "bench"), realRedis, o.Progress)
 	if err != nil {
 		return err

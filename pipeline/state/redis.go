@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"crypto/sha1" //nolint:gosec // a bucket hash Lua can compute too (redis.sha1hex), not a security boundary
 	_ "embed"
 	"encoding/binary"
 	"errors"
@@ -25,14 +26,29 @@ import (
 //	{<name>:p<partition>}:fence       "<generation>:<epoch>", decimal
 //	{<name>:p<partition>}:outbox      the last batch's Outbox (see outbox.go)
 //	{<name>:p<partition>}:names       the name dictionary of the states (names.go)
-//	{<name>:p<partition>}:s:<record>  the state in format 5 (encoding.go); states
-//	                                  written before are format 3, or version (8
-//	                                  bytes big-endian) + format 1, read as such
-//	                                  and rewritten in format 5 by the next Put
+//	{<name>:p<partition>}:buckets     the bucket layout: level, split, records
+//	{<name>:p<partition>}:b:<i>       bucket i: a hash of record -> its state in
+//	                                  format 5 (encoding.go)
+//	{<name>:p<partition>}:s:<record>  a state as versions before buckets kept it
+//	                                  (format 3, or version (8 bytes big-endian) +
+//	                                  format 1): read when the record's bucket has
+//	                                  no field for it, deleted by the record's next Put
 //
-// Get is one MGET (with an LRANGE of the names the first time, or when a state uses
-// a name appended by another process since); Put, Claim and Delivered are one
-// EVALSHA each (EVAL when the server does not have the script cached yet).
+// States live in buckets, not in a key each, because Redis spends about 80 bytes on
+// a key of its own (the key's own string, its object, the keyspace's entry) and
+// little on a field of a small hash, which it keeps as one listpack while the hash
+// has at most hash-max-listpack-entries fields of at most hash-max-listpack-value
+// bytes each (README, Redis memory). The buckets grow by linear hashing (buckets.lua):
+// a record is in a bucket chosen by the first 32 bits of the SHA-1 of its id (computed
+// here, and by the script when it splits a bucket), and put.lua splits one bucket
+// into two whenever the partition holds more than bucketLoad records per bucket, so a
+// bucket holds about bucketLoad to 2×bucketLoad records whatever the partition's size.
+//
+// Get is one EVALSHA of get.lua (with an LRANGE of the names the first time, or when a
+// state uses a name appended by another process since); Put, Claim and Delivered are
+// one EVALSHA each (EVAL when the server does not have the script cached yet). The
+// scripts name the bucket and old state keys they build in their partition's hash
+// tag, which is the slot of the keys they are given, so they run on Redis Cluster.
 // Generations and epochs are compared as Lua numbers: exact within ±2^53, far beyond
 // Kafka's int32 generation ids.
 //
@@ -55,20 +71,30 @@ type Redis struct {
 
 	dictsMu sync.Mutex
 	dicts   map[int32]*dictionary // partition -> cached name dictionary
+
+	oldMu sync.Mutex
+	old   map[int32]map[string]bool // partition -> records read from a state key of before buckets
 }
 
 // NewRedis returns a Store keeping its keys under name (the config's name) in client.
 func NewRedis(client redis.UniversalClient, name string) *Redis {
-	return &Redis{client: client, name: name, dicts: map[int32]*dictionary{}}
+	return &Redis{client: client, name: name, dicts: map[int32]*dictionary{}, old: map[int32]map[string]bool{}}
 }
 
 var (
 	//go:embed fence.lua
 	fenceSource string
 
+	//go:embed buckets.lua
+	bucketsSource string
+
 	//go:embed put.lua
 	putSource string
-	putScript = redis.NewScript(fenceSource + putSource)
+	putScript = redis.NewScript(fenceSource + bucketsSource + putSource)
+
+	//go:embed get.lua
+	getSource string
+	getScript = redis.NewScript(bucketsSource + getSource)
 
 	//go:embed claim.lua
 	claimSource string
@@ -94,6 +120,11 @@ const versionLen = 8
 // a process that lost the partition would do, and then the fence refuses it).
 const putAttempts = 3
 
+// bucketLoad is the records per bucket beyond which put.lua splits one: buckets then
+// hold 32 to 64 records on average, 50-70 fields of about 200 bytes at most, within
+// Redis's default hash-max-listpack-entries (128).
+const bucketLoad = 32
+
 // partitionTag returns "{<name>:p<partition>}", the prefix of every key of the partition.
 func (r *Redis) partitionTag(partition int32) string {
 	return "{" + r.name + ":p" + strconv.FormatInt(int64(partition), 10) + "}"
@@ -110,9 +141,50 @@ func (r *Redis) DueKey(partition int32) string {
 	return r.partitionTag(partition) + ":due"
 }
 
-// StateKey returns the key of a record's state.
-func (r *Redis) StateKey(partition int32, record string) string {
+// LayoutKey returns the key of a partition's bucket layout.
+func (r *Redis) LayoutKey(partition int32) string {
+	return r.partitionTag(partition) + ":buckets"
+}
+
+// OldStateKey returns the key a record's state had before states were kept in
+// buckets: still read, never written.
+func (r *Redis) OldStateKey(partition int32, record string) string {
 	return r.partitionTag(partition) + ":s:" + record
+}
+
+// BucketKey returns the key of a partition's bucket i.
+func (r *Redis) BucketKey(partition int32, i uint32) string {
+	return r.partitionTag(partition) + ":b:" + strconv.FormatUint(uint64(i), 10)
+}
+
+// BucketOf returns the key of the bucket that holds a record's state, or would: one
+// HMGET of the partition's layout, read as buckets.lua reads it.
+func (r *Redis) BucketOf(ctx context.Context, partition int32, record string) (string, error) {
+	v, err := r.client.HMGet(ctx, r.LayoutKey(partition), "level", "split").Result()
+	if err != nil {
+		return "", fmt.Errorf("state: reading the bucket layout of partition %d: %w", partition, err)
+	}
+	var level, split uint64
+	for i, p := range []*uint64{&level, &split} {
+		if s, ok := v[i].(string); ok {
+			if *p, err = strconv.ParseUint(s, 10, 32); err != nil {
+				return "", fmt.Errorf("state: %s: %w", r.LayoutKey(partition), err)
+			}
+		}
+	}
+	h := uint64(RecordHash(record))
+	b := h % (1 << level)
+	if b < split {
+		b = h % (2 << level)
+	}
+	return r.BucketKey(partition, uint32(b)), nil
+}
+
+// RecordHash is what a record's bucket is chosen by: the first 32 bits of the SHA-1
+// of its id, as buckets.lua reads redis.sha1hex.
+func RecordHash(record string) uint32 {
+	sum := sha1.Sum([]byte(record))
+	return binary.BigEndian.Uint32(sum[:4])
 }
 
 // Ping checks that the server answers.
@@ -174,48 +246,42 @@ func (r *Redis) Delivered(ctx context.Context, f Fence, box *Outbox) error {
 	return fenceReply(f, res)
 }
 
-// Get implements Store.
+// Get implements Store: one script call (get.lua).
 func (r *Redis) Get(ctx context.Context, partition int32, records []string) ([]*resolver.State, error) {
 	out := make([]*resolver.State, len(records))
 	if len(records) == 0 {
 		return out, nil
 	}
-	keys := make([]string, len(records))
-	for i, rec := range records {
-		keys[i] = r.StateKey(partition, rec)
-	}
 	d := r.dict(partition)
-	names, loaded := d.snapshot()
-	var vals []any
-	var err error
-	if loaded {
-		vals, err = r.client.MGet(ctx, keys...).Result()
-	} else { // the first read of the partition: its names in the same round trip
-		pipe := r.client.Pipeline()
-		mget := pipe.MGet(ctx, keys...)
-		lrange := pipe.LRange(ctx, r.NamesKey(partition), 0, -1)
-		if _, err = pipe.Exec(ctx); err == nil {
-			d.set(lrange.Val())
-			names, _ = d.snapshot()
-			vals = mget.Val()
+	if _, loaded := d.snapshot(); !loaded {
+		if err := r.load(ctx, partition, d); err != nil {
+			return nil, err
 		}
 	}
+	names, _ := d.snapshot()
+	args := make([]any, 1, 1+2*len(records))
+	args[0] = r.partitionTag(partition)
+	for _, rec := range records {
+		args = append(args, RecordHash(rec), rec)
+	}
+	vals, err := getScript.Run(ctx, r.client, []string{r.LayoutKey(partition)}, args...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("state: reading %d states of partition %d from Redis: %w", len(records), partition, err)
 	}
-	if len(vals) != len(keys) {
-		return nil, fmt.Errorf("state: MGET of %d keys returned %d values", len(keys), len(vals))
+	if len(vals) != 2*len(records) {
+		return nil, fmt.Errorf("state: the get script returned %d values for %d records", len(vals), len(records))
 	}
 	reloaded := false
-	for i, v := range vals {
+	for i, rec := range records {
+		v := vals[2*i]
 		if v == nil {
 			continue
 		}
 		s, ok := v.(string)
 		if !ok {
-			return nil, fmt.Errorf("state: MGET returned a %T for %s", v, keys[i])
+			return nil, fmt.Errorf("state: the get script returned a %T for %s", v, rec)
 		}
-		st, err := decodeStored(s, records[i], names)
+		st, err := decodeStored(s, rec, names)
 		if err != nil && !reloaded && errors.Is(err, errUnknownName) {
 			// A name appended since the dictionary was cached (by an earlier owner of
 			// the partition): read it again, once per Get.
@@ -224,14 +290,46 @@ func (r *Redis) Get(ctx context.Context, partition int32, records []string) ([]*
 			}
 			names, _ = d.snapshot()
 			reloaded = true
-			st, err = decodeStored(s, records[i], names)
+			st, err = decodeStored(s, rec, names)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("state: %s: %w", keys[i], err)
+			return nil, fmt.Errorf("state: record %q of partition %d: %w", rec, partition, err)
+		}
+		if old, _ := vals[2*i+1].(int64); old == 1 {
+			r.markOld(partition, rec)
 		}
 		out[i] = st
 	}
 	return out, nil
+}
+
+// oldKeys says which writes' records were read from a key of before buckets, or nil
+// when none of the partition's were.
+func (r *Redis) oldKeys(partition int32, writes []Write) []bool {
+	r.oldMu.Lock()
+	defer r.oldMu.Unlock()
+	m := r.old[partition]
+	if len(m) == 0 {
+		return nil
+	}
+	old := make([]bool, len(writes))
+	for i, w := range writes {
+		old[i] = m[w.State.Record]
+	}
+	return old
+}
+
+// markOld notes that a record's state was read from its key of before buckets, which
+// its next Put deletes.
+func (r *Redis) markOld(partition int32, record string) {
+	r.oldMu.Lock()
+	defer r.oldMu.Unlock()
+	m := r.old[partition]
+	if m == nil {
+		m = map[string]bool{}
+		r.old[partition] = m
+	}
+	m[record] = true
 }
 
 // decodeStored decodes a stored value: format 5 or 3, or the version prefix and format 1
@@ -280,8 +378,9 @@ func (r *Redis) Put(ctx context.Context, f Fence, writes []Write, box *Outbox) e
 	if box != nil {
 		box.Epoch = f.Epoch
 	}
+	old := r.oldKeys(f.Partition, writes)
 	for attempt := 1; ; attempt++ {
-		keys, args, added := r.putArgs(f, writes, box, d)
+		keys, args, added := r.putArgs(f, writes, box, d, old)
 		res, err := putScript.Run(ctx, r.client, keys, args...).Slice()
 		if err != nil {
 			return fmt.Errorf("state: writing %d states of partition %d to Redis: %w", len(writes), f.Partition, err)
@@ -301,6 +400,13 @@ func (r *Redis) Put(ctx context.Context, f Fence, writes []Write, box *Outbox) e
 		d.appended(added)
 		break
 	}
+	if old != nil {
+		r.oldMu.Lock()
+		for _, w := range writes {
+			delete(r.old[f.Partition], w.State.Record)
+		}
+		r.oldMu.Unlock()
+	}
 	for _, w := range writes {
 		if w.Delete {
 			w.State.Version = 0
@@ -311,12 +417,13 @@ func (r *Redis) Put(ctx context.Context, f Fence, writes []Write, box *Outbox) e
 	return nil
 }
 
-// putArgs encodes a batch against the partition's dictionary as cached.
-func (r *Redis) putArgs(f Fence, writes []Write, box *Outbox, d *dictionary) ([]string, []any, *batchNames) {
+// putArgs encodes a batch against the partition's dictionary as cached. old says
+// which writes' records were read from a key of before buckets (nil: none).
+func (r *Redis) putArgs(f Fence, writes []Write, box *Outbox, d *dictionary, old []bool) ([]string, []any, *batchNames) {
 	n := len(writes)
-	keys := make([]string, 5, 5+n+4)
-	keys[0], keys[1], keys[2], keys[3], keys[4] = r.FenceKey(f.Partition), r.DueKey(f.Partition), r.CountsKey(f.Partition),
-		r.OutboxKey(f.Partition), r.NamesKey(f.Partition)
+	keys := make([]string, 6, 6+4)
+	keys[0], keys[1], keys[2], keys[3], keys[4], keys[5] = r.FenceKey(f.Partition), r.DueKey(f.Partition), r.CountsKey(f.Partition),
+		r.OutboxKey(f.Partition), r.NamesKey(f.Partition), r.LayoutKey(f.Partition)
 	vals := make([]any, n)
 	d.mu.Lock()
 	names := &batchNames{d: d, base: len(d.names)}
@@ -326,8 +433,9 @@ func (r *Redis) putArgs(f Fence, writes []Write, box *Outbox, d *dictionary) ([]
 		}
 	}
 	d.mu.Unlock()
-	args := make([]any, 5, 5+len(names.added)+3*n+8)
-	args[0], args[1], args[2], args[3], args[4] = f.Epoch, "", n, names.base, len(names.added)
+	args := make([]any, 7, 7+len(names.added)+5*n+8)
+	args[0], args[1], args[2], args[3], args[4], args[5], args[6] = f.Epoch, "", n, names.base, len(names.added),
+		r.partitionTag(f.Partition), bucketLoad
 	if box != nil {
 		args[1] = box.marshal()
 	}
@@ -335,15 +443,17 @@ func (r *Redis) putArgs(f Fence, writes []Write, box *Outbox, d *dictionary) ([]
 		args = append(args, name)
 	}
 	for i, w := range writes {
-		keys = append(keys, r.StateKey(f.Partition, w.State.Record))
-		due, val := "0", vals[i]
+		due, val, oldKey := "0", vals[i], "0"
 		if w.DueMs > 0 && !w.Delete {
 			due = strconv.FormatInt(w.DueMs, 10)
 		}
 		if w.Delete {
 			val = ""
 		}
-		args = append(args, val, due, w.State.Record)
+		if w.Delete || old != nil && old[i] { // a delete cannot know: an old key must not outlive it
+			oldKey = "1"
+		}
+		args = append(args, val, due, w.State.Record, RecordHash(w.State.Record), oldKey)
 	}
 	keys, args = r.parityArgs(f.Partition, writes, keys, args)
 	return keys, args, names

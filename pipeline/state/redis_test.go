@@ -101,8 +101,8 @@ func TestRedisFencedWriterTwoClients(t *testing.T) {
 }
 
 // TestRedisReadsFormat1 reads a state as versions before format 3 stored it (an
-// 8-byte version, then format 1: record r-2933 of a bench run), and the next Put
-// rewrites it in format 3.
+// 8-byte version, then format 1: record r-2933 of a bench run, in a key of its own),
+// and the next Put rewrites it in format 5 into its bucket and deletes the old key.
 func TestRedisReadsFormat1(t *testing.T) {
 	srv := testenv.Redis(t)
 	c := srv.Client(t)
@@ -112,7 +112,7 @@ func TestRedisReadsFormat1(t *testing.T) {
 	if err := state.UnmarshalState(raw[8:], want); err != nil {
 		t.Fatal(err)
 	}
-	key := s.StateKey(3, "r-2933")
+	key := s.OldStateKey(3, "r-2933")
 	if err := c.Set(ctx, key, raw, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,14 @@ func TestRedisReadsFormat1(t *testing.T) {
 	if err := s.Put(ctx, f.Fence, []state.Write{{State: got[0]}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	stored, err := c.Get(ctx, key).Bytes()
+	if n, err := c.Exists(ctx, key).Result(); err != nil || n != 0 {
+		t.Errorf("the old state key is still there after the Put (EXISTS %d, %v)", n, err)
+	}
+	bucket, err := s.BucketOf(ctx, 3, "r-2933")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := c.HGet(ctx, bucket, "r-2933").Bytes()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,15 +250,15 @@ func TestRedisKeyLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != len(recs)+3 {
-		t.Errorf("keys = %q, want %d states, a fence, an outbox and names", keys, len(recs))
+	if len(keys) != 5 {
+		t.Errorf("keys = %q, want a bucket of %d states, its layout, a fence, an outbox and names", keys, len(recs))
 	}
 	for _, k := range keys {
 		if tag := testenv.HashTag(k); tag != "contacts:p7" {
 			t.Errorf("key %q has hash tag %q, want contacts:p7", k, tag)
 		}
 	}
-	raw, err := c.Get(ctx, "{contacts:p7}:s:a{b}c").Bytes()
+	raw, err := c.HGet(ctx, "{contacts:p7}:b:0", "a{b}c").Bytes()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,13 +278,13 @@ func TestRedisGetCorruptState(t *testing.T) {
 	srv := testenv.Redis(t)
 	c := srv.Client(t)
 	s := state.NewRedis(c, "contacts")
-	if err := c.Set(ctx, s.StateKey(0, "bad"), "\x00\x00\x00\x00\x00\x00\x00\x01\x09junk", 0).Err(); err != nil {
+	if err := c.Set(ctx, s.OldStateKey(0, "bad"), "\x00\x00\x00\x00\x00\x00\x00\x01\x09junk", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Get(ctx, 0, []string{"bad"}); !errors.Is(err, state.ErrCorrupt) {
 		t.Errorf("Get of a damaged state: err = %v, want ErrCorrupt", err)
 	}
-	if err := c.Set(ctx, s.StateKey(0, "bad"), "\x03\x00\x00\x00\x00\x00\x09", 0).Err(); err != nil {
+	if err := c.Set(ctx, s.OldStateKey(0, "bad"), "\x03\x00\x00\x00\x00\x00\x09", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Get(ctx, 0, []string{"bad"}); !errors.Is(err, state.ErrCorrupt) {
@@ -351,7 +358,7 @@ func TestRedisBatchIsTwoRoundTrips(t *testing.T) {
 }
 
 // BenchmarkRedisGetPut500 is one batch of 500 typical records against real Redis:
-// one MGET and one EVALSHA.
+// two EVALSHA (get.lua and put.lua).
 func BenchmarkRedisGetPut500(b *testing.B) {
 	srv := testenv.Redis(b)
 	if !srv.Real {
@@ -385,7 +392,7 @@ func BenchmarkRedisGetPut500(b *testing.B) {
 		b.Fatal(err)
 	}
 	for line := range strings.SplitSeq(stats, "\r\n") {
-		for _, cmd := range []string{"evalsha", "mget"} {
+		for _, cmd := range []string{"evalsha"} {
 			if rest, ok := strings.CutPrefix(line, "cmdstat_"+cmd+":"); ok {
 				for kv := range strings.SplitSeq(rest, ",") {
 					if v, ok := strings.CutPrefix(kv, "usec_per_call="); ok {
@@ -427,4 +434,113 @@ func BenchmarkRedisMemoryPerRecord(b *testing.B) {
 		records++
 	}
 	b.ReportMetric(float64(used()-before)/float64(records), "redis_bytes/record")
+}
+
+// TestRedisBucketsSplit grows a partition to 5,000 records in batches of 500 and
+// deletes some: the buckets split as linear hashing does (buckets.lua), every record
+// is where BucketOf (Go's copy of the script's arithmetic and hash) says and reads
+// back, no bucket outgrows Redis's default listpack size, and the layout's record
+// count stays exact.
+func TestRedisBucketsSplit(t *testing.T) {
+	srv := testenv.Redis(t)
+	c := srv.Client(t)
+	s := state.NewRedis(c, "contacts")
+	f, err := s.Claim(ctx, state.Fence{Partition: 2, Generation: 1}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5000
+	recs := make([]string, n)
+	for i := range recs {
+		recs[i] = "c-" + strconv.Itoa(i)
+	}
+	for i := 0; i < n; i += 500 {
+		var writes []state.Write
+		for _, r := range recs[i : i+500] {
+			st := typicalState()
+			st.Record = r
+			writes = append(writes, state.Write{State: st})
+		}
+		if err := s.Put(ctx, f.Fence, writes, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var deletes []state.Write
+	for _, r := range recs[:n/10] {
+		deletes = append(deletes, state.Write{State: &resolver.State{Record: r}, Delete: true})
+	}
+	if err := s.Put(ctx, f.Fence, deletes, nil); err != nil {
+		t.Fatal(err)
+	}
+	layout, err := c.HGetAll(ctx, s.LayoutKey(2)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	level, _ := strconv.Atoi(layout["level"])
+	split, _ := strconv.Atoi(layout["split"])
+	buckets := 1<<level + split
+	// 5,000 records at most 32 per bucket: 157 buckets (128 + 29), kept after deletes.
+	if layout["records"] != strconv.Itoa(n-n/10) || level != 7 || split != 29 {
+		t.Errorf("layout %v, want %d records, level 7, split 29", layout, n-n/10)
+	}
+	for i := range buckets {
+		size, err := c.HLen(ctx, s.BucketKey(2, uint32(i))).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size > 128 {
+			t.Errorf("bucket %d holds %d records, more than Redis's default listpack of 128 entries", i, size)
+		}
+	}
+	if extra, err := c.Exists(ctx, s.BucketKey(2, uint32(buckets))).Result(); err != nil || extra != 0 {
+		t.Errorf("bucket %d exists beyond the layout's %d (%d, %v)", buckets, buckets, extra, err)
+	}
+	for i, r := range recs {
+		key, err := s.BucketOf(ctx, 2, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := c.HExists(ctx, key, r).Result(); err != nil || ok != (i >= n/10) {
+			t.Fatalf("record %s: in %s = %v (%v), deleted %v", r, key, ok, err, i < n/10)
+		}
+	}
+	got, err := s.Get(ctx, 2, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range got {
+		if deleted := i < n/10; deleted != (st == nil) {
+			t.Fatalf("record %s read as %v, deleted %v", recs[i], st, deleted)
+		}
+		if st != nil && st.Record != recs[i] {
+			t.Fatalf("record %s read as record %s", recs[i], st.Record)
+		}
+	}
+}
+
+// TestRedisOldStateKeyGoesWithDelete: a record whose state is still in a key of
+// before buckets, deleted without having been read, leaves no old key that a later
+// Get would take for its state.
+func TestRedisOldStateKeyGoesWithDelete(t *testing.T) {
+	srv := testenv.Redis(t)
+	c := srv.Client(t)
+	s := state.NewRedis(c, "bench")
+	_, raw := benchTemplate(t)
+	if err := c.Set(ctx, s.OldStateKey(3, "r-2933"), raw, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Claim(ctx, state.Fence{Partition: 3, Generation: 1}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, f.Fence, []state.Write{{State: &resolver.State{Record: "r-2933"}, Delete: true}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := state.NewRedis(c, "bench").Get(ctx, 3, []string{"r-2933"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0] != nil {
+		t.Errorf("a deleted record read back as %+v from its old state key", got[0])
+	}
 }
