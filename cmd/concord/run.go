@@ -94,6 +94,12 @@ func run(ctx context.Context, cfgPath string, cfg *config.Config, httpAddr strin
 		defer cancel()
 		return pipeline.DrainOutbox(ctx, cfg, store, w)
 	})
+	states := state.NewRedis(rdb, cfg.Name)
+	if advice, err := states.ListpackAdvice(ctx); err != nil {
+		log.Info("could not check Redis's memory settings for state buckets", zap.Error(err))
+	} else if advice != "" {
+		log.Warn(advice)
+	}
 	reg := newRegistry()
 	reg.MustRegister(dlq.NewCollector(svc))
 	metrics := pipeline.NewMetrics(reg)
@@ -101,7 +107,7 @@ func run(ctx context.Context, cfgPath string, cfg *config.Config, httpAddr strin
 	p, err := pipeline.New(pipeline.Options{
 		Config:  cfg,
 		Rules:   rules,
-		Store:   state.NewRedis(rdb, cfg.Name),
+		Store:   states,
 		DLQ:     store,
 		Logger:  log,
 		Metrics: metrics,

@@ -570,3 +570,27 @@ func (r *Redis) Counts(ctx context.Context, partitions []int32, systems []string
 	}
 	return c, nil
 }
+
+// minListpackValue is the hash-max-listpack-value that keeps the buckets listpacks:
+// states are about 150 to 400 bytes (README, Redis memory).
+const minListpackValue = 1024
+
+// ListpackAdvice reads the server's hash-max-listpack-value and returns, when it is
+// below what keeps the buckets as listpacks, what that costs and how to change it;
+// "" when it holds. An error means the setting could not be read (managed services
+// may refuse CONFIG); the states work either way.
+func (r *Redis) ListpackAdvice(ctx context.Context) (string, error) {
+	v, err := r.client.ConfigGet(ctx, "hash-max-listpack-value").Result()
+	if err != nil {
+		return "", fmt.Errorf("state: reading Redis's hash-max-listpack-value: %w", err)
+	}
+	n, err := strconv.Atoi(v["hash-max-listpack-value"])
+	if err != nil {
+		return "", fmt.Errorf("state: Redis's hash-max-listpack-value is %q: %w", v["hash-max-listpack-value"], err)
+	}
+	if n >= minListpackValue {
+		return "", nil
+	}
+	return fmt.Sprintf("Redis's hash-max-listpack-value is %d: the state buckets will be hash tables, about 40 bytes per record more than as listpacks; set it to %d or more (CONFIG SET hash-max-listpack-value %d, and in redis.conf)",
+		n, minListpackValue, minListpackValue), nil
+}

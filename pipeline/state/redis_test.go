@@ -544,3 +544,25 @@ func TestRedisOldStateKeyGoesWithDelete(t *testing.T) {
 		t.Errorf("a deleted record read back as %+v from its old state key", got[0])
 	}
 }
+
+func TestRedisListpackAdvice(t *testing.T) {
+	srv := testenv.Redis(t)
+	if !srv.Real {
+		t.Skip("miniredis has no CONFIG GET of hash-max-listpack-value")
+	}
+	c := srv.Client(t)
+	s := state.NewRedis(c, "contacts")
+	if err := c.ConfigSet(ctx, "hash-max-listpack-value", "64").Err(); err != nil { // Redis's default
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.ConfigSet(ctx, "hash-max-listpack-value", "64") })
+	if advice, err := s.ListpackAdvice(ctx); err != nil || !strings.Contains(advice, "hash-max-listpack-value 1024") {
+		t.Errorf("advice at Redis's default = %q, %v; want how to raise it", advice, err)
+	}
+	if err := c.ConfigSet(ctx, "hash-max-listpack-value", "1024").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if advice, err := s.ListpackAdvice(ctx); err != nil || advice != "" {
+		t.Errorf("advice at 1024 = %q, %v; want none", advice, err)
+	}
+}
