@@ -234,6 +234,9 @@ func TestComposeServices(t *testing.T) {
 	if got := strings.Join(words(t, c.service(t, "redis").Command), " "); !strings.Contains(got, "redis-server --appendonly yes") {
 		t.Errorf("services.redis.command = %q, want redis-server --appendonly yes (AOF: the state store must survive a restart)", got)
 	}
+	if got := strings.Join(words(t, c.service(t, "redis").Command), " "); !strings.Contains(got, "--hash-max-listpack-value 1024") {
+		t.Errorf("services.redis.command = %q, want --hash-max-listpack-value 1024 (state buckets as listpacks, README)", got)
+	}
 	concord := c.service(t, "concord")
 	if concord.Build == nil {
 		t.Error("services.concord: want build (the Dockerfile at the root)")
