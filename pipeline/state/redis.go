@@ -72,8 +72,10 @@ type Redis struct {
 	dictsMu sync.Mutex
 	dicts   map[int32]*dictionary // partition -> cached name dictionary
 
+	// partition -> records read from a state key of before buckets and not written
+	// since: at most the records still stored that way.
 	oldMu sync.Mutex
-	old   map[int32]map[string]bool // partition -> records read from a state key of before buckets
+	old   map[int32]map[string]bool
 }
 
 // NewRedis returns a Store keeping its keys under name (the config's name) in client.
@@ -120,8 +122,8 @@ const versionLen = 8
 // a process that lost the partition would do, and then the fence refuses it).
 const putAttempts = 3
 
-// bucketLoad is the records per bucket beyond which put.lua splits one: buckets then
-// hold 32 to 64 records on average, 50-70 fields of about 200 bytes at most, within
+// bucketLoad is the mean records per bucket beyond which put.lua splits one: a bucket
+// then holds 16 to 64 records on average (72 at most in a load of 1,000,000), within
 // Redis's default hash-max-listpack-entries (128).
 const bucketLoad = 32
 
