@@ -84,7 +84,7 @@ type bucket struct {
 // scanBuckets returns buckets until they hold at least n records, or all of them.
 func scanBuckets(ctx context.Context, rdb *redis.Client, n int) ([]bucket, error) {
 	var out []bucket
-	records := 0
+	found := 0
 	var cursor uint64
 	for {
 		keys, next, err := rdb.Scan(ctx, cursor, bucketKeyPattern, 1000).Result()
@@ -101,7 +101,7 @@ func scanBuckets(ctx context.Context, rdb *redis.Client, n int) ([]bucket, error
 				return nil, fmt.Errorf("bench: HKEYS %s: %w", k, err)
 			}
 			out = append(out, bucket{key: k, partition: p, records: recs})
-			if records += len(recs); records >= n {
+			if found += len(recs); found >= n {
 				return out, nil
 			}
 		}
@@ -128,14 +128,16 @@ func parseBucketKey(k string) (int32, bool) {
 // memoryUsage is the MEMORY USAGE of the buckets per record they hold, pipelined 500
 // buckets at a time.
 func memoryUsage(ctx context.Context, rdb *redis.Client, buckets []bucket, progress Progress) (float64, error) {
+	n := records(buckets)
+	if n == 0 {
+		return 0, errors.New("bench: the state buckets sampled are empty")
+	}
 	var total int64
-	records := 0
 	for i := 0; i < len(buckets); i += 500 {
 		pipe := rdb.Pipeline()
 		var cmds []*redis.IntCmd
 		for _, b := range buckets[i:min(i+500, len(buckets))] {
 			cmds = append(cmds, pipe.MemoryUsage(ctx, b.key, 0))
-			records += len(b.records)
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			return 0, fmt.Errorf("bench: MEMORY USAGE of the state buckets: %w", err)
@@ -145,10 +147,16 @@ func memoryUsage(ctx context.Context, rdb *redis.Client, buckets []bucket, progr
 		}
 		progress(PhaseMemory, int64(i+len(cmds)), int64(len(buckets)), "buckets")
 	}
-	if records == 0 {
-		return 0, errors.New("bench: the state buckets sampled are empty")
+	return float64(total) / float64(n), nil
+}
+
+// records is how many records the buckets hold.
+func records(buckets []bucket) int {
+	n := 0
+	for _, b := range buckets {
+		n += len(b.records)
 	}
-	return float64(total) / float64(records), nil
+	return n
 }
 
 // usedMemory is INFO memory's used_memory.
@@ -256,9 +264,7 @@ wait:
 	if err != nil {
 		return nil, err
 	}
-	for _, b := range buckets {
-		m.keys += len(b.records)
-	}
+	m.keys = records(buckets)
 	if m.usagePerRecord, err = memoryUsage(ctx, rdb, buckets, progress); err != nil {
 		return nil, err
 	}

@@ -144,14 +144,7 @@ func TestUnmarshalStateSharesNoMemory(t *testing.T) {
 // testdata/bench-r-2933.v2 and .v3 are the bench's sample state with one more landed
 // apply whose id is not hex, written by 69d71f1, .v3.names the dictionary of .v3.
 func TestUnmarshalStateReadsFormats2And3(t *testing.T) {
-	raw, err := os.ReadFile("testdata/bench-r-2933.v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := new(resolver.State)
-	if err := state.UnmarshalState(raw[8:], want); err != nil {
-		t.Fatal(err)
-	}
+	want, _ := benchTemplateV1(t)
 	want.Record = "r-2933"
 	want.Systems[0].Landed = append(want.Systems[0].Landed, resolver.Landed{EventID: "e42", SentMs: want.LoopStartMs + 5, Fields: []string{"f0"}, FP: 7})
 

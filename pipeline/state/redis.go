@@ -34,7 +34,7 @@ import (
 //	                                  format 1): read when the record's bucket has
 //	                                  no field for it, deleted by the record's next Put
 //
-// States live in buckets, not in a key each, because Redis spends about 80 bytes on
+// States live in buckets, not in a key each, because Redis spends 60 to 90 bytes on
 // a key of its own (the key's own string, its object, the keyspace's entry) and
 // little on a field of a small hash, which it keeps as one listpack while the hash
 // has at most hash-max-listpack-entries fields of at most hash-max-listpack-value
@@ -123,8 +123,8 @@ const versionLen = 8
 const putAttempts = 3
 
 // bucketLoad is the mean records per bucket beyond which put.lua splits one: a bucket
-// then holds 16 to 64 records on average (72 at most in a load of 1,000,000), within
-// Redis's default hash-max-listpack-entries (128).
+// then holds 16 to 64 records on average (15 to 72 in a sample of 495 buckets of a
+// load of 1,000,000), within Redis's default hash-max-listpack-entries (128).
 const bucketLoad = 32
 
 // partitionTag returns "{<name>:p<partition>}", the prefix of every key of the partition.
@@ -593,6 +593,6 @@ func (r *Redis) ListpackAdvice(ctx context.Context) (string, error) {
 	if n >= minListpackValue {
 		return "", nil
 	}
-	return fmt.Sprintf("Redis's hash-max-listpack-value is %d: the state buckets will be hash tables, about 40 bytes per record more than as listpacks; set it to %d or more (CONFIG SET hash-max-listpack-value %d, and in redis.conf)",
+	return fmt.Sprintf("Redis's hash-max-listpack-value is %d: the state buckets will be hash tables, about 57 bytes per record more than as listpacks; set it to %d or more (CONFIG SET hash-max-listpack-value %d, and in redis.conf)",
 		n, minListpackValue, minListpackValue), nil
 }

@@ -107,11 +107,7 @@ func TestRedisReadsFormat1(t *testing.T) {
 	srv := testenv.Redis(t)
 	c := srv.Client(t)
 	s := state.NewRedis(c, "bench")
-	_, raw := benchTemplate(t)
-	want := new(resolver.State) // its ids as format 1 stored them, not record-suffixed
-	if err := state.UnmarshalState(raw[8:], want); err != nil {
-		t.Fatal(err)
-	}
+	want, raw := benchTemplateV1(t) // its ids as format 1 stored them, not record-suffixed
 	key := s.OldStateKey(3, "r-2933")
 	if err := c.Set(ctx, key, raw, 0).Err(); err != nil {
 		t.Fatal(err)
@@ -525,7 +521,7 @@ func TestRedisOldStateKeyGoesWithDelete(t *testing.T) {
 	srv := testenv.Redis(t)
 	c := srv.Client(t)
 	s := state.NewRedis(c, "bench")
-	_, raw := benchTemplate(t)
+	_, raw := benchTemplateV1(t)
 	if err := c.Set(ctx, s.OldStateKey(3, "r-2933"), raw, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
