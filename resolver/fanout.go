@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"slices"
-	"strconv"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -146,7 +145,7 @@ func (d *decider) sendAs(origin string, tsUs int64, target string, del bool, fie
 		}
 	}
 	a := Apply{
-		EventID: d.eventID(target),
+		EventID: d.eventID(),
 		Delete:  del,
 		Origin:  origin,
 		TsUs:    tsUs,
@@ -255,27 +254,29 @@ func valueBytes(vs []Value) int {
 	return n
 }
 
-// eventID is deterministic in the record, the target, the causing change (system and
-// position) and the number of applies sent for the record before it: reprocessing the
-// same events yields the same ids, and no two applies of a record share one (two
-// applies caused by one change, one sent at once and one when its pairing window
-// closes, would otherwise). Its first 16 hex digits hash all of that, its last 16 the
-// record alone (EventIDSuffix): the ids of one record's applies, which are only ever
-// compared with each other, differ in a 64-bit hash, ids of two records in both
-// halves, and a state keeps its records' ids in 8 bytes each (pipeline/state).
-func (d *decider) eventID(target string) string {
+// eventID is deterministic in the record, the change that caused its first apply
+// (system and position) and the number of applies sent for the record before it:
+// reprocessing the same events yields the same ids, and no two applies of a record
+// share one (two applies caused by one change, one sent at once and one when its
+// pairing window closes, would otherwise). Its first 16 hex digits are IDBase, a
+// hash of the record and that first cause, plus the apply's number (State.Sent), its
+// last 16 a hash of the record alone (EventIDSuffix): the ids of one record's
+// applies, which are only ever compared with each other, differ in their number,
+// those of an earlier life of the record (a state deleted and made again) in IDBase,
+// ids of two records in both halves; and a state keeps each id as the small
+// difference of its number from Sent (pipeline/state).
+func (d *decider) eventID() string {
+	if d.st.IDBase == 0 {
+		var buf [160]byte
+		b := append(buf[:0], d.st.Record...)
+		b = append(b, 0)
+		b = append(b, d.origin...)
+		b = append(b, 0)
+		b = d.pos.AppendText(b)
+		d.st.IDBase = max(xxhash.Sum64(b), 1) // 0 is "not set yet"
+	}
 	d.st.Sent++
-	var buf [160]byte
-	b := append(buf[:0], d.st.Record...)
-	b = append(b, 0)
-	b = append(b, target...)
-	b = append(b, 0)
-	b = append(b, d.origin...)
-	b = append(b, 0)
-	b = d.pos.AppendText(b)
-	b = append(b, 0)
-	b = strconv.AppendUint(b, d.st.Sent, 10)
-	return formatID(xxhash.Sum64(b), EventIDSuffix(d.st.Record))
+	return FormatEventID(d.st.IDBase+d.st.Sent, EventIDSuffix(d.st.Record))
 }
 
 // EventIDSuffix is the second half of the event id of every apply of record (as a
@@ -287,11 +288,12 @@ func EventIDSuffix(record string) uint64 {
 func hashID(b []byte) string {
 	h1 := xxhash.Sum64(b)
 	b = append(b, 0xff)
-	return formatID(h1, xxhash.Sum64(b))
+	return FormatEventID(h1, xxhash.Sum64(b))
 }
 
-// formatID writes two 64-bit hashes as an id of 32 lowercase hex digits.
-func formatID(h1, h2 uint64) string {
+// FormatEventID writes an event id's two halves as 32 lowercase hex digits, most
+// significant first.
+func FormatEventID(h1, h2 uint64) string {
 	var sum [16]byte
 	binary.BigEndian.PutUint64(sum[:8], h1)
 	binary.BigEndian.PutUint64(sum[8:], h2)

@@ -29,9 +29,16 @@ type State struct {
 	LoopStartMs int64  // start of the loop-guard window
 	LoopApplies uint32 // applies sent in that window
 
-	// Sent counts the applies ever sent for the record: it salts event ids, so no two
-	// applies share one, and it is deterministic (the same events give the same count).
+	// Sent counts the applies ever sent for the record: it numbers their event ids, so
+	// no two applies share one, and it is deterministic (the same events give the same
+	// count).
 	Sent uint64
+	// IDBase is what the first half of the record's event ids counts up from: the
+	// id of the apply numbered Sent = n is IDBase+n (see decider.eventID). It is a
+	// hash of the change that caused the state's first apply, set then (0 before), so
+	// a record deleted, forgotten and made again (a new state) does not repeat the
+	// ids of its earlier life; and a store can keep an apply's id as Sent-n.
+	IDBase uint64
 	// Unconfirmed is the open apply_unconfirmed DLQ entry of the record, "" for none:
 	// later unconfirmed applies join it, so a record has at most one open entry.
 	Unconfirmed string

@@ -13,17 +13,17 @@ import (
 	"github.com/concord-sync/concord/resolver"
 )
 
-// Binary encoding of resolver.State (format versions 4 and 5, and 2 and 3, which
-// differ only in their event ids and are still read; format 1, which encoding_v1.go
-// still reads, is what states written before those were stored in).
+// Binary encoding of resolver.State (format versions 6 and 7; 2 to 5, which differ
+// only in their event ids and in having no IDBase, are still read; format 1, which
+// encoding_v1.go still reads, is what states written before those were stored in).
 //
 // A state is stored on every batch for every record it touches, and a million of
 // them must fit in a modest Redis, so it is kept small (issue 13: at most 256 B of
 // Redis memory per record):
 //
 //   - a leading format version byte, so that a later format can still read this one;
-//   - names (field and system names) as indexes into a table: format 4 (MarshalState)
-//     carries its own table in front; format 5 (what the Redis store writes) carries
+//   - names (field and system names) as indexes into a table: format 6 (MarshalState)
+//     carries its own table in front; format 7 (what the Redis store writes) carries
 //     none and its indexes point into the partition's append-only name dictionary
 //     (see names.go), and it leaves out the record ID, which is in the key;
 //   - varints for counts, lengths and small numbers, zigzag varints for signed ones,
@@ -43,9 +43,11 @@ import (
 //     the agreed value, is a name and two bits;
 //   - a key of one field whose value is the record ID (as text, or as a JSON string)
 //     is only its name;
-//   - an event ID that concord generated (32 lowercase hex digits, the last 16 the
-//     record's: resolver.EventIDSuffix) as its first 8 bytes, other ids of 32
-//     lowercase hex digits as 16 bytes;
+//   - an event ID that concord generated (32 lowercase hex digits, the first 16 the
+//     state's IDBase plus the apply's number, 1 to Sent, the last 16 the record's:
+//     resolver.EventIDSuffix) as Sent minus its number, one byte for the last 64
+//     applies; one the resolver made before IDBase (the record's suffix, any first
+//     half) as its first 8 bytes; other ids of 32 lowercase hex digits as 16 bytes;
 //   - a value as its length and bytes, a JSON string without escapes as its inner
 //     bytes and a flag, and its fingerprint left out when it is the value's
 //     Fingerprint (as the resolver computes it), which a flag says; when every agreed
@@ -55,26 +57,29 @@ import (
 //     that is usually 0 are flags.
 //
 // The bench's typical record (TestRedisMemoryOfBenchState) is 469 bytes in format 1
-// (477 as stored, with the version), 205 in format 4 and 152 in format 5 (format 2
-// and 3, with 16 bytes for each of its two landed applies' ids: 221 and 168).
+// (477 as stored, with the version), 198 in format 6 and 145 in format 7 (formats 4
+// and 5, with 8 bytes for each of its two landed applies' ids and no IDBase: 205 and
+// 152; formats 2 and 3, with 16 bytes: 221 and 168).
 //
 // Layout after the version byte (uv = unsigned varint, sv = zigzag varint, ref = uv
 // name index, str = uv length + bytes, fp = 8 bytes little-endian, base =
 // LoopStartMs; val = uv len<<3|4 JSON string, inner bytes only|2 derived|1 present,
-// then the bytes and fp unless derived (no value: uv 0, fp); eid = uv 1 + 8 bytes
-// for an id ending in the record's suffix, uv 0 + 16 bytes for other 32 lowercase
-// hex digits, else uv len+2 + bytes (formats 2 and 3: uv 0 + 16 bytes, else uv len+1
-// + bytes); pos = uv
+// then the bytes and fp unless derived (no value: uv 0, fp); eid = uv (Sent-number)<<1|1
+// for an id numbered from IDBase, uv 1<<1 + 8 bytes for another id ending in the
+// record's suffix, uv 0 + 16 bytes for other 32 lowercase hex digits, else uv
+// (len+2)<<1 + bytes (formats 4 and 5: the same without the shift and the numbered
+// ids; formats 2 and 3: uv 0 + 16 bytes, else uv len+1 + bytes); pos = uv
 // kind<<3|nonzero(A,B,C) + uv of each nonzero):
 //
-//	table    format 4 (and 2) only: uv count, count × str
-//	record   format 4 (and 2) only: str
+//	table    format 6 (and 4, 2) only: uv count, count × str
+//	record   format 6 (and 4, 2) only: str
 //	flags    uv: 1 Deleted, 2 Hold present, 4 Hold.Record, 8 Sent, 16 Unconfirmed,
 //	         32 key is the record, 64 key is the record as a JSON string,
-//	         128 DeletedMs, 256 Pending
+//	         128 DeletedMs, 256 Pending, 512 IDBase (formats 6 and 7)
 //	deleted  when flag 128: sv DeletedMs
 //	loop     sv LoopStartMs, uv LoopApplies
 //	sent     when flagged: uv Sent
+//	idbase   when flag 512: fp IDBase
 //	unconf   when flagged: str Unconfirmed
 //	key      when flag 32 or 64: ref name; else uv count, count × (ref name, val)
 //	agreed   uv count<<2|1 whole ms|2 plain, count × (uv flags 1 name is the previous
@@ -105,16 +110,21 @@ import (
 const (
 	formatV2 = 2 // self-contained, event ids in 16 bytes: read only
 	formatV3 = 3 // as the Redis store's format 5, event ids in 16 bytes: read only
-	formatV4 = 4 // self-contained: MarshalState
-	formatV5 = 5 // the Redis store's: names in the partition's dictionary, no record ID
+	formatV4 = 4 // self-contained, event ids in 8 bytes: read only
+	formatV5 = 5 // as the Redis store's format 7, event ids in 8 bytes: read only
+	formatV6 = 6 // self-contained: MarshalState
+	formatV7 = 7 // the Redis store's: names in the partition's dictionary, no record ID
 )
 
-// Event ID codes (the leading uv of eid) of formats 4 and 5; formats 2 and 3 have no
-// eidRecord and write the length of other ids plus 1.
+// Event ID codes (the leading uv of eid) of formats 4 to 7, shifted left by one bit in
+// formats 6 and 7, whose uv has bit 0 set for an id numbered from the state's IDBase
+// (eidNumbered); formats 2 and 3 have no eidRecord and write the length of other ids
+// plus 1.
 const (
-	eidHex    = 0 // 16 bytes: 32 lowercase hex digits
-	eidRecord = 1 // 8 bytes: 32 lowercase hex digits, the last 16 the record's EventIDSuffix
-	eidBytes  = 2 // plus the length: the id's bytes
+	eidHex      = 0 // 16 bytes: 32 lowercase hex digits
+	eidRecord   = 1 // 8 bytes: 32 lowercase hex digits, the last 16 the record's EventIDSuffix
+	eidBytes    = 2 // plus the length: the id's bytes
+	eidNumbered = 1 // formats 6 and 7, bit 0: Sent minus the apply's number in the other bits
 )
 
 const (
@@ -129,19 +139,21 @@ const (
 	flagHoldRecord  = 1 << 2
 	flagSent        = 1 << 3
 	flagUnconfirm   = 1 << 4
-	flagKeyRecord   = 1 << 5 // formats 2 to 5
-	flagKeyQuoted   = 1 << 6 // formats 2 to 5
-	flagDeletedMs   = 1 << 7 // formats 2 to 5: DeletedMs is not 0
-	flagPending     = 1 << 8 // formats 2 to 5: Pending is not empty
+	flagKeyRecord   = 1 << 5 // formats 2 to 7
+	flagKeyQuoted   = 1 << 6 // formats 2 to 7
+	flagDeletedMs   = 1 << 7 // formats 2 to 7: DeletedMs is not 0
+	flagPending     = 1 << 8 // formats 2 to 7: Pending is not empty
+	flagIDBase      = 1 << 9 // formats 6 and 7: IDBase is not 0
 	stateFlagsMask  = flagDeleted | flagHold | flagHoldRecord | flagSent | flagUnconfirm
 	stateFlagsMask2 = stateFlagsMask | flagKeyRecord | flagKeyQuoted | flagDeletedMs | flagPending
+	stateFlagsMask3 = stateFlagsMask2 | flagIDBase
 
 	sysKnown      = 1 << 0
 	sysDeleted    = 1 << 1
 	sysLanded     = 1 << 2 // added to format 1 later: older states have no such bit
 	sysMarker     = 1 << 3
-	sysSeenAgreed = 1 << 4 // formats 2 to 5
-	sysInFlight   = 1 << 5 // formats 2 to 5: InFlight is not empty
+	sysSeenAgreed = 1 << 4 // formats 2 to 7
+	sysInFlight   = 1 << 5 // formats 2 to 7: InFlight is not empty
 	sysFlagsMask  = sysKnown | sysDeleted | sysLanded | sysMarker
 	sysFlagsMask2 = sysFlagsMask | sysSeenAgreed | sysInFlight
 
@@ -180,7 +192,7 @@ var ErrCorrupt = errors.New("state: corrupt encoded state")
 // end of its table: for formats 3 and 5, a name the cached dictionary may not have yet.
 var errUnknownName = errors.New("unknown name")
 
-// MarshalState appends the self-contained binary encoding of st (format 4) to dst and
+// MarshalState appends the self-contained binary encoding of st (format 6) to dst and
 // returns the extended slice. Every field of st is encoded except Version, which the
 // store keeps beside it. The encoding is deterministic: equal states give equal bytes.
 func MarshalState(dst []byte, st *resolver.State) []byte {
@@ -191,7 +203,7 @@ func MarshalState(dst []byte, st *resolver.State) []byte {
 	defer e.release()
 	e.names = &e.local
 	e.body(st)
-	dst = append(dst, formatV4)
+	dst = append(dst, formatV6)
 	dst = binary.AppendUvarint(dst, uint64(len(e.local.names)))
 	for _, n := range e.local.names {
 		dst = appendString(dst, n)
@@ -200,7 +212,7 @@ func MarshalState(dst []byte, st *resolver.State) []byte {
 	return append(dst, e.buf...)
 }
 
-// marshalStored appends the encoding the Redis store keeps (format 5): no record ID,
+// marshalStored appends the encoding the Redis store keeps (format 7): no record ID,
 // names as indexes of names, which adds those it does not know yet.
 func marshalStored(dst []byte, st *resolver.State, names nameIndex) []byte {
 	e, ok := encoders.Get().(*encoder)
@@ -210,7 +222,7 @@ func marshalStored(dst []byte, st *resolver.State, names nameIndex) []byte {
 	defer e.release()
 	e.names = names
 	e.body(st)
-	dst = append(dst, formatV5)
+	dst = append(dst, formatV7)
 	return append(dst, e.buf...)
 }
 
@@ -224,10 +236,12 @@ type nameIndex interface {
 type encoder struct {
 	buf    []byte
 	names  nameIndex
-	local  localNames // format 4's own table
+	local  localNames // format 6's own table
 	base   int64      // LoopStartMs, which apply times are written relative to
 	agreed []resolver.AgreedField
 	record recordSuffix
+	idBase uint64 // the state's IDBase and Sent, which numbered event ids count from
+	sent   uint64
 }
 
 var encoders = sync.Pool{New: func() any { return new(encoder) }}
@@ -242,7 +256,7 @@ func (e *encoder) release() {
 	}
 }
 
-// localNames is a state's own string table (format 4).
+// localNames is a state's own string table (format 6).
 type localNames struct {
 	names []string
 	index map[string]uint64 // built once names outgrows a linear scan
@@ -332,22 +346,46 @@ func plainJSONString(v []byte) bool {
 	return true
 }
 
-// eid writes an event ID: as 8 bytes when it is one the resolver gives an apply of
-// the record (32 lowercase hex digits, the last 16 the record's), as 16 when it is
-// other 32 lowercase hex digits, else as its bytes.
+// eid writes an event ID: as the difference of its number from Sent when it is one
+// the resolver gave an apply of the record (32 lowercase hex digits, the last 16 the
+// record's, the first 16 IDBase plus a number from 1 to Sent: resolver.decider's
+// eventID), as 8 bytes when it ends in the record's suffix but is not numbered so (an
+// id of a state written before IDBase), as 16 when it is other 32 lowercase hex
+// digits, else as its bytes.
 func (e *encoder) eid(id string) {
 	if !isHexEventID(id) {
-		e.uv(uint64(len(id)) + eidBytes)
+		e.uv((uint64(len(id)) + eidBytes) << 1)
 		e.buf = append(e.buf, id...)
 		return
 	}
 	if id[binaryEventIDSize:] == e.record.hex() {
-		e.uv(eidRecord)
-		e.buf, _ = hex.AppendDecode(e.buf, []byte(id[:binaryEventIDSize])) // cannot fail: isHexEventID checked every digit
+		head := hexUint64(id[:binaryEventIDSize]) // cannot fail: isHexEventID checked every digit
+		if n, ok := idNumber(head, e.idBase, e.sent); ok {
+			e.uv((e.sent-n)<<1 | eidNumbered)
+			return
+		}
+		e.uv(eidRecord << 1)
+		e.buf = binary.BigEndian.AppendUint64(e.buf, head)
 		return
 	}
-	e.uv(eidHex)
+	e.uv(eidHex << 1)
 	e.buf, _ = hex.AppendDecode(e.buf, []byte(id))
+}
+
+// idNumber is the number of the apply whose id's first half is head, when the state's
+// ids count from base and it has sent sent applies: head-base when that is 1 to sent.
+func idNumber(head, base, sent uint64) (uint64, bool) {
+	n := head - base // wraps as the resolver's IDBase+Sent does
+	return n, base != 0 && n >= 1 && n <= sent
+}
+
+// hexUint64 reads 16 lowercase hex digits, most significant first.
+func hexUint64(digits string) uint64 {
+	var v uint64
+	for i := range binaryEventIDSize {
+		v = v<<4 | uint64(hexValue[digits[i]])
+	}
+	return v
 }
 
 // recordSuffix is the second half of the event ids of a record's applies
@@ -385,6 +423,14 @@ func isHexEventID(id string) bool {
 var lowerHex = func() (t [256]bool) {
 	for _, c := range "0123456789abcdef" {
 		t[c] = true
+	}
+	return t
+}()
+
+// hexValue is the value of each lowercase hex digit.
+var hexValue = func() (t [256]byte) {
+	for i, c := range "0123456789abcdef" {
+		t[c] = byte(i)
 	}
 	return t
 }()
@@ -560,6 +606,7 @@ func keyIsRecord(st *resolver.State) uint64 {
 func (e *encoder) body(st *resolver.State) {
 	e.base, e.agreed = st.LoopStartMs, st.Agreed
 	e.record = recordSuffix{record: st.Record}
+	e.idBase, e.sent = st.IDBase, st.Sent
 	var flags uint64
 	if st.Deleted {
 		flags |= flagDeleted
@@ -582,6 +629,9 @@ func (e *encoder) body(st *resolver.State) {
 	if len(st.Pending) > 0 {
 		flags |= flagPending
 	}
+	if st.IDBase != 0 {
+		flags |= flagIDBase
+	}
 	key := keyIsRecord(st)
 	flags |= key
 	e.uv(flags)
@@ -592,6 +642,9 @@ func (e *encoder) body(st *resolver.State) {
 	e.uv(uint64(st.LoopApplies))
 	if st.Sent != 0 {
 		e.uv(st.Sent)
+	}
+	if st.IDBase != 0 {
+		e.fp(st.IDBase)
 	}
 	if st.Unconfirmed != "" {
 		e.str(st.Unconfirmed)
@@ -815,7 +868,7 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-// UnmarshalState decodes a state written by MarshalState (format 4, or formats 2
+// UnmarshalState decodes a state written by MarshalState (format 6, or formats 4, 2
 // and 1 of earlier versions) into st, replacing all of its contents; st.Version is left 0
 // (the store sets it). The decoded state shares no memory with b. Truncated, damaged
 // or unknown input gives an error wrapping ErrCorrupt, never a panic, and leaves st
@@ -824,7 +877,7 @@ func UnmarshalState(b []byte, st *resolver.State) error {
 	return unmarshal(b, "", nil, st)
 }
 
-// unmarshalStored decodes what the Redis store keeps of record: format 5 (or 3),
+// unmarshalStored decodes what the Redis store keeps of record: format 7 (or 5, 3),
 // whose names are indexes of names, or the formats UnmarshalState reads.
 func unmarshalStored(b []byte, record string, names []string, st *resolver.State) error {
 	return unmarshal(b, record, names, st)
@@ -839,23 +892,23 @@ func unmarshal(b []byte, record string, names []string, st *resolver.State) erro
 	switch b[0] {
 	case formatV1:
 		d.stateV1(st)
-	case formatV2, formatV4:
-		d.recordIDs = b[0] == formatV4
+	case formatV2, formatV4, formatV6:
+		d.recordIDs, d.numberedIDs = b[0] >= formatV4, b[0] == formatV6
 		d.table()
 		st.Record = d.str()
 		d.record.record = st.Record
 		d.state(st)
-	case formatV3, formatV5:
+	case formatV3, formatV5, formatV7:
 		if names == nil {
 			return fmt.Errorf("%w: format %d is the Redis store's, which needs its partition's names", ErrCorrupt, b[0])
 		}
-		d.recordIDs = b[0] == formatV5
+		d.recordIDs, d.numberedIDs = b[0] >= formatV5, b[0] == formatV7
 		d.names = names
 		st.Record = record
 		d.record.record = record
 		d.state(st)
 	default:
-		return fmt.Errorf("%w: format version %d, this build reads %d to %d", ErrCorrupt, b[0], formatV1, formatV5)
+		return fmt.Errorf("%w: format version %d, this build reads %d to %d", ErrCorrupt, b[0], formatV1, formatV7)
 	}
 	if d.err == nil && d.off != len(b) {
 		d.fail("%d trailing bytes", len(b)-d.off)
@@ -876,9 +929,11 @@ type decoder struct {
 	err    error
 	base   int64
 	agreed []resolver.AgreedField
-	// recordIDs: the format has eidRecord (4 and 5), whose ids end in record's suffix.
-	recordIDs bool
-	record    recordSuffix
+	// recordIDs: the format has eidRecord (4 to 7), whose ids end in record's suffix;
+	// numberedIDs: it has eidNumbered and IDBase (6 and 7).
+	recordIDs, numberedIDs bool
+	record                 recordSuffix
+	idBase, sent           uint64
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -983,6 +1038,17 @@ func (d *decoder) eid() string {
 		}
 		return string(d.bytes(n - 1))
 	}
+	if d.numberedIDs {
+		if n&eidNumbered != 0 {
+			back := n >> 1
+			if d.idBase == 0 || back >= d.sent {
+				d.fail("event id %d before the last of %d applies numbered from IDBase %#x", back, d.sent, d.idBase)
+				return ""
+			}
+			return resolver.FormatEventID(d.idBase+d.sent-back, resolver.EventIDSuffix(d.record.record))
+		}
+		n >>= 1
+	}
 	switch n {
 	case eidHex:
 		id := d.hexID(binaryEventIDSize)
@@ -991,7 +1057,14 @@ func (d *decoder) eid() string {
 		}
 		return id
 	case eidRecord:
-		return d.hexID(binaryEventIDSize/2) + d.record.hex()
+		head := d.b[d.off:]
+		id := d.hexID(binaryEventIDSize/2) + d.record.hex()
+		if d.err == nil && d.numberedIDs {
+			if _, ok := idNumber(binary.BigEndian.Uint64(head), d.idBase, d.sent); ok {
+				d.fail("event id %s in 8 bytes is numbered from IDBase", id) // the encoder writes its number: not canonical
+			}
+		}
+		return id
 	}
 	id := string(d.bytes(n - eidBytes))
 	if d.err == nil && isHexEventID(id) {
@@ -1169,7 +1242,11 @@ func (d *decoder) agreedOrderFields(n int) []resolver.Value {
 }
 
 func (d *decoder) state(st *resolver.State) {
-	flags := d.flags(stateFlagsMask2)
+	mask := uint64(stateFlagsMask2)
+	if d.numberedIDs {
+		mask = stateFlagsMask3
+	}
+	flags := d.flags(mask)
 	st.Deleted = flags&flagDeleted != 0
 	if flags&flagDeletedMs != 0 {
 		if st.DeletedMs = d.sv(); st.DeletedMs == 0 {
@@ -1184,8 +1261,16 @@ func (d *decoder) state(st *resolver.State) {
 	}
 	st.LoopApplies = uint32(loops)
 	if flags&flagSent != 0 {
-		st.Sent = d.uv()
+		if st.Sent = d.uv(); st.Sent == 0 {
+			d.fail("a Sent flag with a Sent of 0")
+		}
 	}
+	if flags&flagIDBase != 0 {
+		if st.IDBase = d.fp(); st.IDBase == 0 {
+			d.fail("an IDBase flag with an IDBase of 0")
+		}
+	}
+	d.idBase, d.sent = st.IDBase, st.Sent
 	if flags&flagUnconfirm != 0 {
 		st.Unconfirmed = d.str()
 	}

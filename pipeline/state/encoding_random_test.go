@@ -12,7 +12,7 @@ import (
 	"github.com/concord-sync/concord/resolver"
 )
 
-// randomState builds a state whose parts take the shortcuts of formats 2 and 3 or
+// randomState builds a state whose parts take the shortcuts of formats 6 and 7 or
 // not, at random: values that are plain JSON strings or not, fingerprints derived
 // or not, seen images and apply fields that repeat the agreed image or not, in the
 // agreed order or not, hex event ids or not, at the end of the encoding or not.
@@ -38,9 +38,20 @@ func randomState(r *rand.Rand) *resolver.State {
 		return r.Uint64() >> r.IntN(64)
 	}
 	st := &resolver.State{Record: fmt.Sprintf("r-%d", r.IntN(10000)), LoopStartMs: r.Int64N(2e12) * int64(r.IntN(2))}
+	if pick(0.8) {
+		st.Sent = 1 + r.Uint64N(100)
+	}
+	switch {
+	case pick(0.2): // counting past 2^64, as IDBase+Sent may
+		st.IDBase = ^uint64(0) - r.Uint64N(8)
+	case pick(0.8):
+		st.IDBase = 1 + r.Uint64N(1<<63)
+	}
 	eid := func() string {
 		switch {
-		case pick(0.5): // as the resolver makes them: the record's suffix
+		case pick(0.4): // as the resolver makes them since IDBase, numbered 0 to Sent+1
+			return resolver.FormatEventID(st.IDBase+r.Uint64N(st.Sent+2), resolver.EventIDSuffix(st.Record))
+		case pick(0.5): // as the resolver made them before: the record's suffix
 			return fmt.Sprintf("%016x%016x", r.Uint64(), resolver.EventIDSuffix(st.Record))
 		case pick(0.5):
 			return fmt.Sprintf("%016x%016x", r.Uint64(), r.Uint64())
@@ -146,7 +157,7 @@ func randomState(r *rand.Rand) *resolver.State {
 	return st
 }
 
-// TestMarshalStateRandom round-trips random states through formats 4 and 5.
+// TestMarshalStateRandom round-trips random states through formats 6 and 7.
 func TestMarshalStateRandom(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 1))
 	for i := range 20000 {
@@ -154,27 +165,27 @@ func TestMarshalStateRandom(t *testing.T) {
 		b := state.MarshalState(nil, want)
 		var got resolver.State
 		if err := state.UnmarshalState(b, &got); err != nil {
-			t.Fatalf("state %d, format 4: %v\n%+v", i, err, want)
+			t.Fatalf("state %d, format 6: %v\n%+v", i, err, want)
 		}
 		if !statetest.Equal(&got, want) {
-			t.Fatalf("state %d, format 4 changed it:\n got %+v\nwant %+v", i, &got, want)
+			t.Fatalf("state %d, format 6 changed it:\n got %+v\nwant %+v", i, &got, want)
 		}
 		if again := state.MarshalState(nil, &got); !bytes.Equal(again, b) {
-			t.Fatalf("state %d, format 4 is not deterministic", i)
+			t.Fatalf("state %d, format 6 is not deterministic", i)
 		}
 		names := &state.TestNames{Names: []string{"x"}}
 		b = state.MarshalStored(nil, want, names)
 		got = resolver.State{}
 		if err := state.UnmarshalStored(b, want.Record, names.Names, &got); err != nil {
-			t.Fatalf("state %d, format 5: %v\n%+v", i, err, want)
+			t.Fatalf("state %d, format 7: %v\n%+v", i, err, want)
 		}
 		if !statetest.Equal(&got, want) {
-			t.Fatalf("state %d, format 5 changed it:\n got %+v\nwant %+v", i, &got, want)
+			t.Fatalf("state %d, format 7 changed it:\n got %+v\nwant %+v", i, &got, want)
 		}
 	}
 }
 
-// FuzzUnmarshalStored is FuzzUnmarshalState for format 5, against a fixed dictionary.
+// FuzzUnmarshalStored is FuzzUnmarshalState for format 7, against a fixed dictionary.
 func FuzzUnmarshalStored(f *testing.F) {
 	dict := []string{"id", "email", "name", "crm", "billing", "notes", "f0", "f1", "f2"}
 	for _, st := range roundTripCases() {

@@ -183,6 +183,7 @@ func TestUnmarshalStateRejectsCorruptInput(t *testing.T) {
 		"future version":         append([]byte{9}, good[1:]...),
 		"format 3 without names": append([]byte{3}, good[1:]...),
 		"format 5 without names": append([]byte{5}, good[1:]...),
+		"format 7 without names": append([]byte{7}, good[1:]...),
 		"trailing byte":          append(append([]byte{}, good...), 0),
 		"huge count":             {1, 0xff, 0xff, 0xff, 0xff, 0x0f},
 		"bad name ref":           {1, 0, 0, 0, 0, 0, 0, 1, 5},
@@ -299,4 +300,55 @@ func benchmarkMarshal(b *testing.B, st *resolver.State) {
 		}
 		b.ReportMetric(float64(len(buf)), "bytes/state")
 	})
+}
+
+// TestUnmarshalStateReadsFormats4And5 reads states as the builds before IDBase wrote
+// them (event ids ending in the record's suffix in 8 bytes, no numbered ids):
+// testdata/bench-r-2933.v4 and .v5 are the bench's sample state with its ids made
+// so, and two more landed applies, one whose id is not hex and one of other hex
+// digits, written by ff28d76, .v5.names the dictionary of .v5.
+func TestUnmarshalStateReadsFormats4And5(t *testing.T) {
+	want, _ := benchTemplateV1(t)
+	want.Record = "r-2933"
+	for i := range want.Systems {
+		for j := range want.Systems[i].Landed {
+			l := &want.Systems[i].Landed[j]
+			l.EventID = fmt.Sprintf("%s%016x", l.EventID[:16], resolver.EventIDSuffix(want.Record))
+		}
+	}
+	want.Systems[0].Landed = append(want.Systems[0].Landed,
+		resolver.Landed{EventID: "e42", SentMs: want.LoopStartMs + 5, Fields: []string{"f0"}, FP: 7},
+		resolver.Landed{EventID: "0123456789abcdef0123456789abcdef", SentMs: want.LoopStartMs + 6, Fields: []string{"f1"}, FP: 8})
+
+	v4, err := os.ReadFile("testdata/bench-r-2933.v4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got resolver.State
+	if err := state.UnmarshalState(v4, &got); err != nil {
+		t.Fatalf("format 4: %v", err)
+	}
+	if !statetest.Equal(&got, want) {
+		t.Errorf("format 4 read as\n%+v\nwant\n%+v", &got, want)
+	}
+	v5, err := os.ReadFile("testdata/bench-r-2933.v5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := os.ReadFile("testdata/bench-r-2933.v5.names")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = resolver.State{}
+	if err := state.UnmarshalStored(v5, "r-2933", strings.Fields(string(names)), &got); err != nil {
+		t.Fatalf("format 5: %v", err)
+	}
+	if !statetest.Equal(&got, want) {
+		t.Errorf("format 5 read as\n%+v\nwant\n%+v", &got, want)
+	}
+	// Written again, the ids stay as they were: they are not numbered from an IDBase.
+	var again resolver.State
+	if err := state.UnmarshalState(state.MarshalState(nil, &got), &again); err != nil || !statetest.Equal(&again, want) {
+		t.Errorf("format 5 written as format 6 and read back: %v\n%+v", err, &again)
+	}
 }

@@ -6,7 +6,7 @@ import (
 	"sync"
 )
 
-// The Redis store's states (format 5) name fields and systems by their index in a
+// The Redis store's states (format 7) name fields and systems by their index in a
 // per-partition dictionary, the LIST {<name>:p<partition>}:names, instead of carrying
 // a table of their own (45 bytes of the benchmark's 14 names in every state). The
 // list is append-only, so an index never changes meaning: a state stays readable

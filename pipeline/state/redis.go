@@ -28,7 +28,7 @@ import (
 //	{<name>:p<partition>}:names       the name dictionary of the states (names.go)
 //	{<name>:p<partition>}:buckets     the bucket layout: level, split, records
 //	{<name>:p<partition>}:b:<i>       bucket i: a hash of record -> its state in
-//	                                  format 5 (encoding.go)
+//	                                  format 7 (encoding.go; 5 still read)
 //	{<name>:p<partition>}:s:<record>  a state as versions before buckets kept it
 //	                                  (format 3, or version (8 bytes big-endian) +
 //	                                  format 1): read when the record's bucket has
@@ -334,7 +334,7 @@ func (r *Redis) markOld(partition int32, record string) {
 	m[record] = true
 }
 
-// decodeStored decodes a stored value: format 5 or 3, or the version prefix and format 1
+// decodeStored decodes a stored value: format 7, 5 or 3, or the version prefix and format 1
 // that states were stored as before (a version below 2^56 starts with a zero byte,
 // which no format byte is).
 func decodeStored(s, record string, names []string) (*resolver.State, error) {
@@ -342,7 +342,7 @@ func decodeStored(s, record string, names []string) (*resolver.State, error) {
 	if names == nil {
 		names = []string{} // a dictionary that is empty so far: unknown names, not "no dictionary"
 	}
-	if len(s) > 0 && (s[0] == formatV3 || s[0] == formatV5) {
+	if len(s) > 0 && (s[0] == formatV3 || s[0] == formatV5 || s[0] == formatV7) {
 		if err := unmarshalStored([]byte(s), record, names, st); err != nil {
 			return nil, err
 		}
@@ -350,7 +350,7 @@ func decodeStored(s, record string, names []string) (*resolver.State, error) {
 		return st, nil
 	}
 	if len(s) < versionLen || s[0] != 0 {
-		return nil, fmt.Errorf("%w: %d bytes, neither format 5 or 3 nor a version and format 1", ErrCorrupt, len(s))
+		return nil, fmt.Errorf("%w: %d bytes, neither format 7, 5 or 3 nor a version and format 1", ErrCorrupt, len(s))
 	}
 	if err := UnmarshalState([]byte(s[versionLen:]), st); err != nil {
 		return nil, err

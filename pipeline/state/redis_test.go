@@ -102,7 +102,7 @@ func TestRedisFencedWriterTwoClients(t *testing.T) {
 
 // TestRedisReadsFormat1 reads a state as versions before format 3 stored it (an
 // 8-byte version, then format 1: record r-2933 of a bench run, in a key of its own),
-// and the next Put rewrites it in format 5 into its bucket and deletes the old key.
+// and the next Put rewrites it in format 7 into its bucket and deletes the old key.
 func TestRedisReadsFormat1(t *testing.T) {
 	srv := testenv.Redis(t)
 	c := srv.Client(t)
@@ -140,8 +140,8 @@ func TestRedisReadsFormat1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stored[0] != 5 || len(stored) >= len(raw) {
-		t.Errorf("rewritten as %d bytes starting %#x, want format 5 and fewer than format 1's %d", len(stored), stored[0], len(raw))
+	if stored[0] != 7 || len(stored) >= len(raw) {
+		t.Errorf("rewritten as %d bytes starting %#x, want format 7 and fewer than format 1's %d", len(stored), stored[0], len(raw))
 	}
 	again, err := state.NewRedis(c, "bench").Get(ctx, 3, []string{"r-2933"})
 	if err != nil {
@@ -258,8 +258,8 @@ func TestRedisKeyLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if raw[0] != 5 || bytes.Contains(raw, []byte("a{b}c")) {
-		t.Errorf("stored value %q, want format 5 without the record id", raw)
+	if raw[0] != 7 || bytes.Contains(raw, []byte("a{b}c")) {
+		t.Errorf("stored value %q, want format 7 without the record id", raw)
 	}
 	names, err := c.LRange(ctx, "{contacts:p7}:names", 0, -1).Result()
 	if err != nil {
