@@ -358,7 +358,7 @@ func (e *encoder) eid(id string) {
 		e.buf = append(e.buf, id...)
 		return
 	}
-	if id[binaryEventIDSize:] == e.record.hex() {
+	if e.record.is(id[binaryEventIDSize:]) {
 		head := hexUint64(id[:binaryEventIDSize]) // cannot fail: isHexEventID checked every digit
 		if n, ok := idNumber(head, e.idBase, e.sent); ok {
 			e.uv((e.sent-n)<<1 | eidNumbered)
@@ -396,14 +396,30 @@ type recordSuffix struct {
 	digits [binaryEventIDSize]byte
 }
 
-func (r *recordSuffix) hex() string {
+// hex is the suffix's 16 hex digits. Callers compare or copy them: a string made of
+// them here would escape to the heap, once per event id.
+func (r *recordSuffix) hex() *[binaryEventIDSize]byte {
 	if !r.set {
 		var b [8]byte
 		binary.BigEndian.PutUint64(b[:], resolver.EventIDSuffix(r.record))
 		hex.Encode(r.digits[:], b[:])
 		r.set = true
 	}
-	return string(r.digits[:]) // compared or copied at once: the conversion does not escape
+	return &r.digits
+}
+
+// is reports whether digits are the suffix's.
+func (r *recordSuffix) is(digits string) bool { return digits == string(r.hex()[:]) }
+
+// id is the event id whose first half is the hex of head (resolver.FormatEventID of
+// head and the record's suffix).
+func (r *recordSuffix) id(head uint64) string {
+	var id [hexEventIDLen]byte
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], head)
+	hex.Encode(id[:binaryEventIDSize], b[:])
+	copy(id[binaryEventIDSize:], r.hex()[:])
+	return string(id[:])
 }
 
 func isHexEventID(id string) bool {
@@ -1042,25 +1058,29 @@ func (d *decoder) eid() string {
 		if n&eidNumbered != 0 {
 			back := n >> 1
 			if d.idBase == 0 || back >= d.sent {
-				d.fail("event id %d before the last of %d applies numbered from IDBase %#x", back, d.sent, d.idBase)
+				d.fail("event id numbered %d back from apply %d: outside the state's applies (IDBase %#x)", back, d.sent, d.idBase)
 				return ""
 			}
-			return resolver.FormatEventID(d.idBase+d.sent-back, resolver.EventIDSuffix(d.record.record))
+			return d.record.id(d.idBase + d.sent - back)
 		}
 		n >>= 1
 	}
 	switch n {
 	case eidHex:
 		id := d.hexID(binaryEventIDSize)
-		if d.err == nil && id[binaryEventIDSize:] == d.record.hex() {
+		if d.err == nil && d.record.is(id[binaryEventIDSize:]) {
 			d.fail("event id %s in 16 bytes ends in the record's suffix", id) // the encoder writes it in 8: not canonical
 		}
 		return id
 	case eidRecord:
-		head := d.b[d.off:]
-		id := d.hexID(binaryEventIDSize/2) + d.record.hex()
-		if d.err == nil && d.numberedIDs {
-			if _, ok := idNumber(binary.BigEndian.Uint64(head), d.idBase, d.sent); ok {
+		b := d.bytes(binaryEventIDSize / 2)
+		if d.err != nil {
+			return ""
+		}
+		head := binary.BigEndian.Uint64(b)
+		id := d.record.id(head)
+		if d.numberedIDs {
+			if _, ok := idNumber(head, d.idBase, d.sent); ok {
 				d.fail("event id %s in 8 bytes is numbered from IDBase", id) // the encoder writes its number: not canonical
 			}
 		}

@@ -148,31 +148,40 @@ func TestUnmarshalStateReadsFormats2And3(t *testing.T) {
 	want.Record = "r-2933"
 	want.Systems[0].Landed = append(want.Systems[0].Landed, resolver.Landed{EventID: "e42", SentMs: want.LoopStartMs + 5, Fields: []string{"f0"}, FP: 7})
 
-	v2, err := os.ReadFile("testdata/bench-r-2933.v2")
-	if err != nil {
-		t.Fatal(err)
+	readFixtures(t, want, 2, 3)
+}
+
+// readFixtures reads bench-r-2933.vSELF (the self-contained format) and
+// bench-r-2933.vSTORED with its names file (the Redis store's), both written by
+// an earlier build, and checks each decodes to want.
+func readFixtures(t *testing.T, want *resolver.State, self, stored int) {
+	t.Helper()
+	fixture := func(name string) []byte {
+		b, err := os.ReadFile("testdata/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
 	}
 	var got resolver.State
-	if err := state.UnmarshalState(v2, &got); err != nil {
-		t.Fatalf("format 2: %v", err)
+	if err := state.UnmarshalState(fixture(fmt.Sprintf("bench-r-2933.v%d", self)), &got); err != nil {
+		t.Fatalf("format %d: %v", self, err)
 	}
 	if !statetest.Equal(&got, want) {
-		t.Errorf("format 2 read as\n%+v\nwant\n%+v", &got, want)
+		t.Errorf("format %d read as\n%+v\nwant\n%+v", self, &got, want)
 	}
-	v3, err := os.ReadFile("testdata/bench-r-2933.v3")
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, err := os.ReadFile("testdata/bench-r-2933.v3.names")
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := strings.Fields(string(fixture(fmt.Sprintf("bench-r-2933.v%d.names", stored))))
 	got = resolver.State{}
-	if err := state.UnmarshalStored(v3, "r-2933", strings.Fields(string(names)), &got); err != nil {
-		t.Fatalf("format 3: %v", err)
+	if err := state.UnmarshalStored(fixture(fmt.Sprintf("bench-r-2933.v%d", stored)), "r-2933", names, &got); err != nil {
+		t.Fatalf("format %d: %v", stored, err)
 	}
 	if !statetest.Equal(&got, want) {
-		t.Errorf("format 3 read as\n%+v\nwant\n%+v", &got, want)
+		t.Errorf("format %d read as\n%+v\nwant\n%+v", stored, &got, want)
+	}
+	// Written again, a fixture's ids stay as they were: none is numbered from an IDBase.
+	var again resolver.State
+	if err := state.UnmarshalState(state.MarshalState(nil, &got), &again); err != nil || !statetest.Equal(&again, want) {
+		t.Errorf("format %d written in the current format and read back: %v\n%+v", stored, err, &again)
 	}
 }
 
@@ -320,35 +329,5 @@ func TestUnmarshalStateReadsFormats4And5(t *testing.T) {
 		resolver.Landed{EventID: "e42", SentMs: want.LoopStartMs + 5, Fields: []string{"f0"}, FP: 7},
 		resolver.Landed{EventID: "0123456789abcdef0123456789abcdef", SentMs: want.LoopStartMs + 6, Fields: []string{"f1"}, FP: 8})
 
-	v4, err := os.ReadFile("testdata/bench-r-2933.v4")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got resolver.State
-	if err := state.UnmarshalState(v4, &got); err != nil {
-		t.Fatalf("format 4: %v", err)
-	}
-	if !statetest.Equal(&got, want) {
-		t.Errorf("format 4 read as\n%+v\nwant\n%+v", &got, want)
-	}
-	v5, err := os.ReadFile("testdata/bench-r-2933.v5")
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, err := os.ReadFile("testdata/bench-r-2933.v5.names")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = resolver.State{}
-	if err := state.UnmarshalStored(v5, "r-2933", strings.Fields(string(names)), &got); err != nil {
-		t.Fatalf("format 5: %v", err)
-	}
-	if !statetest.Equal(&got, want) {
-		t.Errorf("format 5 read as\n%+v\nwant\n%+v", &got, want)
-	}
-	// Written again, the ids stay as they were: they are not numbered from an IDBase.
-	var again resolver.State
-	if err := state.UnmarshalState(state.MarshalState(nil, &got), &again); err != nil || !statetest.Equal(&again, want) {
-		t.Errorf("format 5 written as format 6 and read back: %v\n%+v", err, &again)
-	}
+	readFixtures(t, want, 4, 5)
 }
