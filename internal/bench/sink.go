@@ -1,19 +1,22 @@
 package bench
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/valyala/fastjson"
 
 	"github.com/concord-sync/concord/internal/world"
 )
@@ -48,6 +51,9 @@ type sink struct {
 	conflictRatio float64
 	rnd           *rand.Rand
 	edits         int
+
+	parser  fastjson.Parser // under mu
+	encoded int             // echoes checked against world's encoding (encode)
 }
 
 func newSink(broker string, partitions int, conflictRatio float64, seed uint64) *sink {
@@ -152,7 +158,7 @@ func (s *sink) write(m *kafka.Message) ([]kafka.Message, bool, error) {
 	}
 	msgs := make([]kafka.Message, 0, len(changes))
 	for _, c := range changes {
-		value, err := s.table.EncodeValue(c, now)
+		value, err := s.encode(c, now)
 		if err != nil {
 			return nil, false, err
 		}
@@ -162,36 +168,41 @@ func (s *sink) write(m *kafka.Message) ([]kafka.Message, bool, error) {
 }
 
 // checked is how many applies are read both ways, the emulation of the JDBC sink
-// and the bench's own decoding, and checked to agree.
+// and the bench's own decoding, and checked to agree; and how many echoes are
+// encoded both ways, by internal/world and by appendEcho, and checked to be the
+// same bytes.
 const checked = 200
 
 // read decodes an apply as the sink writes it. world's emulation of the JDBC sink
 // and JsonConverter (Table.ReadApply) costs more CPU than concord itself spends on
 // the event, on the cores the pipeline runs on; so the bench decodes the flat
-// {"schema","payload"} value with encoding/json, after checking on the first
-// applies that both decodings agree.
+// {"schema","payload"} value with fastjson, after checking on the first applies
+// that both decodings agree.
 func (s *sink) read(m *kafka.Message) (world.Apply, error) {
-	var key, value struct {
-		Payload map[string]json.RawMessage `json:"payload"`
-	}
-	if err := json.Unmarshal(m.Key, &key); err != nil {
+	k, err := s.parser.ParseBytes(m.Key)
+	if err != nil {
 		return world.Apply{}, fmt.Errorf("bench: the sink cannot read an apply's key: %w", err)
 	}
-	var id string
-	if err := json.Unmarshal(key.Payload["cust_id"], &id); err != nil {
-		return world.Apply{}, fmt.Errorf("bench: the sink cannot read an apply's key %s: %w", m.Key, err)
+	id := k.GetStringBytes("payload", "cust_id")
+	if id == nil {
+		return world.Apply{}, fmt.Errorf("bench: the sink cannot read an apply's key %s: no payload.cust_id string", m.Key)
 	}
-	a := world.Apply{ID: id, Delete: m.Value == nil}
+	a := world.Apply{ID: string(id), Delete: m.Value == nil}
 	if !a.Delete {
-		if err := json.Unmarshal(m.Value, &value); err != nil {
+		v, err := s.parser.ParseBytes(m.Value)
+		if err != nil {
 			return world.Apply{}, fmt.Errorf("bench: the sink cannot read an apply: %w", err)
 		}
-		a.Set = make(world.Row, len(value.Payload))
-		for col, v := range value.Payload {
-			if col != "cust_id" {
-				a.Set[col] = string(v)
-			}
+		payload, err := v.Get("payload").Object()
+		if err != nil {
+			return world.Apply{}, fmt.Errorf("bench: the sink cannot read an apply's payload: %w", err)
 		}
+		a.Set = make(world.Row, payload.Len())
+		payload.Visit(func(col []byte, v *fastjson.Value) {
+			if string(col) != "cust_id" {
+				a.Set[string(col)] = string(v.MarshalTo(nil))
+			}
+		})
 	}
 	if s.consumed.Load() < checked {
 		want, err := s.table.ReadApply(world.FormatFlat, m.Key, m.Value)
@@ -203,6 +214,103 @@ func (s *sink) read(m *kafka.Message) (world.Apply, error) {
 		}
 	}
 	return a, nil
+}
+
+// encode is the Kafka value of a change the sink's write committed. For the same
+// reason as read, it is written by appendEcho rather than by world's Table.EncodeValue
+// (encoding/json over maps), and the first echoes are encoded both ways and must be
+// the same bytes.
+func (s *sink) encode(c *world.Change, processedMs int64) ([]byte, error) {
+	fast, ok := appendEcho(nil, s.table.Spec(), c, processedMs)
+	if ok && s.encoded >= checked {
+		return fast, nil
+	}
+	want, err := s.table.EncodeValue(c, processedMs)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		s.encoded++
+		if !bytes.Equal(fast, want) {
+			return nil, fmt.Errorf("bench: the sink encoded an echo as\n%s\ninternal/world as\n%s", fast, want)
+		}
+	}
+	return want, nil
+}
+
+// appendEcho appends what world's Table.EncodeValue writes for c of a table without
+// Connect schemas: encoding/json of its envelope struct, the row images' columns in
+// sorted order as encoding/json writes a map. It handles only strings that need no
+// escaping (world quotes the key with json.Marshal, which escapes <, > and & too) and
+// reports false for anything else, which the caller leaves to world.
+func appendEcho(b []byte, spec world.Spec, c *world.Change, processedMs int64) ([]byte, bool) {
+	if spec.Schemas {
+		return b, false
+	}
+	ok := true
+	str := func(v string) {
+		for i := range len(v) {
+			if ch := v[i]; ch < 0x20 || ch >= 0x7f || strings.IndexByte(`"\<>&`, ch) >= 0 {
+				ok = false
+			}
+		}
+		b = append(append(append(b, '"'), v...), '"')
+	}
+	image := func(r world.Row) {
+		if r == nil {
+			b = append(b, "null"...)
+			return
+		}
+		cols := make([]string, 0, len(r)+1)
+		for col := range r {
+			cols = append(cols, col)
+		}
+		if _, ok := r[spec.KeyColumn]; !ok {
+			cols = append(cols, spec.KeyColumn)
+		}
+		slices.Sort(cols)
+		b = append(b, '{')
+		for i, col := range cols {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			str(col)
+			b = append(b, ':')
+			if col == spec.KeyColumn {
+				str(c.ID)
+			} else {
+				b = append(b, r[col]...) // as sent: compact JSON, which the check on the first echoes holds to
+			}
+		}
+		b = append(b, '}')
+	}
+	snapshot := "false"
+	if c.Op == world.OpRead {
+		snapshot = "true"
+	}
+	b = append(b, `{"before":`...)
+	image(c.Before)
+	b = append(b, `,"after":`...)
+	image(c.After)
+	b = append(b, `,"source":{"version":`...)
+	str(world.DebeziumVersion)
+	b = append(b, `,"connector":"postgresql","name":`...)
+	str(spec.Name)
+	b = strconv.AppendInt(append(b, `,"ts_ms":`...), c.ClockMs, 10)
+	b = append(append(b, `,"snapshot":`...), `"`+snapshot+`"`...)
+	b = append(b, `,"db":`...)
+	str(spec.Name)
+	b = append(b, `,"schema":`...)
+	str(spec.Schema)
+	b = append(b, `,"table":`...)
+	str(spec.Table)
+	b = strconv.AppendInt(append(b, `,"txId":`...), c.TxID, 10)
+	b = strconv.AppendInt(append(b, `,"lsn":`...), c.LSN, 10)
+	b = append(b, `},"op":`...)
+	str(string(c.Op))
+	b = strconv.AppendInt(append(b, `,"ts_ms":`...), processedMs, 10)
+	b = append(b, `,"transaction":null}`...)
+	return b, ok
 }
 
 // settled reports whether every apply produced so far has been read and its echo
