@@ -135,13 +135,18 @@ func (s *Store) Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) 
 	return out, nil
 }
 
-// appendAudit queues audit entries and their pattern counts on a pipeline.
+// appendAudit queues audit entries and their pattern counts on a pipeline; when an
+// entry cannot be encoded it fails and queues none.
 func (s *Store) appendAudit(ctx context.Context, pipe redis.Pipeliner, entries []AuditEntry) error {
+	encoded := make([][]byte, len(entries))
 	for i := range entries {
 		b, err := json.Marshal(entries[i])
 		if err != nil {
 			return fmt.Errorf("dlq: audit entry: %w", err)
 		}
+		encoded[i] = b
+	}
+	for i, b := range encoded {
 		pipe.XAdd(ctx, &redis.XAddArgs{Stream: s.auditKey(), MaxLen: auditMaxLen, Approx: true, Values: []any{"entry", b}})
 		s.count(ctx, pipe, &entries[i])
 	}

@@ -24,10 +24,29 @@ type Batch struct {
 // Note records a batch's audit entries and counts in one pipelined round trip.
 // A batch reprocessed after a crash is noted again: the audit trail is at least once.
 func (s *Store) Note(ctx context.Context, b Batch) error {
-	if len(b.Audit) == 0 && b.Events == 0 {
+	if !b.Noted() {
 		return nil
 	}
 	pipe := s.client.Pipeline()
+	if err := s.QueueNote(ctx, pipe, b); err != nil {
+		return err
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("dlq: noting a batch (%d audit entries): %w", len(b.Audit), err)
+	}
+	return nil
+}
+
+// Noted reports whether Note has anything to record of b.
+func (b *Batch) Noted() bool { return len(b.Audit) > 0 || b.Events > 0 }
+
+// QueueNote queues Note's commands on pipe, for a caller that sends them in a round
+// trip of its own (see state.Redis.PutAfter). It fails only when an audit entry
+// cannot be encoded, and then queues nothing.
+func (s *Store) QueueNote(ctx context.Context, pipe redis.Pipeliner, b Batch) error {
+	if !b.Noted() {
+		return nil
+	}
 	if err := s.appendAudit(ctx, pipe, b.Audit); err != nil {
 		return err
 	}
@@ -42,11 +61,11 @@ func (s *Store) Note(ctx context.Context, b Batch) error {
 		at = time.Now()
 	}
 	s.noteHistory(ctx, pipe, at, b)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("dlq: noting a batch (%d audit entries): %w", len(b.Audit), err)
-	}
 	return nil
 }
+
+// Client is the Redis client the store writes with.
+func (s *Store) Client() redis.UniversalClient { return s.client }
 
 // Summary returns the depth, the oldest pending entry's age at now and the conflict
 // rate per 1,000 events.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
@@ -246,6 +247,9 @@ type decided struct {
 	out   *outputs
 	box   *state.Outbox
 	batch []kafka.Message // nil for the time-driven work of expireDue
+	// note is the batch's DLQ note when it still has to be recorded: it went with
+	// the states' write and failed there while the states were written.
+	note *dlq.Batch
 }
 
 // record makes a batch's effects durable in the order that makes a crash safe: DLQ
@@ -257,15 +261,23 @@ func (w *worker) record(ctx context.Context, out *outputs, l loaded, batch []kaf
 			return nil, fmt.Errorf("pipeline: recording %d DLQ entries: %w", len(out.dlq), err)
 		}
 	}
-	if err := w.p.opts.DLQ.Note(ctx, out.batchNote()); err != nil {
-		return nil, err
+	note := out.batchNote()
+	if w.p.notes == nil {
+		if err := w.p.opts.DLQ.Note(ctx, note); err != nil {
+			return nil, err
+		}
 	}
 	d := &decided{out: out, box: w.outbox(out.messages, batch), batch: batch}
-	if err := w.save(ctx, out.res, out.now.UnixMilli(), l, d.box); err != nil {
+	noteErr, err := w.save(ctx, out.res, out.now.UnixMilli(), l, d.box, note)
+	if err != nil {
 		if errors.Is(err, state.ErrFenced) || errors.Is(err, state.ErrVersionConflict) {
 			return nil, err
 		}
 		return d, err // written or not: decideOnce finds out
+	}
+	if noteErr != nil {
+		w.log.Warn("noting the batch with its states failed; noting it again before producing", zap.Error(noteErr))
+		d.note = &note
 	}
 	w.decided(d.box)
 	return d, nil
@@ -338,6 +350,12 @@ func (w *worker) decideOnce(ctx, gctx context.Context, decide func(context.Conte
 // outbox still in the store again (the same bytes: duplicates by event id) and skips
 // the inputs of the batch it belongs to, whatever the group had committed.
 func (w *worker) deliver(ctx context.Context, d *decided) error {
+	if d.note != nil {
+		if err := w.p.opts.DLQ.Note(ctx, *d.note); err != nil {
+			return err
+		}
+		d.note = nil
+	}
 	out := d.out
 	if len(out.messages) > 0 {
 		if err := w.p.producer.Produce(ctx, out.messages); err != nil {
@@ -404,8 +422,10 @@ func kafkaMessage(m *state.Message) kafka.Message {
 }
 
 // save writes the states and the outbox in one round trip, dropping tombstones past
-// their retention and indexing when each record next has time-driven work.
-func (w *worker) save(ctx context.Context, res *resolver.Resolver, nowMs int64, l loaded, box *state.Outbox) error {
+// their retention and indexing when each record next has time-driven work. With
+// p.notes, the batch's note goes ahead in the same round trip; noteErr is its
+// failure when the states were written all the same.
+func (w *worker) save(ctx context.Context, res *resolver.Resolver, nowMs int64, l loaded, box *state.Outbox, note dlq.Batch) (noteErr, err error) {
 	writes := make([]state.Write, 0, len(l.states))
 	records := make([]string, 0, len(l.states))
 	for r := range l.states {
@@ -427,11 +447,18 @@ func (w *worker) save(ctx context.Context, res *resolver.Resolver, nowMs int64, 
 			Systems: systems, Held: names[start:len(names):len(names)], HeldBefore: l.heldBefore[r], DriftSinceMs: nowMs,
 		})
 	}
-	if err := w.p.opts.Store.Put(ctx, w.fence, writes, box); err != nil {
+	if w.p.notes != nil && note.Noted() {
+		noteErr, err = w.p.notes.states.PutAfter(ctx, w.fence, writes, box, func(pipe redis.Pipeliner) error {
+			return w.p.notes.dlq.QueueNote(ctx, pipe, note)
+		})
+	} else {
+		err = w.p.opts.Store.Put(ctx, w.fence, writes, box)
+	}
+	if err != nil {
 		if errors.Is(err, state.ErrFenced) || errors.Is(err, state.ErrVersionConflict) {
-			return err
+			return nil, err
 		}
-		return fmt.Errorf("pipeline: writing %d record states: %w", len(writes), err)
+		return nil, fmt.Errorf("pipeline: writing %d record states: %w", len(writes), err)
 	}
 	for r, st := range l.states {
 		if st.Version == 0 { // deleted, or a tombstone never stored
@@ -440,7 +467,7 @@ func (w *worker) save(ctx context.Context, res *resolver.Resolver, nowMs int64, 
 			w.cache.put(st)
 		}
 	}
-	return nil
+	return noteErr, nil
 }
 
 // expireDue does the time-driven work (apply timeouts, closing pairing windows) of

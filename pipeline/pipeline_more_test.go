@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap/zaptest"
 
@@ -303,5 +305,53 @@ func (f filtered) Collect(ch chan<- prometheus.Metric) {
 		if err := m.Write(&d); err == nil && strings.Contains(m.Desc().String(), `"`+f.metric+`"`) && hasLabels(&d, []string{"system", f.system}) {
 			ch <- m
 		}
+	}
+}
+
+// failOnce makes the first pipeline whose command fails with WRONGTYPE clear the key
+// that caused it, so that the next attempt succeeds.
+type failOnce struct {
+	rdb   redis.UniversalClient
+	key   string
+	fails atomic.Int64
+}
+
+func (*failOnce) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (*failOnce) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (f *failOnce) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, c := range cmds {
+			if c.Err() != nil && strings.Contains(c.Err().Error(), "WRONGTYPE") && f.fails.Add(1) == 1 {
+				f.rdb.Del(ctx, f.key)
+			}
+		}
+		return err
+	}
+}
+
+// TestBatchNoteFailingWithStates: a batch's DLQ note goes ahead of its states' write
+// in one round trip. When the note fails there and the states are written all the
+// same, the note is made again on its own before the batch's applies are produced,
+// and counted once.
+func TestBatchNoteFailingWithStates(t *testing.T) {
+	e := newEnv(t, 1)
+	stats := "{contacts:dlq}:stats"
+	if err := e.rdb.Set(context.Background(), stats, "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	hook := &failOnce{rdb: e.rdb, key: stats}
+	e.rdb.AddHook(hook)
+	e.start("p1")
+	e.produce(crmTopic, change("id", "7", "c", 100, 1_700_000_000_000, map[string]any{"email_address": "a@x", "name": "Ann"}))
+	readApplies(t, e.brokers, "contacts.apply.billing", 1)
+	if n := hook.fails.Load(); n != 1 {
+		t.Fatalf("the note failed %d times, want once", n)
+	}
+	if n, err := e.rdb.HGet(context.Background(), stats, "events").Int(); err != nil || n != 1 {
+		t.Errorf("events noted: %d (%v), want 1", n, err)
+	}
+	if got, err := e.store.Get(context.Background(), 0, []string{"7"}); err != nil || got[0] == nil {
+		t.Errorf("the record's state was not written: %v", err)
 	}
 }

@@ -9,11 +9,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
 	"github.com/concord-sync/concord/codecs"
 	"github.com/concord-sync/concord/config"
+	"github.com/concord-sync/concord/dlq"
+	"github.com/concord-sync/concord/pipeline/state"
 )
 
 // Processor is one concord instance: a member of the consumer group that resolves the
@@ -27,6 +30,7 @@ type Processor struct {
 	systems  map[string]string // input topic -> system (the review topic maps to "")
 	producer *Producer
 	client   *kafka.Client
+	notes    *notesWithStates // nil: a batch's DLQ note goes in a round trip of its own
 
 	clocks *clocks
 	types  columnTypes // learned from the systems' own events
@@ -57,7 +61,40 @@ func New(opts Options) (*Processor, error) {
 	if _, ok := opts.Store.(Pinger); ok {
 		opts.Metrics.DependencyUp.WithLabelValues("redis")
 	}
+	p.notes = newNotesWithStates(opts.Store, opts.DLQ)
 	return p, nil
+}
+
+// notesWithStates sends a batch's DLQ note (audit entries and counts) ahead of its
+// states' write in the same round trip, when the DLQ and the states are kept by the
+// same Redis client (dlq.Store and state.Redis; see state.Redis.PutAfter for why the
+// note still lands before the states).
+type notesWithStates struct {
+	states statesAfter
+	dlq    noteQueuer
+}
+
+// statesAfter is state.Redis, noteQueuer dlq.Store.
+type statesAfter interface {
+	PutAfter(ctx context.Context, f state.Fence, writes []state.Write, box *state.Outbox, before func(redis.Pipeliner) error) (beforeErr, err error)
+	Client() redis.UniversalClient
+}
+
+type noteQueuer interface {
+	QueueNote(ctx context.Context, pipe redis.Pipeliner, b dlq.Batch) error
+	Client() redis.UniversalClient
+}
+
+func newNotesWithStates(store state.Store, rec DLQRecorder) *notesWithStates {
+	states, ok := store.(statesAfter)
+	if !ok {
+		return nil
+	}
+	notes, ok := rec.(noteQueuer)
+	if !ok || notes.Client() != states.Client() {
+		return nil
+	}
+	return &notesWithStates{states: states, dlq: notes}
 }
 
 // ReviewTopic is where reviewers' decisions reach the pipeline: co-partitioned with

@@ -371,31 +371,71 @@ func (r *Redis) DriftKey(partition int32, system string) string {
 
 // Put implements Store: one script call (see put.lua for its keys and arguments).
 func (r *Redis) Put(ctx context.Context, f Fence, writes []Write, box *Outbox) error {
+	_, err := r.PutAfter(ctx, f, writes, box, nil)
+	return err
+}
+
+// Client is the Redis client the store writes with.
+func (r *Redis) Client() redis.UniversalClient { return r.client }
+
+// PutAfter is Put with before's commands (another store's on the same client, such
+// as a batch's DLQ note) sent ahead of the script in the same round trip, saving one
+// round trip per batch. On a single-node client the pipeline goes over one
+// connection, which Redis runs in order: if the script ran, so did every command
+// before it. A Cluster or Ring client would send them to their nodes concurrently, so
+// there before's commands run first, in a round trip of their own, and the states
+// are written only when they succeeded.
+//
+// err is Put's: when it is not nil, the states may or may not be written, as with
+// Put, and beforeErr says nothing more. When err is nil, beforeErr is the first
+// failure among before's commands, which the caller must then do again on its own.
+// When before cannot queue its commands, nothing is sent and both are its error.
+func (r *Redis) PutAfter(ctx context.Context, f Fence, writes []Write, box *Outbox, before func(redis.Pipeliner) error) (beforeErr, err error) {
 	d := r.dict(f.Partition)
 	if _, loaded := d.snapshot(); !loaded && len(writes) > 0 {
 		if err := r.load(ctx, f.Partition, d); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if box != nil {
 		box.Epoch = f.Epoch
 	}
+	_, single := r.client.(*redis.Client)
+	if before != nil && !single {
+		pipe := r.client.Pipeline()
+		if err := before(pipe); err != nil {
+			return err, err
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err, err
+		}
+		before = nil
+	}
 	old := r.oldKeys(f.Partition, writes)
 	for attempt := 1; ; attempt++ {
 		keys, args, added := r.putArgs(f, writes, box, d, old)
-		res, err := putScript.Run(ctx, r.client, keys, args...).Slice()
+		var res []any
+		if before != nil {
+			res, beforeErr, err = r.putPipelined(ctx, keys, args, before)
+			before = nil
+			if beforeErr != nil && err == nil && res == nil { // nothing was sent
+				return beforeErr, beforeErr
+			}
+		} else {
+			res, err = putScript.Run(ctx, r.client, keys, args...).Slice()
+		}
 		if err != nil {
-			return fmt.Errorf("state: writing %d states of partition %d to Redis: %w", len(writes), f.Partition, err)
+			return nil, fmt.Errorf("state: writing %d states of partition %d to Redis: %w", len(writes), f.Partition, err)
 		}
 		if err := fenceReply(f, res); err != nil {
-			return err
+			return nil, err
 		}
 		if code, _ := res[0].(int64); code == replyNames {
 			if attempt == putAttempts {
-				return fmt.Errorf("state: the name dictionary of partition %d kept changing during %d writes", f.Partition, attempt)
+				return beforeErr, fmt.Errorf("state: the name dictionary of partition %d kept changing during %d writes", f.Partition, attempt)
 			}
 			if err := r.load(ctx, f.Partition, d); err != nil {
-				return err
+				return beforeErr, err
 			}
 			continue
 		}
@@ -416,7 +456,34 @@ func (r *Redis) Put(ctx context.Context, f Fence, writes []Write, box *Outbox) e
 			w.State.Version++
 		}
 	}
-	return nil
+	return beforeErr, nil
+}
+
+// putPipelined sends before's commands and then the put script (EVALSHA) in one
+// pipeline. A server that does not have the script yet (NOSCRIPT) gets it by EVAL
+// in a round trip of its own; before's commands have run by then. res is nil when
+// before could not queue its commands, and nothing was sent.
+func (r *Redis) putPipelined(ctx context.Context, keys []string, args []any, before func(redis.Pipeliner) error) (res []any, beforeErr, err error) {
+	pipe := r.client.Pipeline()
+	if err := before(pipe); err != nil {
+		return nil, err, nil
+	}
+	put := putScript.EvalSha(ctx, pipe, keys, args...)
+	cmds, _ := pipe.Exec(ctx) // each command's error is looked at below
+	for _, c := range cmds[:len(cmds)-1] {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			beforeErr = err
+			break
+		}
+	}
+	res, err = put.Slice()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		res, err = putScript.Run(ctx, r.client, keys, args...).Slice()
+	}
+	if err != nil {
+		beforeErr = nil // the caller does everything again
+	}
+	return res, beforeErr, err
 }
 
 // putArgs encodes a batch against the partition's dictionary as cached. old says

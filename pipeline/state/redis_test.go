@@ -562,3 +562,78 @@ func TestRedisListpackAdvice(t *testing.T) {
 		t.Errorf("advice at 1024 = %q, %v; want none", advice, err)
 	}
 }
+
+// TestRedisPutAfter sends other commands ahead of a Put in its round trip: they run
+// once, also when the server has to be given the script first (NOSCRIPT); one that
+// fails is reported apart while the states are still written; one that cannot be
+// queued sends nothing; on a Cluster client they go first in a round trip of their
+// own, and their failure stops the Put.
+func TestRedisPutAfter(t *testing.T) {
+	check := func(t *testing.T, c redis.UniversalClient, name string, rt *roundTrips, sequential bool) {
+		s := state.NewRedis(c, name)
+		counter := "{" + name + ":dlq}:stats"
+		f, err := s.Claim(ctx, state.Fence{Generation: 1}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		put := func(rec string, before func(redis.Pipeliner) error) (error, error) {
+			st := typicalState()
+			st.Record = rec
+			return s.PutAfter(ctx, f.Fence, []state.Write{{State: st}}, nil, before)
+		}
+		incr := func(pipe redis.Pipeliner) error { pipe.HIncrBy(ctx, counter, "events", 1); return nil }
+		stored := func(rec string) bool {
+			got, err := s.Get(ctx, 0, []string{rec})
+			return err == nil && got[0] != nil
+		}
+
+		if err := c.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if noteErr, err := put("a", incr); noteErr != nil || err != nil || !stored("a") {
+			t.Fatalf("after SCRIPT FLUSH: noteErr %v, err %v, stored %v", noteErr, err, stored("a"))
+		}
+		if rt != nil {
+			rt.n.Store(0)
+		}
+		if noteErr, err := put("b", incr); noteErr != nil || err != nil || !stored("b") {
+			t.Fatalf("noteErr %v, err %v, stored %v", noteErr, err, stored("b"))
+		}
+		if rt != nil {
+			if n := rt.n.Load(); n != 2 { // and the Get of stored
+				t.Errorf("PutAfter took %d round trips, want 1", n-1)
+			}
+		}
+		if n, _ := c.HGet(ctx, counter, "events").Int(); n != 2 {
+			t.Errorf("the commands before ran %d times in 2 Puts, want 2", n)
+		}
+
+		notHash := "{" + name + ":dlq}:string"
+		c.Set(ctx, notHash, "x", 0)
+		noteErr, err := put("c", func(pipe redis.Pipeliner) error { pipe.HIncrBy(ctx, notHash, "events", 1); return nil })
+		switch {
+		case noteErr == nil || !strings.Contains(noteErr.Error(), "WRONGTYPE"):
+			t.Errorf("a failing command before: noteErr %v, want WRONGTYPE", noteErr)
+		case !sequential && (err != nil || !stored("c")):
+			t.Errorf("a failing command before: err %v, stored %v; want the states written all the same", err, stored("c"))
+		case sequential && (err == nil || stored("c")):
+			t.Errorf("a failing command before, in a round trip of its own: err %v, stored %v; want nothing written", err, stored("c"))
+		}
+
+		refused := errors.New("cannot encode")
+		noteErr, err = put("d", func(redis.Pipeliner) error { return refused })
+		if !errors.Is(err, refused) || !errors.Is(noteErr, refused) || stored("d") {
+			t.Errorf("before failing to queue: noteErr %v, err %v, stored %v; want both the failure and nothing stored", noteErr, err, stored("d"))
+		}
+	}
+	t.Run("single node", func(t *testing.T) {
+		c := testenv.Redis(t).Client(t)
+		var rt roundTrips
+		c.AddHook(&rt)
+		check(t, c, "contacts", &rt, false)
+	})
+	t.Run("cluster", func(t *testing.T) {
+		cl := testenv.RedisCluster(t)
+		check(t, cl.Client(t), cl.Name, nil, true)
+	})
+}
