@@ -493,15 +493,36 @@ func (r *Redis) putArgs(f Fence, writes []Write, box *Outbox, d *dictionary, old
 	keys := make([]string, 6, 6+4)
 	keys[0], keys[1], keys[2], keys[3], keys[4], keys[5] = r.FenceKey(f.Partition), r.DueKey(f.Partition), r.CountsKey(f.Partition),
 		r.OutboxKey(f.Partition), r.NamesKey(f.Partition), r.LayoutKey(f.Partition)
-	vals := make([]any, n)
+	// Every write's arguments are bytes of one buffer, passed as pointers into one
+	// slice of cells: boxing a []byte, a string or a number in an interface
+	// allocates, a pointer does not. Those were five allocations per record.
+	buf := make([]byte, 0, n*(256+32))
+	marks := make([]int, 1, 4*n+1) // cell k is buf[marks[k]:marks[k+1]]
 	d.mu.Lock()
 	names := &batchNames{d: d, base: len(d.names)}
-	for i, w := range writes {
+	for _, w := range writes { // cells 0 to n-1: the encoded states
 		if !w.Delete {
-			vals[i] = marshalStored(make([]byte, 0, 256), w.State, names)
+			buf = marshalStored(buf, w.State, names)
 		}
+		marks = append(marks, len(buf))
 	}
 	d.mu.Unlock()
+	for _, w := range writes { // then three per write: due, record, record hash
+		if w.DueMs > 0 && !w.Delete {
+			buf = strconv.AppendInt(buf, w.DueMs, 10)
+		} else {
+			buf = append(buf, '0')
+		}
+		marks = append(marks, len(buf))
+		buf = append(buf, w.State.Record...)
+		marks = append(marks, len(buf))
+		buf = strconv.AppendUint(buf, uint64(RecordHash(w.State.Record)), 10)
+		marks = append(marks, len(buf))
+	}
+	cells := make([]argBytes, 4*n)
+	for k := range cells {
+		cells[k].b = buf[marks[k]:marks[k+1]:marks[k+1]]
+	}
 	args := make([]any, 7, 7+len(names.added)+5*n+8)
 	args[0], args[1], args[2], args[3], args[4], args[5], args[6] = f.Epoch, "", n, names.base, len(names.added),
 		r.partitionTag(f.Partition), bucketLoad
@@ -512,21 +533,23 @@ func (r *Redis) putArgs(f Fence, writes []Write, box *Outbox, d *dictionary, old
 		args = append(args, name)
 	}
 	for i, w := range writes {
-		due, val, oldKey := "0", vals[i], "0"
-		if w.DueMs > 0 && !w.Delete {
-			due = strconv.FormatInt(w.DueMs, 10)
-		}
-		if w.Delete {
-			val = ""
-		}
+		oldKey := argZero
 		if w.Delete || old != nil && old[i] { // a delete cannot know: an old key must not outlive it
-			oldKey = "1"
+			oldKey = argOne
 		}
-		args = append(args, val, due, w.State.Record, RecordHash(w.State.Record), oldKey)
+		args = append(args, &cells[i], &cells[n+3*i], &cells[n+3*i+1], &cells[n+3*i+2], oldKey)
 	}
 	keys, args = r.parityArgs(f.Partition, writes, keys, args)
 	return keys, args, names
 }
+
+// argBytes is a script argument go-redis writes as its bytes (encoding.BinaryMarshaler).
+type argBytes struct{ b []byte }
+
+func (a *argBytes) MarshalBinary() ([]byte, error) { return a.b, nil }
+
+// argZero and argOne are the old-key flags, boxed once.
+var argZero, argOne any = "0", "1"
 
 func generation(f Fence) string { return strconv.FormatInt(f.Generation, 10) }
 
