@@ -156,14 +156,10 @@ func (m *Memory) Due(_ context.Context, partition int32, nowMs int64, limit int)
 
 // count applies a write's parity changes.
 func (m *Memory) count(partition int32, k memKey, w *Write) {
-	deltas, lacking := w.drift()
 	if m.counts[partition] == nil {
 		m.counts[partition] = map[string]int64{}
 	}
-	for s, d := range deltas {
-		m.counts[partition][s] += d
-	}
-	for s, lack := range lacking {
+	w.drift(m.counts[partition], func(s string, lack bool) {
 		switch {
 		case lack && m.drift[k] == nil:
 			m.drift[k] = map[string]int64{s: w.DriftSinceMs}
@@ -174,7 +170,7 @@ func (m *Memory) count(partition int32, k memKey, w *Write) {
 		case m.drift[k] != nil:
 			delete(m.drift[k], s)
 		}
-	}
+	})
 }
 
 // Counts implements Store.

@@ -593,21 +593,14 @@ func (r *Redis) parityArgs(partition int32, writes []Write, keys []string, args 
 	}
 	var changes []change
 	for i := range writes {
-		d, lacking := writes[i].drift()
-		for s, v := range d {
-			deltas[s] += v
-		}
-		for _, s := range writes[i].Systems {
-			lack, changed := lacking[s]
-			if !changed {
-				continue
-			}
+		w := &writes[i]
+		w.drift(deltas, func(s string, lack bool) {
 			op := "r"
 			if lack {
 				op = "a"
 			}
-			changes = append(changes, change{s, op, writes[i].State.Record, writes[i].DriftSinceMs})
-		}
+			changes = append(changes, change{s, op, w.State.Record, w.DriftSinceMs})
+		})
 	}
 	fields := make([]string, 0, len(deltas))
 	for s, v := range deltas {

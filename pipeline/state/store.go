@@ -102,13 +102,13 @@ type Store interface {
 	Counts(ctx context.Context, partitions []int32, systems []string, sinceMs int64) (Counts, error)
 }
 
-// drift is what a write changes in the parity figures: per system, +1/-1 records
-// held, and, for the systems whose drift starts or ends with this write, whether the
-// record now drifts for it (another system holds it, it does not). A system whose
-// drift is unchanged is left out, so a batch of records held everywhere costs the
-// drift index nothing.
-func (w *Write) drift() (deltas map[string]int64, lacking map[string]bool) {
-	deltas, lacking = map[string]int64{}, map[string]bool{}
+// drift is what a write changes in the parity figures: it adds to deltas, per
+// system, +1/-1 records held, and calls lacking, in the order of w.Systems, for the
+// systems whose drift starts or ends with this write, with whether the record now
+// drifts for it (another system holds it, it does not). A system whose drift is
+// unchanged is left out, so a batch of records held everywhere costs the drift index
+// nothing.
+func (w *Write) drift(deltas map[string]int64, lacking func(system string, lack bool)) {
 	held := w.Held
 	if w.Delete {
 		held = nil
@@ -123,8 +123,7 @@ func (w *Write) drift() (deltas map[string]int64, lacking map[string]bool) {
 		}
 		lackNow, lackBefore := !now && len(held) > 0, !before && len(w.HeldBefore) > 0
 		if lackNow != lackBefore {
-			lacking[s] = lackNow
+			lacking(s, lackNow)
 		}
 	}
-	return deltas, lacking
 }
