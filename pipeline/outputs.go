@@ -204,7 +204,9 @@ func (out *outputs) auditDecision(d *resolver.Decision) {
 		return
 	}
 	out.audit = append(out.audit, a)
-	if m, err := AuditMessage(out.w.p.cfg, &a); err == nil {
+	// The slice's copy, not &a: a pointer to a would move it to the heap for every
+	// decision, audited or not.
+	if m, err := AuditMessage(out.w.p.cfg, &out.audit[len(out.audit)-1]); err == nil {
 		out.messages = append(out.messages, m)
 	}
 }

@@ -52,8 +52,10 @@ type sink struct {
 	rnd           *rand.Rand
 	edits         int
 
-	parser  fastjson.Parser // under mu
-	encoded int             // echoes checked against world's encoding (encode)
+	parser  fastjson.Parser   // under mu, as are the next three
+	columns map[string]string // the column names read so far
+	value   []byte
+	encoded int // echoes checked against world's encoding (encode)
 }
 
 func newSink(broker string, partitions int, conflictRatio float64, seed uint64) *sink {
@@ -64,6 +66,7 @@ func newSink(broker string, partitions int, conflictRatio float64, seed uint64) 
 	s := &sink{
 		table: world.NewTable(world.Spec{Name: "billing", Table: "customers", KeyColumn: "cust_id", Columns: cols}, true),
 		parts: partitions, conflictRatio: conflictRatio, rnd: rand.New(rand.NewPCG(seed, 2)),
+		columns: map[string]string{},
 	}
 	s.writer = &kafka.Writer{
 		Addr: kafka.TCP(broker), Balancer: partitioned, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll, Async: true,
@@ -199,9 +202,16 @@ func (s *sink) read(m *kafka.Message) (world.Apply, error) {
 		}
 		a.Set = make(world.Row, payload.Len())
 		payload.Visit(func(col []byte, v *fastjson.Value) {
-			if string(col) != "cust_id" {
-				a.Set[string(col)] = string(v.MarshalTo(nil))
+			if string(col) == "cust_id" {
+				return
 			}
+			name, ok := s.columns[string(col)] // the same few names every time: made once
+			if !ok {
+				name = string(col)
+				s.columns[name] = name
+			}
+			s.value = v.MarshalTo(s.value[:0])
+			a.Set[name] = string(s.value)
 		})
 	}
 	if s.consumed.Load() < checked {
