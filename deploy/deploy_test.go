@@ -58,6 +58,7 @@ var concordMetrics = map[string]metricKind{
 	"concord_poison_total":                     plain,
 	"concord_unmapped_fields_total":            plain,
 	"concord_batch_seconds":                    histogram,
+	"concord_batch_stage_seconds":              histogram,
 	"concord_sync_lag_seconds":                 histogram,
 	"concord_consumer_lag":                     plain,
 	"concord_records":                          plain,

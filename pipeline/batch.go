@@ -44,6 +44,7 @@ type item struct {
 // outcome is unknown (a timeout, a cut connection), the batch is returned with the
 // error, for decideOnce to check.
 func (w *worker) decide(ctx context.Context, batch []kafka.Message) (*decided, error) {
+	start := time.Now()
 	res := w.resolver()
 	now := w.p.opts.Now()
 	items, records := w.scan(ctx, res, batch)
@@ -79,6 +80,7 @@ func (w *worker) decide(ctx context.Context, batch []kafka.Message) (*decided, e
 	if out.err != nil {
 		return nil, out.err
 	}
+	w.decideTime.Observe(time.Since(start).Seconds())
 	return w.record(ctx, out, l, batch)
 }
 
@@ -256,6 +258,8 @@ type decided struct {
 // entries (they live in other hash slots, and recording one twice is harmless), then
 // the states with the outbox. Nothing is produced yet.
 func (w *worker) record(ctx context.Context, out *outputs, l loaded, batch []kafka.Message) (*decided, error) {
+	start := time.Now()
+	defer func() { w.writeTime.Observe(time.Since(start).Seconds()) }()
 	if len(out.dlq) > 0 {
 		if err := w.p.opts.DLQ.Record(ctx, out.dlq); err != nil {
 			return nil, fmt.Errorf("pipeline: recording %d DLQ entries: %w", len(out.dlq), err)
@@ -358,7 +362,10 @@ func (w *worker) deliver(ctx context.Context, d *decided) error {
 	}
 	out := d.out
 	if len(out.messages) > 0 {
-		if err := w.p.producer.Produce(ctx, out.messages); err != nil {
+		start := time.Now()
+		err := w.p.producer.Produce(ctx, out.messages)
+		w.produceTime.Observe(time.Since(start).Seconds())
+		if err != nil {
 			return fmt.Errorf("pipeline: producing %d messages: %w", len(out.messages), err)
 		}
 	}

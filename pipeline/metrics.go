@@ -22,6 +22,7 @@ type Metrics struct {
 	ClockUncert  *prometheus.GaugeVec     // system
 	Reloads      *prometheus.CounterVec   // result
 	Batch        prometheus.Histogram     // seconds per batch, decode to produced
+	BatchStage   *prometheus.HistogramVec // stage (decide, write, produce): seconds per batch in each
 	Latency      prometheus.Histogram     // seconds from a message fetched to its batch's output acknowledged
 	Fenced       prometheus.Counter
 	Retries      prometheus.Counter
@@ -58,6 +59,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "concord_batch_seconds", Help: "Time to process one batch, from decode to its messages acknowledged by Kafka.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
+		BatchStage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "concord_batch_stage_seconds",
+			Help:    "Time one attempt at a batch spent in a stage: decide (decode, read states, resolve), write (the DLQ and the states to Redis), produce (its messages to Kafka).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}, []string{"stage"}),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "concord_consume_to_produce_seconds",
 			Help:    "From a message fetched to its batch's apply events acknowledged by Kafka.",
@@ -76,9 +82,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.Events, m.Decisions, m.Conflicts, m.Echoes, m.Duplicates, m.Poison, m.Unmapped,
-		m.SyncLag, m.ConsumerLag, m.ClockOffset, m.ClockUncert, m.Reloads, m.Batch, m.Latency, m.Fenced, m.Retries, m.Redelivered, m.DependencyUp)
+		m.SyncLag, m.ConsumerLag, m.ClockOffset, m.ClockUncert, m.Reloads, m.Batch, m.BatchStage, m.Latency, m.Fenced, m.Retries, m.Redelivered, m.DependencyUp)
 	return m
 }
+
+// The stages of a batch (concord_batch_stage_seconds).
+const (
+	stageDecide  = "decide"
+	stageWrite   = "write"
+	stageProduce = "produce"
+)
 
 // noRule is the rule label of decisions that have none (a label is never empty).
 const noRule = "none"
@@ -101,6 +114,9 @@ var decidingRules = []resolver.Rule{
 // no data before the first event of a kind. Series with label values only the data
 // tells (an unmapped field's name) appear when they happen.
 func (m *Metrics) initialize(systems []string) {
+	for _, st := range []string{stageDecide, stageWrite, stageProduce} {
+		m.BatchStage.WithLabelValues(st)
+	}
 	for _, s := range systems {
 		for _, op := range []string{"c", "u", "d", "r"} {
 			m.Events.WithLabelValues(s, op)

@@ -264,6 +264,14 @@ func TestSyncBothWays(t *testing.T) {
 		return ok && h.Write(&m) == nil && m.GetHistogram().GetSampleCount() == 1
 	})
 	testenv.Eventually(t, "the consumer lag", func() bool { return testutil.CollectAndCount(metrics.ConsumerLag) >= 2 })
+	// The batch's stages are timed.
+	for _, stage := range []string{"decide", "write", "produce"} {
+		var m dto.Metric
+		h, ok := metrics.BatchStage.WithLabelValues(stage).(prometheus.Metric)
+		if !ok || h.Write(&m) != nil || m.GetHistogram().GetSampleCount() == 0 || m.GetHistogram().GetSampleSum() <= 0 {
+			t.Errorf("concord_batch_stage_seconds{stage=%q}: %v", stage, m.GetHistogram())
+		}
+	}
 	// billing's echo produces nothing; billing's own change flows back to crm.
 	e.produce(billingTopic,
 		change("cust_id", "7", "c", 50, 1_700_000_001_000, map[string]any{"email": "a@x", "full_name": "Ann", "notes": "n0", "updated_at": 1_700_000_001_000}),

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
@@ -44,6 +45,8 @@ type worker struct {
 	output    resolver.Output // the resolver's output, reused from event to event
 	batchBuf  []kafka.Message // collect's, reused from batch to batch
 	atBuf     []time.Time
+
+	decideTime, writeTime, produceTime prometheus.Observer // concord_batch_stage_seconds
 }
 
 func newWorker(p *Processor, gen *kafka.Generation, part int, offsets map[string]int64) *worker {
@@ -53,6 +56,10 @@ func newWorker(p *Processor, gen *kafka.Generation, part int, offsets map[string
 		fence:    state.Fence{Partition: int32(part), Generation: int64(gen.ID)},
 		decoders: p.decoders(),
 		cache:    stateCache{max: p.opts.StateCache}, // the caller divides it among the partitions
+
+		decideTime:  p.opts.Metrics.BatchStage.WithLabelValues(stageDecide),
+		writeTime:   p.opts.Metrics.BatchStage.WithLabelValues(stageWrite),
+		produceTime: p.opts.Metrics.BatchStage.WithLabelValues(stageProduce),
 	}
 }
 

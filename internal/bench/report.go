@@ -44,6 +44,15 @@ var figures = []figure{
 		return fmt.Sprintf("consumed to apply produced, at %s events/s", thousands(r.LatencyRate, 0))
 	}},
 	{key: "p99_ms", label: "latency p99", unit: "ms", better: lowerBetter, digits: 1},
+	{key: "batch_decide_p99_ms", label: "  decide p99", unit: "ms/batch", better: lowerBetter, digits: 1, note: func(r *Result) string {
+		return fmt.Sprintf("decode, states, resolve; mean %.2f ms (concord_batch_stage_seconds)", r.DecideMeanMs)
+	}},
+	{key: "batch_write_p99_ms", label: "  write p99", unit: "ms/batch", better: lowerBetter, digits: 1, note: func(r *Result) string {
+		return fmt.Sprintf("DLQ and states to Redis; mean %.2f ms", r.WriteMeanMs)
+	}},
+	{key: "batch_produce_p99_ms", label: "  produce p99", unit: "ms/batch", better: lowerBetter, digits: 1, note: func(r *Result) string {
+		return fmt.Sprintf("messages to Kafka; mean %.2f ms", r.ProduceMeanMs)
+	}},
 	{key: "state_bytes_per_record", label: "state in Redis", unit: "bytes/record", better: lowerBetter, note: func(r *Result) string {
 		return fmt.Sprintf("MEMORY USAGE of buckets / their %s records", thousands(float64(r.StateKeysSampled), 0))
 	}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,15 @@ type Result struct {
 	LatencyRate                float64 `json:"latency_events_per_second"` // the steady rate the latency was measured at
 	P50Ms                      float64 `json:"p50_ms"`
 	P99Ms                      float64 `json:"p99_ms"`
+	// The latency phase's batches, by stage (concord_batch_stage_seconds): the p99
+	// of one batch's time in the stage (at its histogram bucket's upper bound) and
+	// the mean.
+	DecideP99Ms   float64 `json:"batch_decide_p99_ms"`
+	DecideMeanMs  float64 `json:"batch_decide_mean_ms"`
+	WriteP99Ms    float64 `json:"batch_write_p99_ms"`
+	WriteMeanMs   float64 `json:"batch_write_mean_ms"`
+	ProduceP99Ms  float64 `json:"batch_produce_p99_ms"`
+	ProduceMeanMs float64 `json:"batch_produce_mean_ms"`
 	// StateBytesPerRecord is Redis's own figure: the MEMORY USAGE of state buckets
 	// holding at least 2,000 records, per record (0 on miniredis, which has none);
 	// StateEncodedBytesPerRecord the mean length of their encoded states;
@@ -201,10 +211,15 @@ func measure(ctx context.Context, o Options) (*Result, error) {
 	default:
 		res.LatencyRate = min(2000, res.EventsPerSecond/4)
 	}
+	stagesBefore := stageHistograms(p.reg)
 	res.P50Ms, res.P99Ms, err = p.latency(ctx, broker, wl, res.LatencyRate, o.Latency, o.Progress)
 	if err != nil {
 		return nil, err
 	}
+	stagesAfter := stageHistograms(p.reg)
+	res.DecideP99Ms, res.DecideMeanMs = stagesAfter["decide"].since(stagesBefore["decide"])
+	res.WriteP99Ms, res.WriteMeanMs = stagesAfter["write"].since(stagesBefore["write"])
+	res.ProduceP99Ms, res.ProduceMeanMs = stagesAfter["produce"].since(stagesBefore["produce"])
 	if err := p.stop(); err != nil {
 		return nil, err
 	}
@@ -452,6 +467,66 @@ func sumOf(reg *prometheus.Registry, name string) float64 {
 }
 
 // histogramOf returns a histogram's count and mean in milliseconds.
+// stageHistogram is a snapshot of one stage's concord_batch_stage_seconds.
+type stageHistogram struct {
+	count  uint64
+	sum    float64
+	bounds []float64 // upper bounds, seconds
+	cum    []uint64  // cumulative counts per bound
+}
+
+func stageHistograms(reg *prometheus.Registry) map[string]stageHistogram {
+	out := map[string]stageHistogram{}
+	families, err := reg.Gather()
+	if err != nil {
+		return out
+	}
+	for _, f := range families {
+		if f.GetName() != "concord_batch_stage_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var stage string
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "stage" {
+					stage = l.GetValue()
+				}
+			}
+			h := m.GetHistogram()
+			sh := stageHistogram{count: h.GetSampleCount(), sum: h.GetSampleSum()}
+			for _, b := range h.GetBucket() {
+				sh.bounds = append(sh.bounds, b.GetUpperBound())
+				sh.cum = append(sh.cum, b.GetCumulativeCount())
+			}
+			out[stage] = sh
+		}
+	}
+	return out
+}
+
+// since is the p99 and the mean, in milliseconds, of the observations made after
+// before: the p99 as the upper bound of the bucket it falls in (the last bucket's
+// bound when it is beyond them).
+func (h stageHistogram) since(before stageHistogram) (p99, mean float64) {
+	n := h.count - before.count
+	if n == 0 {
+		return 0, 0
+	}
+	mean = 1000 * (h.sum - before.sum) / float64(n)
+	want := uint64(math.Ceil(0.99 * float64(n)))
+	for i, bound := range h.bounds {
+		c := h.cum[i]
+		if i < len(before.cum) {
+			c -= before.cum[i]
+		}
+		p99 = 1000 * bound
+		if c >= want {
+			break
+		}
+	}
+	return p99, mean
+}
+
 func histogramOf(reg *prometheus.Registry, name string) (int64, float64) {
 	families, err := reg.Gather()
 	if err != nil {
