@@ -299,15 +299,10 @@ func (w *worker) outbox(msgs []kafka.Message, batch []kafka.Message) *state.Outb
 			box.Offsets[batch[i].Topic] = next
 		}
 	}
-	var before []state.Message // the messages of the batch still being delivered
-	if dl := w.pending; dl != nil && !dl.delivered() {
-		own := dl.d.box.Messages // its own are last: those before it were delivered
-		before = own[len(own)-len(dl.d.out.messages):]
-	}
-	if n := len(before) + len(msgs); n > 0 {
-		box.Messages = append(make([]state.Message, 0, n), before...)
+	if len(msgs) > 0 {
+		box.Messages = make([]state.Message, len(msgs))
 		for i := range msgs {
-			box.Messages = append(box.Messages, stateMessage(&msgs[i]))
+			box.Messages[i] = stateMessage(&msgs[i])
 		}
 	}
 	return box
@@ -378,83 +373,24 @@ func (w *worker) deliver(ctx context.Context, d *decided) error {
 	if d.batch != nil {
 		w.commits.set(d.box.Offsets)
 	}
+	if len(d.box.Messages) > 0 {
+		w.sent = d.box
+	}
 	out.count()
 	return nil
 }
 
-// delivery is a decided batch whose messages are being produced in the background
-// while the worker decides the next one. Until it is delivered, the next batch's
-// outbox carries its messages as well (worker.outbox), so that a crash loses none.
-type delivery struct {
-	d     *decided
-	start time.Time   // when the batch began
-	at    []time.Time // when its messages were fetched
-	done  chan struct{}
-	ok    bool // set before done is closed: delivered, else the partition is given up
-}
-
-// delivered reports whether the delivery is done and succeeded, without waiting.
-func (dl *delivery) delivered() bool {
-	select {
-	case <-dl.done:
-		return dl.ok
-	default:
-		return false
-	}
-}
-
-// runBatch decides a batch once, waits for the batch before it to be delivered (its
-// messages go first: a record's applies stay in order), then delivers this one in the
-// background. It returns false when the partition must be given up. fetchedAt (when
-// the batch's messages were fetched; nil for expireDue's work) is kept, not reused.
-func (w *worker) runBatch(ctx, gctx context.Context, decide func(context.Context) (*decided, error), fetchedAt []time.Time) bool {
-	start := time.Now()
+// run decides a batch once and delivers it, retrying until done; it returns false
+// when the partition must be given up.
+func (w *worker) runBatch(ctx, gctx context.Context, decide func(context.Context) (*decided, error)) (*decided, bool) {
 	d, err := w.decideOnce(ctx, gctx, decide)
 	if err != nil {
-		return false
+		return nil, false
 	}
-	if !w.finishDelivery() {
-		return false
+	if err := w.retry(ctx, gctx, func(bctx context.Context) error { return w.deliver(bctx, d) }); err != nil {
+		return nil, false
 	}
-	dl := &delivery{d: d, start: start, at: fetchedAt, done: make(chan struct{})}
-	w.pending = dl
-	go func() {
-		defer close(dl.done)
-		if err := w.retry(ctx, gctx, func(bctx context.Context) error { return w.deliver(bctx, d) }); err != nil {
-			return
-		}
-		m := w.p.opts.Metrics
-		if dl.at != nil {
-			m.Batch.Observe(time.Since(dl.start).Seconds())
-		}
-		for _, at := range dl.at {
-			lat := d.out.produced.Sub(at)
-			m.Latency.Observe(lat.Seconds())
-			if w.p.opts.OnLatency != nil {
-				w.p.opts.OnLatency(lat)
-			}
-		}
-		dl.ok = true
-	}()
-	return true
-}
-
-// finishDelivery waits for the batch being delivered, if any; it returns false when
-// its delivery failed and the partition must be given up.
-func (w *worker) finishDelivery() bool {
-	dl := w.pending
-	if dl == nil {
-		return true
-	}
-	<-dl.done
-	w.pending = nil
-	if !dl.ok {
-		return false
-	}
-	if len(dl.d.box.Messages) > 0 && dl.d.box.Seq == w.seq {
-		w.sent = dl.d.box // produced, and still the stored outbox: cleared when idle
-	}
-	return true
+	return d, true
 }
 
 // commitOffsets are the positions of the partition's input topics, for CommitOffsets.
@@ -554,7 +490,7 @@ func (w *worker) expireDue(ctx, gctx context.Context) bool {
 	if len(due) == 0 {
 		return true
 	}
-	ok := w.runBatch(ctx, gctx, func(bctx context.Context) (*decided, error) {
+	_, ok := w.runBatch(ctx, gctx, func(bctx context.Context) (*decided, error) {
 		res := w.resolver()
 		l, err := w.load(bctx, due)
 		if err != nil {
@@ -572,7 +508,7 @@ func (w *worker) expireDue(ctx, gctx context.Context) bool {
 			return nil, out.err
 		}
 		return w.record(bctx, out, l, nil)
-	}, nil)
+	})
 	if !ok {
 		w.log.Warn("expiring due records: partition given up")
 	}

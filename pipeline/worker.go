@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"slices"
 	"strconv"
 	"time"
 
@@ -46,7 +45,6 @@ type worker struct {
 	output    resolver.Output // the resolver's output, reused from event to event
 	batchBuf  []kafka.Message // collect's, reused from batch to batch
 	atBuf     []time.Time
-	pending   *delivery // the batch being produced while the next is decided
 
 	decideTime, writeTime, produceTime prometheus.Observer // concord_batch_stage_seconds
 }
@@ -80,7 +78,6 @@ func (w *worker) run(ctx, gctx context.Context) {
 	w.commits = newCommitter(w, w.p.opts.CommitInterval)
 	go w.commits.run(readCtx)
 	defer func() {
-		w.finishDelivery() // before the readers stop: its commit and its latency
 		cancel()
 		w.commits.flush()
 		for _, r := range readers {
@@ -112,9 +109,6 @@ func (w *worker) run(ctx, gctx context.Context) {
 			}
 			w.reportLag()
 		case <-ticker.C:
-			if !w.finishDelivery() {
-				return
-			}
 			w.clearSent(ctx)
 			if !w.expireDue(ctx, gctx) {
 				return
@@ -308,10 +302,24 @@ func (w *worker) collect(msgs <-chan fetched, first fetched) ([]kafka.Message, [
 	return batch, at
 }
 
-// handle decides a batch and starts its delivery (runBatch); it returns false when
-// the partition must be given up.
+// handle processes a batch until it is done; it returns false when the partition
+// must be given up.
 func (w *worker) handle(ctx, gctx context.Context, batch []kafka.Message, fetchedAt []time.Time) bool {
-	return w.runBatch(ctx, gctx, func(bctx context.Context) (*decided, error) { return w.decide(bctx, batch) }, slices.Clone(fetchedAt))
+	start := time.Now()
+	d, ok := w.runBatch(ctx, gctx, func(bctx context.Context) (*decided, error) { return w.decide(bctx, batch) })
+	if !ok {
+		return false
+	}
+	m := w.p.opts.Metrics
+	m.Batch.Observe(time.Since(start).Seconds())
+	for _, at := range fetchedAt {
+		d := d.out.produced.Sub(at)
+		m.Latency.Observe(d.Seconds())
+		if w.p.opts.OnLatency != nil {
+			w.p.opts.OnLatency(d)
+		}
+	}
+	return true
 }
 
 // retry runs fn until it succeeds, retrying failures of Kafka or Redis with a
