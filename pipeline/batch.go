@@ -256,7 +256,8 @@ type decided struct {
 
 // record makes a batch's effects durable in the order that makes a crash safe: DLQ
 // entries (they live in other hash slots, and recording one twice is harmless), then
-// the states with the outbox. Nothing is produced yet.
+// the batch's note and the states with the outbox, the note ahead of the states in
+// their round trip when the processor has notesWithStates. Nothing is produced yet.
 func (w *worker) record(ctx context.Context, out *outputs, l loaded, batch []kafka.Message) (*decided, error) {
 	start := time.Now()
 	defer func() { w.writeTime.Observe(time.Since(start).Seconds()) }()

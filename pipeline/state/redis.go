@@ -407,6 +407,7 @@ func (r *Redis) PutAfter(ctx context.Context, f Fence, writes []Write, box *Outb
 			return err, err
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
+			err = fmt.Errorf("state: the commands before the states of partition %d: %w", f.Partition, err)
 			return err, err
 		}
 		before = nil
