@@ -69,6 +69,9 @@ var figures = []figure{
 		return "decode, resolve, encode; no I/O"
 	}},
 	{key: "resolver_allocs_per_event", label: "resolver allocations", unit: "allocs/event", better: lowerBetter, digits: 1},
+	{key: "process_allocs_per_event", label: "process allocations", unit: "allocs/event", better: lowerBetter, digits: 1, note: func(*Result) string {
+		return "throughput phase, bench, broker and pipeline together"
+	}},
 	{key: "max_rss_bytes", label: "max RSS", unit: "MiB", better: lowerBetter, note: func(*Result) string {
 		return "this process: bench, broker and pipeline together"
 	}},

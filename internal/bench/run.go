@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -75,13 +76,17 @@ type Result struct {
 	StateKeysSampled           int     `json:"state_keys_sampled"`
 	ResolverEventsPerSecond    float64 `json:"resolver_events_per_second"`
 	ResolverAllocsPerEvent     float64 `json:"resolver_allocs_per_event"`
-	MaxRSSBytes                int64   `json:"max_rss_bytes"`
-	Conflicts                  int64   `json:"conflicts"`
-	Batches                    int64   `json:"batches"`       // batches of the throughput phase
-	BatchMs                    float64 `json:"mean_batch_ms"` // their mean duration
-	Redis                      string  `json:"redis"`
-	Partitions                 int     `json:"partitions"`
-	Records                    int     `json:"records"`
+	// ProcessAllocsPerEvent is every allocation of this process during the
+	// throughput phase per event: the pipeline's, and the broker's, the sink's and
+	// the readers' fetch goroutines'. An upper bound of the pipeline's own.
+	ProcessAllocsPerEvent float64 `json:"process_allocs_per_event"`
+	MaxRSSBytes           int64   `json:"max_rss_bytes"`
+	Conflicts             int64   `json:"conflicts"`
+	Batches               int64   `json:"batches"`       // batches of the throughput phase
+	BatchMs               float64 `json:"mean_batch_ms"` // their mean duration
+	Redis                 string  `json:"redis"`
+	Partitions            int     `json:"partitions"`
+	Records               int     `json:"records"`
 
 	// --memory-records: used_memory's growth per record loaded, and the MEMORY USAGE
 	// per record of buckets holding a sample of MemoryKeysSampled records.
@@ -187,10 +192,14 @@ func measure(ctx context.Context, o Options) (*Result, error) {
 	defer func() { stopSink(); sk.close() }()
 	sk.start(sinkCtx)
 	p.sink, p.broker = sk, broker
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
 	events, secs, err := p.throughput(ctx, len(msgs), o.Progress)
 	if err != nil {
 		return nil, err
 	}
+	runtime.ReadMemStats(&after)
+	res.ProcessAllocsPerEvent = float64(after.Mallocs-before.Mallocs) / float64(events)
 	res.Events = events
 	res.Seconds, res.EventsPerSecond = secs, float64(events)/secs
 	res.Conflicts = int64(sumOf(p.reg, "concord_conflicts_total"))
