@@ -393,6 +393,7 @@ func hexUint64(digits string) uint64 {
 type recordSuffix struct {
 	record string
 	set    bool
+	sum    uint64
 	digits [binaryEventIDSize]byte
 }
 
@@ -400,8 +401,9 @@ type recordSuffix struct {
 // them here would escape to the heap, once per event id.
 func (r *recordSuffix) hex() *[binaryEventIDSize]byte {
 	if !r.set {
+		r.sum = resolver.EventIDSuffix(r.record)
 		var b [8]byte
-		binary.BigEndian.PutUint64(b[:], resolver.EventIDSuffix(r.record))
+		binary.BigEndian.PutUint64(b[:], r.sum)
 		hex.Encode(r.digits[:], b[:])
 		r.set = true
 	}
@@ -411,15 +413,10 @@ func (r *recordSuffix) hex() *[binaryEventIDSize]byte {
 // is reports whether digits are the suffix's.
 func (r *recordSuffix) is(digits string) bool { return digits == string(r.hex()[:]) }
 
-// id is the event id whose first half is the hex of head (resolver.FormatEventID of
-// head and the record's suffix).
+// id is the event id of the record whose first half is head.
 func (r *recordSuffix) id(head uint64) string {
-	var id [hexEventIDLen]byte
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], head)
-	hex.Encode(id[:binaryEventIDSize], b[:])
-	copy(id[binaryEventIDSize:], r.hex()[:])
-	return string(id[:])
+	r.hex() // works out sum too
+	return resolver.FormatEventID(head, r.sum)
 }
 
 func isHexEventID(id string) bool {

@@ -400,28 +400,27 @@ func (r *Redis) PutAfter(ctx context.Context, f Fence, writes []Write, box *Outb
 	if box != nil {
 		box.Epoch = f.Epoch
 	}
-	_, single := r.client.(*redis.Client)
-	if before != nil && !single {
-		pipe := r.client.Pipeline()
+	var pipe redis.Pipeliner // before's commands, to go ahead of the script
+	if before != nil {
+		pipe = r.client.Pipeline()
 		if err := before(pipe); err != nil {
 			return err, err
 		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			err = fmt.Errorf("state: the commands before the states of partition %d: %w", f.Partition, err)
-			return err, err
+		if _, single := r.client.(*redis.Client); !single {
+			if _, err := pipe.Exec(ctx); err != nil {
+				err = fmt.Errorf("state: the commands before the states of partition %d: %w", f.Partition, err)
+				return err, err
+			}
+			pipe = nil
 		}
-		before = nil
 	}
 	old := r.oldKeys(f.Partition, writes)
 	for attempt := 1; ; attempt++ {
 		keys, args, added := r.putArgs(f, writes, box, d, old)
 		var res []any
-		if before != nil {
-			res, beforeErr, err = r.putPipelined(ctx, keys, args, before)
-			before = nil
-			if beforeErr != nil && err == nil && res == nil { // nothing was sent
-				return beforeErr, beforeErr
-			}
+		if pipe != nil {
+			res, beforeErr, err = putPipelined(ctx, r.client, pipe, keys, args)
+			pipe = nil // a retry over the dictionary writes the states alone
 		} else {
 			res, err = putScript.Run(ctx, r.client, keys, args...).Slice()
 		}
@@ -460,15 +459,10 @@ func (r *Redis) PutAfter(ctx context.Context, f Fence, writes []Write, box *Outb
 	return beforeErr, nil
 }
 
-// putPipelined sends before's commands and then the put script (EVALSHA) in one
-// pipeline. A server that does not have the script yet (NOSCRIPT) gets it by EVAL
-// in a round trip of its own; before's commands have run by then. res is nil when
-// before could not queue its commands, and nothing was sent.
-func (r *Redis) putPipelined(ctx context.Context, keys []string, args []any, before func(redis.Pipeliner) error) (res []any, beforeErr, err error) {
-	pipe := r.client.Pipeline()
-	if err := before(pipe); err != nil {
-		return nil, err, nil
-	}
+// putPipelined sends pipe's commands and then the put script (EVALSHA) in one
+// round trip. A server that does not have the script yet (NOSCRIPT) gets it by EVAL
+// in a round trip of its own; pipe's commands have run by then.
+func putPipelined(ctx context.Context, client redis.UniversalClient, pipe redis.Pipeliner, keys []string, args []any) (res []any, beforeErr, err error) {
 	put := putScript.EvalSha(ctx, pipe, keys, args...)
 	cmds, _ := pipe.Exec(ctx) // each command's error is looked at below
 	for _, c := range cmds[:len(cmds)-1] {
@@ -479,7 +473,7 @@ func (r *Redis) putPipelined(ctx context.Context, keys []string, args []any, bef
 	}
 	res, err = put.Slice()
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		res, err = putScript.Run(ctx, r.client, keys, args...).Slice()
+		res, err = putScript.Run(ctx, client, keys, args...).Slice()
 	}
 	if err != nil {
 		beforeErr = nil // the caller does everything again
