@@ -31,6 +31,16 @@ type faultyStore struct {
 	lateErr chan error    // "late": what the server answered the late write
 }
 
+// Claim refuses once a "crash" has fired: the crashed process claims nothing again
+// (its worker giving up the partition ends the generation at once, and the member
+// would otherwise rejoin and finish the batch itself before the test stops it).
+func (s *faultyStore) Claim(ctx context.Context, f state.Fence, supersede string) (state.Claimed, error) {
+	if s.mode == "crash" && s.fired.Load() {
+		return state.Claimed{}, errors.New("simulated: the process crashed")
+	}
+	return s.Store.Claim(ctx, f, supersede)
+}
+
 func (s *faultyStore) Put(ctx context.Context, f state.Fence, writes []state.Write, box *state.Outbox) error {
 	if box == nil || len(box.Messages) == 0 || s.fired.Load() {
 		err := s.Store.Put(ctx, f, writes, box)

@@ -34,7 +34,7 @@ func NewProducer(brokers []string, maxMessageBytes int, opts []kgo.Opt, log *zap
 		kgo.ProducerLinger(0),
 		kgo.ProducerBatchMaxBytes(int32(max(maxMessageBytes, 1<<20))),
 		kgo.RecordPartitioner(explicitOrMurmur2()),
-		kgo.WithLogger(franzLogger{log}),
+		kgo.WithLogger(franzLogger{log, "producer"}),
 		kgo.DisableClientMetrics(), // no KIP-714 telemetry pushed to the brokers
 	}, opts...)
 	c, err := kgo.NewClient(all...)
@@ -99,13 +99,16 @@ func explicitOrMurmur2() kgo.Partitioner {
 const headerExplicitPartition = "concord.partition"
 
 // franzLogger logs franz-go's warnings and errors to a zap logger.
-type franzLogger struct{ log *zap.Logger }
+type franzLogger struct {
+	log    *zap.Logger
+	client string
+}
 
 func (l franzLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
 
 func (l franzLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	fields := make([]zap.Field, 0, len(keyvals)/2+1)
-	fields = append(fields, zap.String("client", "producer"))
+	fields = append(fields, zap.String("client", l.client))
 	for i := 0; i+1 < len(keyvals); i += 2 {
 		fields = append(fields, zap.Any(fmt.Sprint(keyvals[i]), keyvals[i+1]))
 	}

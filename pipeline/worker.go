@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"runtime"
 	"strconv"
 	"time"
 
@@ -29,7 +27,8 @@ type worker struct {
 
 	decoders map[string]*codecs.Decoder
 	columns  []codecs.ColumnSchema // scratch for learnTypes
-	readers  []*kafka.Reader
+	reader   *PartitionReader
+	pending  []Fetched // fetched, not yet in a batch
 
 	seq       uint64           // the number of the partition's last outbox written
 	positions map[string]int64 // input topic -> next offset, after the last batch decided
@@ -71,23 +70,30 @@ func (w *worker) run(ctx, gctx context.Context) {
 	}
 	readCtx, cancel := context.WithCancel(gctx)
 	defer cancel()
-	msgs := make(chan fetched, w.p.opts.BatchSize)
-	done := make(chan struct{})
-	readers := w.startReaders(readCtx, msgs, done)
-	w.readers = readers
+	stopRead := context.AfterFunc(ctx, cancel)
+	defer stopRead()
+	reader, err := NewPartitionReader(w.p.cfg.Kafka.Brokers, w.p.opts.Producer, w.part, w.positions, w.p.opts.BatchSize, w.log)
+	if err != nil {
+		w.log.Error("not working on the partition", zap.Error(err))
+		return
+	}
+	w.reader = reader
+	// The chunks hold a batch's worth: the reader fetches on while a batch is decided.
+	chunks := make(chan []Fetched, 2)
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		reader.Run(readCtx, chunks)
+	}()
 	w.commits = newCommitter(w, w.p.opts.CommitInterval)
 	go w.commits.run(readCtx)
 	defer func() {
 		cancel()
 		w.commits.flush()
-		for _, r := range readers {
-			_ = r.Close()
-		}
-		for range readers {
-			<-done
-		}
-		for _, r := range readers {
-			w.p.opts.Metrics.ConsumerLag.DeleteLabelValues(r.Config().Topic, strconv.Itoa(w.part))
+		reader.Close()
+		<-read
+		for _, topic := range w.p.inputs {
+			w.p.opts.Metrics.ConsumerLag.DeleteLabelValues(topic, strconv.Itoa(w.part))
 		}
 		w.clearSent(context.WithoutCancel(ctx))
 	}()
@@ -95,27 +101,60 @@ func (w *worker) run(ctx, gctx context.Context) {
 	defer ticker.Stop()
 	w.log.Info("partition started", zap.Any("offsets", w.positions))
 	for {
-		select {
-		case <-ctx.Done():
+		var stop bool
+		if len(w.pending) == 0 {
+			select {
+			case w.pending = <-chunks:
+			case <-ctx.Done():
+				stop = true
+			case <-gctx.Done():
+				stop = true
+			case <-ticker.C:
+				if !w.tick(ctx, gctx) {
+					return
+				}
+				continue
+			}
+		} else {
+			// A fetch larger than the batch size left a batch's worth pending: it is
+			// not waited for, but stopping and the ticker still come first.
+			select {
+			case <-ctx.Done():
+				stop = true
+			case <-gctx.Done():
+				stop = true
+			case <-ticker.C:
+				if !w.tick(ctx, gctx) {
+					return
+				}
+			default:
+			}
+		}
+		switch {
+		case stop && ctx.Err() != nil:
 			w.log.Info("partition stopped")
 			return
-		case <-gctx.Done():
+		case stop:
 			w.log.Info("partition released at the end of the generation")
 			return
-		case m := <-msgs:
-			batch, fetchedAt := w.collect(msgs, m)
-			if !w.handle(ctx, gctx, batch, fetchedAt) {
-				return
-			}
-			w.reportLag()
-		case <-ticker.C:
-			w.clearSent(ctx)
-			if !w.expireDue(ctx, gctx) {
-				return
-			}
-			w.reportLag()
 		}
+		batch, fetchedAt := w.collect(chunks)
+		if !w.handle(ctx, gctx, batch, fetchedAt) {
+			return
+		}
+		w.reportLag()
 	}
+}
+
+// tick does what the ticker is for: dropping the delivered outbox, expiring what is
+// due and reporting the lag. It returns false when the partition must be given up.
+func (w *worker) tick(ctx, gctx context.Context) bool {
+	w.clearSent(ctx)
+	if !w.expireDue(ctx, gctx) {
+		return false
+	}
+	w.reportLag()
+	return true
 }
 
 // start claims the partition and finishes what its last owner left: it produces the
@@ -221,82 +260,27 @@ func (w *worker) clearSent(ctx context.Context) {
 	w.sent = nil
 }
 
-// startReaders starts one reader goroutine per input topic for the partition; each
-// sends its messages, in order, to msgs. Each goroutine signals done when it ends.
-// fetched is a message and when it was fetched (for the consume-to-produce latency).
-type fetched struct {
-	kafka.Message
-	at time.Time
-}
-
-func (w *worker) startReaders(ctx context.Context, msgs chan<- fetched, done chan<- struct{}) []*kafka.Reader {
-	var readers []*kafka.Reader
-	for _, topic := range w.p.inputs {
-		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers:   w.p.cfg.Kafka.Brokers,
-			Topic:     topic,
-			Partition: w.part,
-			MinBytes:  1,
-			MaxBytes:  4 << 20,
-			// MaxWait is also kafka-go's read deadline for a whole fetch response: too
-			// short, and a large batch of schema'd events on a slow link or a loaded
-			// machine times out and is fetched again, forever (seen under -race). The
-			// broker answers as soon as there is data (MinBytes 1), so a longer wait
-			// adds no latency.
-			MaxWait:     2 * time.Second,
-			ErrorLogger: KafkaLogger(w.log, "reader "+topic),
-			Dialer:      w.p.opts.Dialer,
-		})
-		offset := w.positions[topic]
-		if offset < 0 {
-			offset = kafka.FirstOffset
-		}
-		if err := r.SetOffset(offset); err != nil {
-			w.log.Error("setting the start offset", zap.String("topic", topic), zap.Error(err))
-		}
-		readers = append(readers, r)
-		go func() {
-			defer func() { done <- struct{}{} }()
-			for {
-				m, err := r.FetchMessage(ctx)
-				if err != nil {
-					if ctx.Err() == nil && !errors.Is(err, io.EOF) {
-						w.log.Warn("reading", zap.String("topic", topic), zap.Error(err))
-					}
-					return
-				}
-				select {
-				case msgs <- fetched{m, time.Now()}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-	}
-	return readers
-}
-
-// collect gathers a batch: the first message, then whatever the readers have already
-// fetched, up to the batch size. It never waits for more: an idle input is processed
-// at once (no linger to wait out), while under a backlog the readers keep the channel
-// full during the batch before, so batches fill anyway. One yield lets a reader that
-// is handing over a message finish first.
-func (w *worker) collect(msgs <-chan fetched, first fetched) ([]kafka.Message, []time.Time) {
+// collect gathers a batch: what the reader has already fetched, up to the batch
+// size. It never waits for more: an idle input is processed at once (no linger to
+// wait out), while under a backlog the reader keeps fetching during the batch
+// before, so batches fill anyway. What is over the batch size stays pending.
+func (w *worker) collect(chunks <-chan []Fetched) ([]kafka.Message, []time.Time) {
 	batch, at := w.batchBuf[:0], w.atBuf[:0]
-	batch, at = append(batch, first.Message), append(at, first.at)
-	yielded := false
-	for len(batch) < w.p.opts.BatchSize {
+	for {
+		for len(w.pending) > 0 && len(batch) < w.p.opts.BatchSize {
+			f := &w.pending[0]
+			batch, at = append(batch, f.Message), append(at, f.At)
+			w.pending = w.pending[1:]
+		}
+		if len(batch) == w.p.opts.BatchSize {
+			break
+		}
 		select {
-		case m := <-msgs:
-			batch, at = append(batch, m.Message), append(at, m.at)
+		case w.pending = <-chunks:
 			continue
 		default:
 		}
-		if yielded {
-			break
-		}
-		yielded = true
-		runtime.Gosched()
+		break
 	}
 	w.batchBuf, w.atBuf = batch, at
 	return batch, at
@@ -361,9 +345,9 @@ func (w *worker) retry(ctx, gctx context.Context, fn func(context.Context) error
 // reportLag sets the consumer lag of the partition of every input topic: how far the
 // last message read is behind the high watermark.
 func (w *worker) reportLag() {
-	for _, r := range w.readers {
-		if lag := r.Lag(); lag >= 0 {
-			w.p.opts.Metrics.ConsumerLag.WithLabelValues(r.Config().Topic, strconv.Itoa(w.part)).Set(float64(lag))
+	for _, topic := range w.p.inputs {
+		if lag := w.reader.Lag(topic); lag >= 0 {
+			w.p.opts.Metrics.ConsumerLag.WithLabelValues(topic, strconv.Itoa(w.part)).Set(float64(lag))
 		}
 	}
 }

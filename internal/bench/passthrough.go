@@ -21,9 +21,10 @@ const passOut = "pass.out"
 
 // passthrough consumes pass.crm and pass.billing and produces every message to
 // pass.out, the way the pipeline does minus state and resolution: one consumer-group
-// generation, per partition one reader per input topic (FetchMessage) feeding one
-// worker, batches of up to 500 messages or 5 ms, one write per batch with the
-// pipeline's producer (pipeline.NewProducer). Offsets are committed by one committer
+// generation, per partition the pipeline's reader of both input topics
+// (pipeline.PartitionReader) feeding one worker, batches of what is fetched up to
+// 500 messages without a linger, one write per batch with the pipeline's producer
+// (pipeline.NewProducer). Offsets are committed by one committer
 // every 100 ms, all partitions in one request, and once at the end, so no batch waits
 // for a commit and the workers do not queue on the coordinator connection. It returns
 // how long it took from holding the partitions to having copied and committed every
@@ -137,50 +138,41 @@ func (o *passOffsets) commit(gen *kafka.Generation) error {
 	return nil
 }
 
-// copyPartition copies one partition of both input topics until ctx ends.
+// copyPartition copies one partition of both input topics until ctx ends, reading
+// with the pipeline's reader (pipeline.PartitionReader).
 func copyPartition(ctx context.Context, broker string, partition int, gen *kafka.Generation, w *pipeline.Producer, offsets *passOffsets, copied *atomic.Int64) error {
-	ctx, cancel := context.WithCancel(ctx)
-	var readers sync.WaitGroup
-	defer readers.Wait()
-	defer cancel() // before the wait: the readers stop with ctx
-	msgs := make(chan kafka.Message, 500)
-	readErr := make(chan error, len(passTopics))
+	from := map[string]int64{}
 	for _, topic := range passTopics {
-		start := int64(kafka.FirstOffset)
+		from[topic] = -1
 		for _, a := range gen.Assignments[topic] {
 			if a.ID == partition && a.Offset >= 0 {
-				start = a.Offset
+				from[topic] = a.Offset
 			}
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{broker}, Topic: topic, Partition: partition, MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 2 * time.Second})
-		defer func() { _ = r.Close() }()
-		if err := r.SetOffset(start); err != nil {
-			return err
-		}
-		readers.Go(func() {
-			for {
-				m, err := r.FetchMessage(ctx)
-				if err != nil {
-					readErr <- err
-					return
-				}
-				select {
-				case msgs <- m:
-				case <-ctx.Done():
-					readErr <- ctx.Err()
-					return
-				}
-			}
-		})
 	}
+	r, err := pipeline.NewPartitionReader([]string{broker}, nil, partition, from, 500, zap.NewNop())
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	chunks := make(chan []pipeline.Fetched, 2)
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		r.Run(ctx, chunks)
+	}()
+	defer func() { cancel(); r.Close(); <-read }()
+	var pending []pipeline.Fetched
 	for {
-		var first kafka.Message
-		select {
-		case first = <-msgs:
-		case err := <-readErr:
-			return err
+		if len(pending) == 0 {
+			select {
+			case pending = <-chunks:
+			case <-ctx.Done():
+				return nil
+			}
 		}
-		batch := collectPass(ctx, msgs, first)
+		var batch []pipeline.Fetched
+		batch, pending = collectPass(ctx, chunks, pending)
 		out := make([]kafka.Message, len(batch))
 		last := map[string]int64{}
 		for i, m := range batch {
@@ -200,21 +192,21 @@ func copyPartition(ctx context.Context, broker string, partition int, gen *kafka
 	}
 }
 
-// collectPass gathers a batch as the pipeline's worker does: the first message, then
-// whatever arrives within 5 ms, up to 500.
-func collectPass(ctx context.Context, msgs <-chan kafka.Message, first kafka.Message) []kafka.Message {
-	batch := []kafka.Message{first}
-	linger := time.NewTimer(5 * time.Millisecond)
-	defer linger.Stop()
-	for len(batch) < 500 {
+// collectPass gathers a batch as the pipeline's worker does: what is pending and
+// whatever the reader has fetched, up to 500, without waiting. It returns the batch
+// and what is left pending.
+func collectPass(ctx context.Context, chunks <-chan []pipeline.Fetched, pending []pipeline.Fetched) ([]pipeline.Fetched, []pipeline.Fetched) {
+	var batch []pipeline.Fetched
+	for {
+		k := min(len(pending), 500-len(batch))
+		batch, pending = append(batch, pending[:k]...), pending[k:]
+		if len(batch) == 500 || ctx.Err() != nil {
+			return batch, pending
+		}
 		select {
-		case m := <-msgs:
-			batch = append(batch, m)
-		case <-linger.C:
-			return batch
-		case <-ctx.Done():
-			return batch
+		case pending = <-chunks:
+		default:
+			return batch, pending
 		}
 	}
-	return batch
 }
