@@ -199,6 +199,12 @@ func (e ApplyEncoder) appendEnvelopeSchema(dst []byte, a *Apply) []byte {
 // appendRowSchema appends the struct schema of a row: the key columns required, the
 // fields optional. field, when not empty, names the struct as a field of an envelope.
 func (e ApplyEncoder) appendRowSchema(dst []byte, key, fields []TypedColumn, suffix string, optional bool, field string) []byte {
+	dst = e.appendRowSchemaHead(dst, suffix, optional, field)
+	return appendRowSchemaFields(dst, key, fields)
+}
+
+// appendRowSchemaHead appends a row's struct schema up to its fields.
+func (e ApplyEncoder) appendRowSchemaHead(dst []byte, suffix string, optional bool, field string) []byte {
 	dst = append(dst, `{"type":"struct","optional":`...)
 	dst = strconv.AppendBool(dst, optional)
 	if e.Table != "" {
@@ -209,6 +215,11 @@ func (e ApplyEncoder) appendRowSchema(dst []byte, key, fields []TypedColumn, suf
 		dst = append(dst, `,"field":`...)
 		dst = appendJSONText(dst, field)
 	}
+	return dst
+}
+
+// appendRowSchemaFields appends a row's struct schema from its fields on.
+func appendRowSchemaFields(dst []byte, key, fields []TypedColumn) []byte {
 	dst = append(dst, `,"fields":[`...)
 	for i, c := range key {
 		if i > 0 {

@@ -174,7 +174,7 @@ func appendEscaped[S string | []byte](dst []byte, s S) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+		if plain[c] {
 			i++
 			continue
 		}
@@ -195,6 +195,15 @@ func appendEscaped[S string | []byte](dst []byte, s S) []byte {
 	}
 	return append(dst, s[start:]...)
 }
+
+// plain marks the bytes a canonical JSON string holds as they are: ASCII but for
+// the control characters, the quote and the backslash.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // decodeRune is utf8.DecodeRune or utf8.DecodeRuneInString, as s is.
 func decodeRune[S string | []byte](s S) (rune, int) {

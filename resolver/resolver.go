@@ -189,10 +189,10 @@ func (d *decider) unchanged() bool {
 	if ch.Op != codecs.OpUpdate || !ss.Known || ss.Deleted {
 		return false
 	}
-	for _, v := range ch.After {
-		prev, ok := findValue(ch.Before, v.Name)
+	for i, v := range ch.After {
+		prev, ok := findValueAt(ch.Before, v.Name, i)
 		if !ok {
-			fp, seen := ss.seen(v.Name)
+			fp, seen := ss.seenAt(v.Name, i)
 			if !seen || fp != v.FP {
 				return false
 			}
@@ -251,15 +251,15 @@ func (d *decider) echoes(a *Apply, passed bool) bool {
 		return true
 	}
 	knew := ss.Known && !ss.Deleted
-	for _, v := range ch.After {
+	for i, v := range ch.After {
 		if _, ok := findValue(a.Fields, v.Name); ok {
 			continue
 		}
-		if b, ok := findValue(ch.Before, v.Name); ok {
+		if b, ok := findValueAt(ch.Before, v.Name, i); ok {
 			if b.FP != v.FP {
 				return false
 			}
-		} else if fp, ok := ss.seen(v.Name); knew && ok && fp != v.FP {
+		} else if fp, ok := ss.seenAt(v.Name, i); knew && ok && fp != v.FP {
 			return false
 		}
 	}
@@ -301,7 +301,7 @@ func (d *decider) changed(dst []Value) []Value {
 	acked := d.acked()
 	insertEcho := acked != nil && ch.Op == codecs.OpCreate
 	knew := ss.Known && !ss.Deleted
-	for _, v := range ch.After {
+	for i, v := range ch.After {
 		if acked != nil {
 			a, ok := findValue(acked.Fields, v.Name)
 			if ok && a.FP == v.FP || !ok && insertEcho && v.FP == nullFP {
@@ -309,10 +309,10 @@ func (d *decider) changed(dst []Value) []Value {
 			}
 		}
 		prev, had := uint64(0), false
-		if b, ok := findValue(ch.Before, v.Name); ok {
+		if b, ok := findValueAt(ch.Before, v.Name, i); ok {
 			prev, had = b.FP, true
 		} else if knew {
-			prev, had = ss.seen(v.Name)
+			prev, had = ss.seenAt(v.Name, i)
 		}
 		if !had || prev != v.FP {
 			dst = append(dst, v)

@@ -246,6 +246,14 @@ func (s *State) NextDeadlineMs(rules *Resolver) int64 {
 	return next
 }
 
+// seenAt is seen, looking at position hint first (see hasValue).
+func (ss *SystemState) seenAt(name string, hint int) (uint64, bool) {
+	if hint < len(ss.Seen) && sameName(ss.Seen[hint].Name, name) {
+		return ss.Seen[hint].FP, true
+	}
+	return ss.seen(name)
+}
+
 func (ss *SystemState) seen(name string) (uint64, bool) {
 	for _, f := range ss.Seen {
 		if sameName(f.Name, name) {
@@ -350,11 +358,16 @@ func findValue(vs []Value, name string) (*Value, bool) {
 // hasValue reports whether vs has a value of the named field, looking at position
 // hint first: a system's images list their fields in the same order event after event.
 func hasValue(vs []Value, name string, hint int) bool {
-	if hint < len(vs) && sameName(vs[hint].Name, name) {
-		return true
-	}
-	_, ok := findValue(vs, name)
+	_, ok := findValueAt(vs, name, hint)
 	return ok
+}
+
+// findValueAt is findValue, looking at position hint first (see hasValue).
+func findValueAt(vs []Value, name string, hint int) (*Value, bool) {
+	if hint < len(vs) && sameName(vs[hint].Name, name) {
+		return &vs[hint], true
+	}
+	return findValue(vs, name)
 }
 
 // sameName is name == other for field names, quicker to say no: a record's fields are
