@@ -187,7 +187,10 @@ func measure(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	sk := newSink(broker, o.Partitions, o.ConflictRatio, 1)
+	sk, err := newSink(broker, o.Partitions, o.ConflictRatio, 1)
+	if err != nil {
+		return nil, err
+	}
 	sinkCtx, stopSink := context.WithCancel(ctx)
 	defer func() { stopSink(); sk.close() }()
 	sk.start(sinkCtx)

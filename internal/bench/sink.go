@@ -3,9 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -17,8 +15,10 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/valyala/fastjson"
+	"go.uber.org/zap"
 
 	"github.com/concord-sync/concord/internal/world"
+	"github.com/concord-sync/concord/pipeline"
 )
 
 // billingApplyTopic is where concord's applies to billing go (the configuration's
@@ -35,7 +35,7 @@ const billingApplyTopic = "bench.apply.billing"
 type sink struct {
 	mu       sync.Mutex
 	table    *world.Table
-	readers  []*kafka.Reader
+	readers  []*pipeline.PartitionReader
 	writer   *kafka.Writer
 	consumed atomic.Int64 // applies read
 	produced atomic.Int64 // change events handed to the writer (echoes and edits)
@@ -58,7 +58,7 @@ type sink struct {
 	encoded int // echoes checked against world's encoding (encode)
 }
 
-func newSink(broker string, partitions int, conflictRatio float64, seed uint64) *sink {
+func newSink(broker string, partitions int, conflictRatio float64, seed uint64) (*sink, error) {
 	cols := make([]string, fields)
 	for f := range fields {
 		cols[f] = "f" + strconv.Itoa(f)
@@ -79,11 +79,14 @@ func newSink(broker string, partitions int, conflictRatio float64, seed uint64) 
 		},
 	}
 	for p := range partitions {
-		s.readers = append(s.readers, kafka.NewReader(kafka.ReaderConfig{
-			Brokers: []string{broker}, Topic: billingApplyTopic, Partition: p, MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 50 * time.Millisecond,
-		}))
+		r, err := pipeline.NewPartitionReader([]string{broker}, nil, p, map[string]int64{billingApplyTopic: -1}, 500, zap.NewNop())
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		s.readers = append(s.readers, r)
 	}
-	return s
+	return s, nil
 }
 
 func (s *sink) fail(err error) { s.failed.CompareAndSwap(nil, err) }
@@ -96,38 +99,43 @@ func (s *sink) err() error {
 	return nil
 }
 
-// start writes every apply as it comes, until ctx ends.
+// start writes every apply as it comes, until ctx ends: a fetch of applies at a
+// time, as a Kafka Connect sink task is handed them, and their change events
+// produced together.
 func (s *sink) start(ctx context.Context) {
 	for _, r := range s.readers {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
+		chunks := make(chan []pipeline.Fetched, 2)
+		s.wg.Go(func() { r.Run(ctx, chunks) })
+		s.wg.Go(func() {
 			for {
-				m, err := r.FetchMessage(ctx)
-				if err != nil {
-					if ctx.Err() == nil && !errors.Is(err, io.EOF) {
-						s.fail(fmt.Errorf("bench: the sink reading applies: %w", err))
+				var chunk []pipeline.Fetched
+				select {
+				case chunk = <-chunks:
+				case <-ctx.Done():
+					return
+				}
+				var out []kafka.Message
+				for i := range chunk {
+					msgs, echo, err := s.write(&chunk[i].Message)
+					if err != nil {
+						s.fail(err)
+						return
 					}
-					return
+					if !echo {
+						s.noops.Add(1)
+					}
+					out = append(out, msgs...)
 				}
-				msgs, echo, err := s.write(&m)
-				if err != nil {
-					s.fail(err)
-					return
-				}
-				s.produced.Add(int64(len(msgs)))
-				if !echo {
-					s.noops.Add(1)
-				}
-				s.consumed.Add(1)
-				if len(msgs) > 0 {
-					if err := s.writer.WriteMessages(ctx, msgs...); err != nil && ctx.Err() == nil {
-						s.fail(fmt.Errorf("bench: producing an echo: %w", err))
+				s.produced.Add(int64(len(out)))
+				s.consumed.Add(int64(len(chunk)))
+				if len(out) > 0 {
+					if err := s.writer.WriteMessages(ctx, out...); err != nil && ctx.Err() == nil {
+						s.fail(fmt.Errorf("bench: producing echoes: %w", err))
 						return
 					}
 				}
 			}
-		}()
+		})
 	}
 }
 
@@ -350,7 +358,7 @@ func (s *sink) settled(ctx context.Context, broker string) bool {
 
 func (s *sink) close() {
 	for _, r := range s.readers {
-		_ = r.Close()
+		r.Close()
 	}
 	s.wg.Wait()
 	_ = s.writer.Close()
