@@ -110,9 +110,9 @@ func Redis(r config.Redis, readFile ReadFile) (redis.UniversalClient, error) {
 }
 
 // Kafka is how concord's Kafka clients reach the brokers: the consumer group and
-// readers dial with Dialer, the admin client and the tools' writers use Transport,
-// the pipeline's producer (franz-go's) takes Producer. All carry the same TLS and
-// SASL.
+// the replay's readers dial with Dialer, the admin client and the tools' writers use
+// Transport, the pipeline's producer and partition readers (franz-go's) take
+// Producer. All carry the same TLS and SASL.
 type Kafka struct {
 	Dialer    *kafka.Dialer
 	Transport *kafka.Transport

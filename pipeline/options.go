@@ -72,8 +72,8 @@ type Options struct {
 	ProbeInterval time.Duration
 
 	// Dialer, Transport and Producer reach Kafka (TLS, SASL: see package connect);
-	// nil for plain TCP. The consumer group and readers dial with Dialer, the admin
-	// client uses Transport, the producer (franz-go's) these options.
+	// nil for plain TCP. The consumer group dials with Dialer, the admin client uses
+	// Transport, the producer and the partitions' readers (franz-go's) these options.
 	Dialer    *kafka.Dialer
 	Transport *kafka.Transport
 	Producer  []kgo.Opt
