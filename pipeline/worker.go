@@ -116,8 +116,8 @@ func (w *worker) run(ctx, gctx context.Context) {
 				continue
 			}
 		} else {
-			// A fetch larger than the batch size left a batch's worth pending: it is
-			// not waited for, but stopping and the ticker still come first.
+			// The last batch filled up before the fetches it took from ran out: what
+			// is left is not waited for, but stopping and the ticker still come first.
 			select {
 			case <-ctx.Done():
 				stop = true
