@@ -46,8 +46,10 @@ type sink struct {
 	parts    int
 
 	// A share of the applies (conflictRatio) meet a billing user's edit of f0 made
-	// just before the sink writes them, 100 ms later by billing's clock: within the
-	// clock-skew tolerance of the CRM's edit, so a conflict concord sends to review.
+	// just before the sink writes them, 100 ms after now by billing's clock: within the
+	// clock-skew tolerance of a live CRM edit, so a conflict concord sends to review;
+	// a backlog's CRM edit, made before the run, is older than that, and the
+	// conflict is decided by last-write-wins.
 	conflictRatio float64
 	rnd           *rand.Rand
 	edits         int
