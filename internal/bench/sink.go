@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -260,9 +259,8 @@ func (s *sink) encode(c *world.Change, processedMs int64) ([]byte, error) {
 
 // appendEcho appends what world's Table.EncodeValue writes for c of a table without
 // Connect schemas: encoding/json of its envelope struct, the row images' columns in
-// sorted order as encoding/json writes a map. It handles only strings that need no
-// escaping (world quotes the key with json.Marshal, which escapes <, > and & too) and
-// reports false for anything else, which the caller leaves to world.
+// sorted order as encoding/json writes a map. It handles only ASCII strings that need
+// no escaping and reports false for anything else, which the caller leaves to world.
 func appendEcho(b []byte, spec world.Spec, c *world.Change, processedMs int64) ([]byte, bool) {
 	if spec.Schemas {
 		return b, false
@@ -270,7 +268,7 @@ func appendEcho(b []byte, spec world.Spec, c *world.Change, processedMs int64) (
 	ok := true
 	str := func(v string) {
 		for i := range len(v) {
-			if ch := v[i]; ch < 0x20 || ch >= 0x7f || strings.IndexByte(`"\<>&`, ch) >= 0 {
+			if ch := v[i]; ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\' {
 				ok = false
 			}
 		}

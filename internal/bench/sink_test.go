@@ -20,6 +20,9 @@ func TestAppendEchoIsWorldsEncoding(t *testing.T) {
 		tbl := world.NewTable(world.Spec{Name: "billing", Table: "customers", KeyColumn: "cust_id", Columns: []string{"f0", "f1", "f2"}, FullBefore: full}, true)
 		for i := range 500 {
 			id := fmt.Sprintf("r-%d", r.IntN(20))
+			if r.IntN(4) == 0 {
+				id = fmt.Sprintf("r<&>%d", r.IntN(5)) // written as they are, as Jackson does
+			}
 			var c *world.Change
 			if r.IntN(8) == 0 {
 				c, _ = tbl.Delete(id, int64(i), world.Cause{Kind: world.User})

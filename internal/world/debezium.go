@@ -104,8 +104,14 @@ func (t *Table) wire(id string, r Row) map[string]json.RawMessage {
 	return img
 }
 
-// quote returns s as a JSON string.
+// quote returns s as a JSON string, as Kafka Connect's JsonConverter (Jackson) and
+// PostgreSQL write one: without encoding/json's escapes of <, > and & (\u003c …),
+// which neither makes. (encoding/json still escapes U+2028 and U+2029, which they
+// write as they are.)
 func quote(s string) json.RawMessage {
-	b, _ := json.Marshal(s) // a string always encodes
-	return b
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'})
 }

@@ -54,6 +54,7 @@ func TestPostgreSQLAgreesWithTheEmulation(t *testing.T) {
 		{PGBoolean, bound{sqlType: "int8", text: "1"}},
 		{PGJSONB, bound{sqlType: "json", text: `{"bb":[2,3],"a":1,"ccc":{"z":null,"y":true}}`}},
 		{PGJSONB, bound{sqlType: "json", text: `{"a":1,"a":2}`}},
+		{PGJSONB, bound{sqlType: "json", text: `{"<b>&":"x < y & z > w","q":"\"\\\n"}`}}, // no HTML escapes, as PostgreSQL prints it
 		{PGText, bound{sqlType: "varchar", text: "hello"}},
 		{PGText, bound{sqlType: "int8", text: "7"}},
 	}

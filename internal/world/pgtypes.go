@@ -298,8 +298,7 @@ func jsonbText(v any) string {
 		})
 		parts := make([]string, len(keys))
 		for i, k := range keys {
-			kb, _ := json.Marshal(k)
-			parts[i] = string(kb) + ": " + jsonbText(x[k])
+			parts[i] = string(quote(k)) + ": " + jsonbText(x[k])
 		}
 		return "{" + strings.Join(parts, ", ") + "}"
 	case []any:
@@ -310,6 +309,8 @@ func jsonbText(v any) string {
 		return "[" + strings.Join(parts, ", ") + "]"
 	case json.Number:
 		return x.String()
+	case string:
+		return string(quote(x)) // escape_json in src/backend/utils/adt/json.c: no HTML escapes
 	default:
 		b, _ := json.Marshal(x)
 		return string(b)
