@@ -97,6 +97,10 @@ type systemRules struct {
 	// column, or one a mapping shadows). Built once, so that a row's column costs one
 	// lookup; cfg.FieldOf gives the same for the rest.
 	fields map[string]string
+	// few is fields as a list while it is short, scanned in place of the map: a
+	// handful of names compared by length and last byte first (sameName) is cheaper
+	// than a map lookup, and every column of every row is looked up.
+	few []columnField
 	// unavailable are the canonical values Debezium sends for an unchanged TOASTed
 	// column: the placeholder as a string, and as bytes (base64) for binary columns.
 	unavailable [2][]byte
@@ -195,11 +199,30 @@ func compileSystem(name string, s *config.System) (systemRules, error) {
 	for _, c := range append([]string{sr.tsCol, sr.marker}, sr.keyCols...) {
 		sr.fields[c] = ""
 	}
+	if len(sr.fields) <= maxFewFields {
+		for column, field := range sr.fields {
+			sr.few = append(sr.few, columnField{column, field})
+		}
+	}
 	return sr, nil
 }
 
+// columnField is an entry of systemRules.fields.
+type columnField struct{ column, field string }
+
+// maxFewFields is the most entries of systemRules.fields kept as a list.
+const maxFewFields = 8
+
 // fieldOf returns the synced field a column holds, or "" when it holds none.
 func (sr *systemRules) fieldOf(column string) string {
+	if len(sr.fields) <= maxFewFields {
+		for i := range sr.few {
+			if sameName(sr.few[i].column, column) {
+				return sr.few[i].field
+			}
+		}
+		return column
+	}
 	if field, ok := sr.fields[column]; ok {
 		return field
 	}
