@@ -23,6 +23,7 @@ type PartitionReader struct {
 	batch  int // the most messages handed on at a time
 	log    *zap.Logger
 	lag    map[string]*atomic.Int64 // topic -> the high watermark less the next offset, at the last fetch
+	done   chan struct{}            // closed when the reading Start began has ended
 }
 
 // Fetched is a message and when it was fetched (for the consume-to-produce latency).
@@ -76,14 +77,25 @@ func NewPartitionReader(brokers []string, opts []kgo.Opt, partition int, from ma
 	return &PartitionReader{client: c, batch: batch, log: log, lag: lag}, nil
 }
 
-// Run sends what the reader fetches to out, up to batch messages at a time, until ctx
-// ends or the reader is closed. Fetch errors are logged; franz-go retries the
+// Start reads in the background until ctx ends or the reader is closed, and returns
+// the fetches, up to batch messages each. The channel holds two, so that the reader
+// fetches on while the one before is worked on. Call it once. Fetch errors are logged; franz-go retries the
 // retriable ones itself. An offset out of range is reset to the partition's first
 // (ConsumeResetOffset's default): one before it (retention deleted it) as kafka-go's
 // Reader did; one past the end (a truncated or recreated topic), where kafka-go
 // waited for the partition to grow to it, is read again from the start, and what
 // the records' states have already seen is dropped as duplicates.
-func (r *PartitionReader) Run(ctx context.Context, out chan<- []Fetched) {
+func (r *PartitionReader) Start(ctx context.Context) <-chan []Fetched {
+	out := make(chan []Fetched, 2)
+	r.done = make(chan struct{})
+	go func() {
+		defer close(r.done)
+		r.run(ctx, out)
+	}()
+	return out
+}
+
+func (r *PartitionReader) run(ctx context.Context, out chan<- []Fetched) {
 	for {
 		fs := r.client.PollRecords(ctx, r.batch)
 		if ctx.Err() != nil || fs.IsClientClosed() {
@@ -131,5 +143,10 @@ func (r *PartitionReader) Lag(topic string) int64 {
 	return -1
 }
 
-// Close closes the client; Run returns.
-func (r *PartitionReader) Close() { r.client.Close() }
+// Close closes the client and waits for the reading Start began to end.
+func (r *PartitionReader) Close() {
+	r.client.Close()
+	if r.done != nil {
+		<-r.done
+	}
+}

@@ -42,10 +42,8 @@ func TestPartitionReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	chunks := make(chan []pipeline.Fetched)
-	done := make(chan struct{})
-	go func() { defer close(done); r.Run(ctx, chunks) }()
-	defer func() { cancel(); r.Close(); <-done }()
+	defer func() { cancel(); r.Close() }()
+	chunks := r.Start(ctx)
 
 	got := map[string][]string{}
 	for n := 0; n < 6; {

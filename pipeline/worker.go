@@ -78,20 +78,13 @@ func (w *worker) run(ctx, gctx context.Context) {
 		return
 	}
 	w.reader = reader
-	// The chunks hold a batch's worth: the reader fetches on while a batch is decided.
-	chunks := make(chan []Fetched, 2)
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		reader.Run(readCtx, chunks)
-	}()
+	chunks := reader.Start(readCtx)
 	w.commits = newCommitter(w, w.p.opts.CommitInterval)
 	go w.commits.run(readCtx)
 	defer func() {
 		cancel()
 		w.commits.flush()
 		reader.Close()
-		<-read
 		for _, topic := range w.p.inputs {
 			w.p.opts.Metrics.ConsumerLag.DeleteLabelValues(topic, strconv.Itoa(w.part))
 		}
@@ -101,42 +94,32 @@ func (w *worker) run(ctx, gctx context.Context) {
 	defer ticker.Stop()
 	w.log.Info("partition started", zap.Any("offsets", w.positions))
 	for {
-		var stop bool
 		if len(w.pending) == 0 {
 			select {
 			case w.pending = <-chunks:
-			case <-ctx.Done():
-				stop = true
-			case <-gctx.Done():
-				stop = true
+			case <-readCtx.Done(): // the processor stopping or the generation ending
 			case <-ticker.C:
 				if !w.tick(ctx, gctx) {
 					return
 				}
 				continue
 			}
-		} else {
-			// The last batch filled up before the fetches it took from ran out: what
-			// is left is not waited for, but stopping and the ticker still come first.
-			select {
-			case <-ctx.Done():
-				stop = true
-			case <-gctx.Done():
-				stop = true
-			case <-ticker.C:
-				if !w.tick(ctx, gctx) {
-					return
-				}
-			default:
-			}
 		}
-		switch {
-		case stop && ctx.Err() != nil:
-			w.log.Info("partition stopped")
+		// Stopping and the ticker come before the next batch, even one of messages
+		// already pending (what the last batch left of a fetch).
+		select {
+		case <-readCtx.Done():
+			if ctx.Err() != nil {
+				w.log.Info("partition stopped")
+			} else {
+				w.log.Info("partition released at the end of the generation")
+			}
 			return
-		case stop:
-			w.log.Info("partition released at the end of the generation")
-			return
+		case <-ticker.C:
+			if !w.tick(ctx, gctx) {
+				return
+			}
+		default:
 		}
 		batch, fetchedAt := w.collect(chunks)
 		if !w.handle(ctx, gctx, batch, fetchedAt) {

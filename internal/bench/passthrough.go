@@ -155,13 +155,8 @@ func copyPartition(ctx context.Context, broker string, partition int, gen *kafka
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	chunks := make(chan []pipeline.Fetched, 2)
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		r.Run(ctx, chunks)
-	}()
-	defer func() { cancel(); r.Close(); <-read }()
+	defer func() { cancel(); r.Close() }()
+	chunks := r.Start(ctx)
 	var pending []pipeline.Fetched
 	for {
 		if len(pending) == 0 {

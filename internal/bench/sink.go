@@ -105,8 +105,7 @@ func (s *sink) err() error {
 // produced together.
 func (s *sink) start(ctx context.Context) {
 	for _, r := range s.readers {
-		chunks := make(chan []pipeline.Fetched, 2)
-		s.wg.Go(func() { r.Run(ctx, chunks) })
+		chunks := r.Start(ctx)
 		s.wg.Go(func() {
 			for {
 				var chunk []pipeline.Fetched
