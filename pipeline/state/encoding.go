@@ -239,9 +239,16 @@ type encoder struct {
 	local  localNames // format 6's own table
 	base   int64      // LoopStartMs, which apply times are written relative to
 	agreed []resolver.AgreedField
-	record recordSuffix
-	idBase uint64 // the state's IDBase and Sent, which numbered event ids count from
-	sent   uint64
+	// agreedRefs are the refs of the agreed names, systems those of the system names
+	// met so far: a state names the same few fields and systems many times, and these
+	// save a lookup in the name index each time (a fifth of encoding a bench run's
+	// states).
+	agreedRefs []uint64
+	systems    []nameRef
+	distinct   bool // the agreed names are all different
+	record     recordSuffix
+	idBase     uint64 // the state's IDBase and Sent, which numbered event ids count from
+	sent       uint64
 }
 
 var encoders = sync.Pool{New: func() any { return new(encoder) }}
@@ -249,6 +256,7 @@ var encoders = sync.Pool{New: func() any { return new(encoder) }}
 func (e *encoder) release() {
 	e.buf = e.buf[:0]
 	e.names, e.agreed = nil, nil
+	e.agreedRefs, e.systems = e.agreedRefs[:0], e.systems[:0]
 	e.record = recordSuffix{}
 	e.local.reset()
 	if cap(e.buf) <= 64<<10 { // do not pin the memory of an outsized state
@@ -307,6 +315,33 @@ func (e *encoder) sv(v int64)      { e.buf = binary.AppendVarint(e.buf, v) }
 func (e *encoder) fp(v uint64)     { e.buf = binary.LittleEndian.AppendUint64(e.buf, v) }
 func (e *encoder) str(s string)    { e.buf = appendString(e.buf, s) }
 
+// nameRef is a name with its ref.
+type nameRef struct {
+	name string
+	ref  uint64
+}
+
+// fieldRef is the ref of a field's name, agreed field i's (-1: none of them).
+func (e *encoder) fieldRef(name string, i int) uint64 {
+	if i >= 0 {
+		return e.agreedRefs[i]
+	}
+	return e.names.ref(name)
+}
+
+// systemRef writes the ref of a system's name.
+func (e *encoder) systemRef(name string) {
+	for _, s := range e.systems {
+		if s.name == name {
+			e.uv(s.ref)
+			return
+		}
+	}
+	ref := e.names.ref(name)
+	e.systems = append(e.systems, nameRef{name, ref})
+	e.uv(ref)
+}
+
 // val writes a value and its fingerprint, leaving the fingerprint out when the
 // decoder can compute it and the quotes out of a JSON string that has no escapes.
 func (e *encoder) val(fp uint64, v []byte) {
@@ -339,12 +374,21 @@ func plainJSONString(v []byte) bool {
 		return false
 	}
 	for _, c := range v[1 : len(v)-1] {
-		if c == '"' || c == '\\' || c < 0x20 {
+		if !plainByte[c] {
 			return false
 		}
 	}
 	return true
 }
+
+// plainByte tells the bytes a JSON string holds as they are: not a quote, a
+// backslash or a control character.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // eid writes an event ID: as the difference of its number from Sent when it is one
 // the resolver gave an apply of the record (32 lowercase hex digits, the last 16 the
@@ -353,19 +397,21 @@ func plainJSONString(v []byte) bool {
 // id of a state written before IDBase), as 16 when it is other 32 lowercase hex
 // digits, else as its bytes.
 func (e *encoder) eid(id string) {
+	// The usual id first: the record's suffix (hex digits by making) and 16 more.
+	if len(id) == hexEventIDLen && e.record.is(id[binaryEventIDSize:]) {
+		if head, ok := hexUint64(id[:binaryEventIDSize]); ok {
+			if n, ok := idNumber(head, e.idBase, e.sent); ok {
+				e.uv((e.sent-n)<<1 | eidNumbered)
+				return
+			}
+			e.uv(eidRecord << 1)
+			e.buf = binary.BigEndian.AppendUint64(e.buf, head)
+			return
+		}
+	}
 	if !isHexEventID(id) {
 		e.uv((uint64(len(id)) + eidBytes) << 1)
 		e.buf = append(e.buf, id...)
-		return
-	}
-	if e.record.is(id[binaryEventIDSize:]) {
-		head := hexUint64(id[:binaryEventIDSize]) // cannot fail: isHexEventID checked every digit
-		if n, ok := idNumber(head, e.idBase, e.sent); ok {
-			e.uv((e.sent-n)<<1 | eidNumbered)
-			return
-		}
-		e.uv(eidRecord << 1)
-		e.buf = binary.BigEndian.AppendUint64(e.buf, head)
 		return
 	}
 	e.uv(eidHex << 1)
@@ -379,13 +425,17 @@ func idNumber(head, base, sent uint64) (uint64, bool) {
 	return n, base != 0 && n >= 1 && n <= sent
 }
 
-// hexUint64 reads 16 lowercase hex digits, most significant first.
-func hexUint64(digits string) uint64 {
+// hexUint64 reads 16 lowercase hex digits, most significant first; false when one
+// is not such a digit.
+func hexUint64(digits string) (uint64, bool) {
 	var v uint64
+	var bad byte
 	for i := range binaryEventIDSize {
-		v = v<<4 | uint64(hexValue[digits[i]])
+		d := hexValue[digits[i]]
+		bad |= d
+		v = v<<4 | uint64(d&0x0f)
 	}
-	return v
+	return v, bad&notHex == 0
 }
 
 // recordSuffix is the second half of the event ids of a record's applies
@@ -431,6 +481,8 @@ func isHexEventID(id string) bool {
 	return true
 }
 
+const notHex = 0x80
+
 // lowerHex tells the lowercase hex digits (a table: the test per byte of every event
 // id of every state written was 2% of a bench run's CPU as comparisons).
 var lowerHex = func() (t [256]bool) {
@@ -440,8 +492,11 @@ var lowerHex = func() (t [256]bool) {
 	return t
 }()
 
-// hexValue is the value of each lowercase hex digit.
+// hexValue is the value of each lowercase hex digit, notHex for every other byte.
 var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = notHex
+	}
 	for i, c := range "0123456789abcdef" {
 		t[c] = byte(i)
 	}
@@ -467,27 +522,31 @@ func (e *encoder) pos(p codecs.Position) {
 // where they repeat the agreed image, and as two bit sets over the agreed fields
 // where they are agreed fields in the agreed order without values.
 func (e *encoder) fields(vs []resolver.Value) {
-	if mask, ok := agreedOrder(vs, e.agreed); ok {
+	if mask, ok := e.agreedOrder(vs); ok {
 		e.uv(uint64(len(vs))<<1 | 1)
 		var same uint64
-		for _, v := range vs {
-			if i := agreedIndex(e.agreed, v.Name); e.agreed[i].FP == v.FP {
+		for k, v := range vs {
+			if i := e.agreedAt(v.Name, k); e.agreed[i].FP == v.FP {
 				same |= 1 << i
 			}
 		}
 		e.uv(mask)
 		e.uv(same)
-		for _, v := range vs {
-			if i := agreedIndex(e.agreed, v.Name); same&(1<<i) == 0 {
+		for k, v := range vs {
+			if i := e.agreedAt(v.Name, k); same&(1<<i) == 0 {
 				e.fp(v.FP)
 			}
 		}
 		return
 	}
 	e.uv(uint64(len(vs)) << 1)
-	for _, v := range vs {
-		ref := e.names.ref(v.Name) << fieldModeBits
-		a := agreedField(e.agreed, v.Name)
+	for k, v := range vs {
+		i := e.agreedAt(v.Name, k)
+		ref := e.fieldRef(v.Name, i) << fieldModeBits
+		var a *resolver.AgreedField
+		if i >= 0 {
+			a = &e.agreed[i]
+		}
 		switch {
 		case a != nil && a.FP == v.FP && v.Value == nil:
 			e.uv(ref | fieldAgreedFP)
@@ -571,21 +630,50 @@ func agreedNamesOrder(names []string, agreed []resolver.AgreedField) (mask, fp u
 // agreedOrder tells whether the fields are agreed fields without values, each named
 // as the first agreed field of its name, in the agreed order, among the first 64;
 // and if so which (bit i: agreed field i).
-func agreedOrder(vs []resolver.Value, agreed []resolver.AgreedField) (uint64, bool) {
+func (e *encoder) agreedOrder(vs []resolver.Value) (uint64, bool) {
 	if len(vs) == 0 {
 		return 0, false
 	}
 	var mask uint64
 	prev := -1
-	for _, v := range vs {
-		i := agreedIndex(agreed, v.Name)
-		if v.Value != nil || i <= prev || i >= 64 {
+	for k, v := range vs {
+		if v.Value != nil {
+			return 0, false
+		}
+		i := e.agreedAt(v.Name, k)
+		if i <= prev || i >= 64 {
 			return 0, false
 		}
 		mask |= 1 << i
 		prev = i
 	}
 	return mask, true
+}
+
+// agreedAt is agreedIndex(e.agreed, name) for the name at position at of its list.
+// When the agreed names are distinct it looks at agreed field at first: a state's
+// lists mostly begin with the first agreed fields, in the agreed order.
+func (e *encoder) agreedAt(name string, at int) int {
+	if e.distinct && at < len(e.agreed) && e.agreed[at].Name == name {
+		return at
+	}
+	return agreedIndex(e.agreed, name)
+}
+
+// distinctRefs tells whether the refs are all different (false past 64 of them,
+// where it does not look).
+func distinctRefs(refs []uint64) bool {
+	if len(refs) > 64 {
+		return false
+	}
+	for i, r := range refs {
+		for _, o := range refs[:i] {
+			if o == r {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // agreedIndex returns the index of the first agreed field of that name, or -1.
@@ -680,7 +768,7 @@ func (e *encoder) body(st *resolver.State) {
 		e.uv(uint64(len(st.Pending)))
 	}
 	for _, p := range st.Pending {
-		e.ref(p.System)
+		e.systemRef(p.System)
 		e.sv(p.TsUs)
 		e.pos(p.Position)
 		e.sv(p.DeadlineMs)
@@ -730,16 +818,21 @@ func (e *encoder) agreedFields(fields []resolver.AgreedField) {
 	e.uv(head)
 	// The names first, in order, so that names new to the table get consecutive
 	// indexes (and the next agreed name is usually the previous one's index+1).
-	for _, a := range fields {
-		e.names.ref(a.Name)
+	if b, ok := e.names.(*batchNames); ok {
+		e.agreedRefs = b.agreedRefs(e.agreedRefs, fields)
+	} else {
+		for _, a := range fields {
+			e.agreedRefs = append(e.agreedRefs, e.names.ref(a.Name))
+		}
 	}
+	e.distinct = distinctRefs(e.agreedRefs)
 	prevTs := e.base * 1000 // wraps on overflow; the decoder wraps it back
 	if ms {
 		prevTs = e.base
 	}
 	var prevRef uint64
 	for i, a := range fields {
-		ref, ts := e.names.ref(a.Name), a.TsUs
+		ref, ts := e.agreedRefs[i], a.TsUs
 		if ms {
 			ts /= 1000
 		}
@@ -764,7 +857,7 @@ func (e *encoder) agreedFields(fields []resolver.AgreedField) {
 			e.uv(ref)
 		}
 		if flags&agreedSameWriter == 0 {
-			e.ref(a.Writer)
+			e.systemRef(a.Writer)
 		}
 		if flags&agreedSameTime == 0 {
 			e.sv(ts - prevTs)
@@ -793,7 +886,7 @@ func seenIsAgreed(seen []resolver.SeenField, agreed []resolver.AgreedField) bool
 }
 
 func (e *encoder) system(ss *resolver.SystemState) {
-	e.ref(ss.Name)
+	e.systemRef(ss.Name)
 	var flags uint64
 	if ss.Known {
 		flags |= sysKnown
@@ -818,9 +911,10 @@ func (e *encoder) system(ss *resolver.SystemState) {
 	e.pos(ss.Pos)
 	if !seenAgreed {
 		e.uv(uint64(len(ss.Seen)))
-		for _, f := range ss.Seen {
-			ref := e.names.ref(f.Name) << 1
-			if a := agreedField(e.agreed, f.Name); a != nil && a.FP == f.FP {
+		for k, f := range ss.Seen {
+			i := e.agreedAt(f.Name, k)
+			ref := e.fieldRef(f.Name, i) << 1
+			if i >= 0 && e.agreed[i].FP == f.FP {
 				e.uv(ref | 1)
 				continue
 			}
@@ -847,7 +941,7 @@ func (e *encoder) system(ss *resolver.SystemState) {
 			aflags |= applyRecreate
 		}
 		e.uv(aflags)
-		e.ref(a.Origin)
+		e.systemRef(a.Origin)
 		e.sv(a.TsUs)
 		e.sv(a.SentMs - e.base)
 		e.fields(a.Fields)

@@ -157,9 +157,11 @@ func randomState(r *rand.Rand) *resolver.State {
 	return st
 }
 
-// TestMarshalStateRandom round-trips random states through formats 6 and 7.
+// TestMarshalStateRandom round-trips random states through formats 6 and 7, the
+// latter also with the Redis store's index of one Put's names, shared by all.
 func TestMarshalStateRandom(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 1))
+	batch := state.NewBatchNames()
 	for i := range 20000 {
 		want := randomState(r)
 		b := state.MarshalState(nil, want)
@@ -181,6 +183,14 @@ func TestMarshalStateRandom(t *testing.T) {
 		}
 		if !statetest.Equal(&got, want) {
 			t.Fatalf("state %d, format 7 changed it:\n got %+v\nwant %+v", i, &got, want)
+		}
+		b = state.MarshalStoredBatch(nil, want, batch)
+		got = resolver.State{}
+		if err := state.UnmarshalStored(b, want.Record, batch.Names(), &got); err != nil {
+			t.Fatalf("state %d, format 7 with a Put's names: %v\n%+v", i, err, want)
+		}
+		if !statetest.Equal(&got, want) {
+			t.Fatalf("state %d, format 7 with a Put's names changed it:\n got %+v\nwant %+v", i, &got, want)
 		}
 	}
 }

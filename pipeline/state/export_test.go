@@ -26,3 +26,20 @@ func MarshalStored(dst []byte, st *resolver.State, names *TestNames) []byte {
 func UnmarshalStored(b []byte, record string, names []string, st *resolver.State) error {
 	return unmarshalStored(b, record, names, st)
 }
+
+// BatchNames is the Redis store's index of one Put's names, over a dictionary that
+// starts empty.
+type BatchNames struct{ b batchNames }
+
+// NewBatchNames returns an index of names as a Put makes it.
+func NewBatchNames() *BatchNames {
+	return &BatchNames{batchNames{d: &dictionary{index: map[string]uint64{}}}}
+}
+
+// Names are the names indexed so far, in the order of their refs.
+func (n *BatchNames) Names() []string { return n.b.added }
+
+// MarshalStoredBatch is marshalStored with the Redis store's name index.
+func MarshalStoredBatch(dst []byte, st *resolver.State, names *BatchNames) []byte {
+	return marshalStored(dst, st, &names.b)
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
+
+	"github.com/concord-sync/concord/resolver"
 )
 
 // The Redis store's states (format 7) name fields and systems by their index in a
@@ -77,6 +79,32 @@ type batchNames struct {
 	base     int // the dictionary's length the batch was encoded against
 	added    []string
 	addedIdx map[string]uint64
+	// The last state's agreed names and their refs: the states of a batch mostly
+	// agree on the same fields in the same order.
+	lastAgreed []string
+	lastRefs   []uint64
+}
+
+// agreedRefs appends the refs of the agreed fields' names to dst.
+func (b *batchNames) agreedRefs(dst []uint64, fields []resolver.AgreedField) []uint64 {
+	if len(fields) == len(b.lastAgreed) {
+		same := true
+		for i := range fields {
+			if fields[i].Name != b.lastAgreed[i] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return append(dst, b.lastRefs...)
+		}
+	}
+	b.lastAgreed, b.lastRefs = b.lastAgreed[:0], b.lastRefs[:0]
+	for i := range fields {
+		ref := b.ref(fields[i].Name)
+		b.lastAgreed, b.lastRefs = append(b.lastAgreed, fields[i].Name), append(b.lastRefs, ref)
+	}
+	return append(dst, b.lastRefs...)
 }
 
 func (b *batchNames) ref(name string) uint64 {
